@@ -1,0 +1,217 @@
+package payment
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// waitersMax bounds the calls (first request plus concurrent retries) waiting on one payment.
+const waitersMax = 1024
+
+// Requests from the embedding API (sent as actors.Call). Each replies an Outcome.
+type (
+	// Pay submits the payment this actor is keyed by.
+	Pay struct {
+		Merchant        uint64
+		MerchantAccount uint64
+		Code            string
+		Amount          int64
+		Now             int64
+	}
+	// Refund refunds the completed payment in full.
+	Refund struct {
+		Merchant uint64
+		Now      int64
+	}
+	// Get reads the payment.
+	Get struct{}
+	// Resume resolves an interrupted payment (engine start-up).
+	Resume struct{ Now int64 }
+)
+
+// Outcome is a payment as its caller sees it; Duplicate marks the answer to a retry.
+type Outcome struct {
+	Payment   *messages.Payment
+	Duplicate bool
+}
+
+type behavior struct {
+	s       Saga
+	now     int64 // time of the request being carried out; replies from other actors carry none
+	waiters []*actors.Call
+}
+
+// Load activates payment id from the store.
+func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
+	p := &messages.Payment{}
+	err := h.Store.GetProto(persistence.PaymentKey(id.Str), p)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return &behavior{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &behavior{s: Saga{P: p}}, nil
+}
+
+func (b *behavior) Busy() bool { return b.s.Phase != PhaseIdle }
+
+func (b *behavior) Receive(c *actors.Context, msg any) {
+	switch m := msg.(type) {
+	case *actors.Call:
+		b.handleCall(c, m)
+	case *messages.CodeConsumed:
+		b.apply(c, OnCodeConsumed(&b.s, m, b.now))
+	case *messages.CardReserved:
+		b.apply(c, OnCardReserved(&b.s, m, b.now))
+	case *messages.Posted:
+		b.apply(c, OnPosted(&b.s, m, b.now))
+	case *messages.CardDone:
+		b.apply(c, OnCardDone(&b.s, b.now))
+	case *messages.EntryFound:
+		b.apply(c, OnEntryFound(&b.s, m, b.now))
+	}
+}
+
+func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
+	if len(b.waiters) >= waitersMax {
+		call.Respond(nil, fmt.Errorf("%w: %d calls wait on payment %s", actors.ErrOverloaded, len(b.waiters), c.ID().Str))
+		return
+	}
+	switch m := call.Msg.(type) {
+	case Pay:
+		b.handlePay(c, call, m)
+	case Refund:
+		if b.Busy() {
+			call.Respond(nil, fmt.Errorf("%w: payment in progress", actors.ErrRefundNotAllowed))
+			return
+		}
+		b.now = m.Now
+		e, err := BeginRefund(&b.s, m.Merchant, m.Now)
+		if err != nil {
+			call.Respond(nil, fmt.Errorf("refund %s: %w", c.ID().Str, err))
+			return
+		}
+		b.waiters = append(b.waiters, call)
+		b.apply(c, e)
+	case Get:
+		if b.s.P == nil {
+			call.Respond(nil, fmt.Errorf("%w: payment %s", actors.ErrUnknownEntity, c.ID().Str))
+			return
+		}
+		b.answer(c, call, true)
+	case Resume:
+		b.now = m.Now
+		if b.s.P == nil || !InFlight(b.s.P) || b.Busy() {
+			call.Respond(nil, nil)
+			return
+		}
+		b.waiters = append(b.waiters, call)
+		b.apply(c, Recover(&b.s, m.Now))
+	default:
+		call.Respond(nil, fmt.Errorf("%w: payment cannot handle %T", actors.ErrInvalidArgument, m))
+	}
+}
+
+func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
+	if p := b.s.P; p != nil {
+		if p.MerchantId != m.Merchant || p.MerchantAccount != m.MerchantAccount || p.Code != m.Code || p.Amount != m.Amount {
+			call.Respond(nil, fmt.Errorf("%w: payment %s was submitted with other fields", actors.ErrExists, p.Key))
+			return
+		}
+		b.answer(c, call, true)
+		return
+	}
+	b.now = m.Now
+	payer, err := b.payerOf(c, m)
+	if err != nil {
+		call.Respond(nil, err) // bad input: nothing was recorded
+		return
+	}
+	b.waiters = append(b.waiters, call)
+	p := &messages.Payment{Key: c.ID().Str, MerchantId: m.Merchant, MerchantAccount: m.MerchantAccount,
+		Code: m.Code, Amount: m.Amount, PayerAccount: payer}
+	if payer == 0 {
+		b.s.P, p.StartedAt = p, m.Now
+		b.apply(c, Fail(&b.s, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN, m.Now))
+		return
+	}
+	b.apply(c, Begin(&b.s, p, m.Now))
+}
+
+// payerOf checks the merchant's account and finds the payer account behind the code (0: unknown code).
+func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
+	store := c.Host().Store
+	acc := &messages.Account{}
+	err := store.GetProto(persistence.AccountKey(m.MerchantAccount), acc)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return 0, fmt.Errorf("%w: merchant account %d", actors.ErrUnknownEntity, m.MerchantAccount)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if acc.OwnerId != m.Merchant || acc.OwnerKind != messages.PartyKind_PARTY_KIND_MERCHANT {
+		return 0, fmt.Errorf("%w: account %d is not merchant %d's", actors.ErrPermissionDenied, m.MerchantAccount, m.Merchant)
+	}
+	v, err := store.Get(persistence.PaymentCodeKey(m.Code))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	payer, ok := persistence.ParseUint64(v)
+	actors.Invariant(ok, "payment code index holds an account id")
+	return payer, nil
+}
+
+// apply carries out one Effect of the saga.
+func (b *behavior) apply(c *actors.Context, e Effect) {
+	var done func(error)
+	if e.Finish {
+		waiters, p := b.waiters, proto.Clone(b.s.P).(*messages.Payment)
+		b.waiters = nil
+		done = func(err error) {
+			for _, w := range waiters {
+				respond(w, p, false, err)
+			}
+		}
+	}
+	switch {
+	case e.Persist:
+		v, err := proto.Marshal(b.s.P)
+		actors.Invariant(err == nil, "payment marshals")
+		c.Persist([]persistence.Entry{{Key: persistence.PaymentKey(b.s.P.Key), Value: v}}, done)
+	case done != nil:
+		c.AfterDurable(done)
+	}
+	if e.Msg != nil {
+		c.Tell(e.To, e.Msg)
+	}
+	if e.Finish {
+		c.Passivate()
+	}
+}
+
+// answer replies the payment as it stands once durable; a payment in progress answers when done.
+func (b *behavior) answer(c *actors.Context, call *actors.Call, duplicate bool) {
+	if b.Busy() {
+		b.waiters = append(b.waiters, call)
+		return
+	}
+	p := proto.Clone(b.s.P).(*messages.Payment)
+	c.AfterDurable(func(err error) { respond(call, p, duplicate, err) })
+}
+
+func respond(call *actors.Call, p *messages.Payment, duplicate bool, err error) {
+	if err != nil {
+		call.Respond(nil, err)
+		return
+	}
+	call.Respond(Outcome{Payment: p, Duplicate: duplicate}, nil)
+}

@@ -1,0 +1,192 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kaquan/kaquan/persistence"
+)
+
+// Behavior is one entity kind's logic inside the shell: it decides, applies, persists and replies.
+type Behavior interface {
+	Receive(c *Context, msg any)
+	// Busy reports work in progress that must finish before the entity may passivate.
+	Busy() bool
+}
+
+// Producer loads an entity's state from the store (absent state is not an error) and returns its
+// behavior. It runs inside the new actor, on its first message.
+type Producer func(id ID, h *Host) (Behavior, error)
+
+// Settings are the actor-level knobs of the engine.
+type Settings struct {
+	IdleTimeout    time.Duration // an entity with no message for this long is passivated
+	PaymentCodeTTL time.Duration
+}
+
+// Host is what every entity reaches the world through: store, writer, routing, settings.
+type Host struct {
+	System    *actor.ActorSystem
+	Store     *persistence.Store
+	Writer    *persistence.Writer
+	Router    *Router
+	Settings  Settings
+	Producers map[Kind]Producer
+	Logger    *slog.Logger
+	// Fatal stops the engine: a failed write or a broken invariant. It must not block.
+	Fatal func(error)
+}
+
+func (h *Host) props(id ID, a *activation) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &shell{id: id, act: a, host: h}
+	})
+}
+
+// passivateNow is sent by a shell to itself when its last pending write completes after a
+// passivation request.
+type passivateNow struct{}
+
+// shell is the actor of one entity: it counts routed messages, loads the behavior on activation,
+// tracks pending writes, and passivates when idle.
+type shell struct {
+	id       ID
+	act      *activation
+	host     *Host
+	behavior Behavior
+	broken   error
+	pending  atomic.Int64
+	wantStop atomic.Bool
+	stopped  bool
+}
+
+func (s *shell) Receive(ctx actor.Context) {
+	defer s.recoverPanic()
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.activate(ctx)
+	case routed:
+		s.act.received.Add(1)
+		s.deliver(ctx, m.msg)
+	case *actor.ReceiveTimeout:
+		s.tryPassivate(ctx)
+	case passivateNow:
+		s.tryPassivate(ctx)
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		s.deliver(ctx, m)
+	}
+}
+
+func (s *shell) activate(ctx actor.Context) {
+	b, err := s.host.Producers[s.id.Kind](s.id, s.host)
+	if err != nil {
+		s.broken = fmt.Errorf("activate %s: %w", s.id, err)
+		s.host.Fatal(s.broken)
+		return
+	}
+	s.behavior = b
+	ctx.SetReceiveTimeout(s.host.Settings.IdleTimeout)
+}
+
+func (s *shell) deliver(ctx actor.Context, msg any) {
+	if s.broken != nil || s.stopped {
+		if call, ok := msg.(*Call); ok {
+			call.Respond(nil, fmt.Errorf("%w: %v", ErrEngineStopped, s.broken))
+		}
+		return
+	}
+	s.behavior.Receive(&Context{Context: ctx, shell: s}, msg)
+}
+
+func (s *shell) tryPassivate(ctx actor.Context) {
+	if s.stopped || (s.behavior != nil && s.behavior.Busy()) || s.pending.Load() > 0 {
+		return
+	}
+	if s.host.Router.release(s.id, s.act) {
+		s.stopped = true
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (s *shell) recoverPanic() {
+	if r := recover(); r != nil {
+		err := fmt.Errorf("%s panicked: %v\n%s", s.id, r, debug.Stack())
+		s.broken = err
+		s.host.Fatal(err)
+	}
+}
+
+// Context is what a Behavior sees of its actor.
+type Context struct {
+	actor.Context
+	shell *shell
+}
+
+// Host returns the entity's host.
+func (c *Context) Host() *Host { return c.shell.host }
+
+// ID returns the entity's id.
+func (c *Context) ID() ID { return c.shell.id }
+
+// Persist hands entries to the group-commit writer. done (may be nil) runs on the writer goroutine
+// once they are durable, or with the error that stopped the engine; it must not block.
+// The in-memory state must already reflect the entries: later messages are decided on it at once.
+func (c *Context) Persist(entries []persistence.Entry, done func(error)) {
+	s := c.shell
+	s.pending.Add(1)
+	err := s.host.Writer.Submit(&persistence.Write{Entries: entries, Done: func(err error) {
+		if err != nil {
+			s.host.Fatal(err)
+		}
+		if done != nil {
+			done(err)
+		}
+		if s.pending.Add(-1) == 0 && s.wantStop.Load() {
+			s.host.System.Root.Send(c.Self(), passivateNow{})
+		}
+	}})
+	if err != nil {
+		s.pending.Add(-1)
+		s.host.Fatal(err)
+		if done != nil {
+			done(err)
+		}
+	}
+}
+
+// AfterDurable runs fn once every write this entity submitted so far is durable (a barrier), so a
+// query never reports state that is not yet on disk.
+func (c *Context) AfterDurable(fn func(error)) {
+	if c.shell.pending.Load() == 0 {
+		fn(nil)
+		return
+	}
+	c.Persist(nil, fn)
+}
+
+// Tell sends msg to another entity, with this actor as the reply address.
+func (c *Context) Tell(id ID, msg any) { c.shell.host.Router.Send(id, msg, c.Self()) }
+
+// Passivate asks to stop this entity as soon as it is idle and its writes are durable.
+func (c *Context) Passivate() {
+	c.shell.wantStop.Store(true)
+	if c.shell.pending.Load() == 0 {
+		c.Send(c.Self(), passivateNow{})
+	}
+}
+
+// WaitDurable blocks the entity until every write it submitted is durable. For rare operations that
+// must read their own earlier writes back from the store (idempotency checks); never on a hot path.
+func (c *Context) WaitDurable() error {
+	if c.shell.pending.Load() == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	c.Persist(nil, func(err error) { done <- err })
+	return <-done
+}

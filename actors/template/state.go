@@ -1,0 +1,115 @@
+// Package template is the card-template entity: a merchant's offer, its stock and per-user limits.
+// state.go is the pure state machine; actor.go its shell.
+package template
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+const day = int64(24 * time.Hour)
+
+// DecideCreate validates template t as created at now and returns it normalised: no issued cards,
+// the merchant accepting its own cards when no list is given. existing is the stored template.
+func DecideCreate(existing, t *messages.Template, now int64) (*messages.Template, error) {
+	if err := validate(t); err != nil {
+		return nil, err
+	}
+	n := proto.Clone(t).(*messages.Template)
+	n.Issued, n.CreatedAt = 0, now
+	if len(n.AcceptedMerchants) == 0 {
+		n.AcceptedMerchants = []uint64{n.MerchantId}
+	}
+	if existing != nil {
+		cmp := proto.Clone(existing).(*messages.Template)
+		cmp.Issued, cmp.CreatedAt = 0, now
+		if proto.Equal(cmp, n) {
+			return nil, nil // idempotent retry
+		}
+		return nil, fmt.Errorf("%w: template %d", actors.ErrExists, t.Id)
+	}
+	return n, nil
+}
+
+func validate(t *messages.Template) error {
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("%w: template: %s", actors.ErrInvalidArgument, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case t.Id == 0 || t.Id >= 1<<32:
+		return bad("id %d outside 1..2^32-1", t.Id)
+	case t.MerchantId == 0:
+		return bad("no merchant")
+	case t.LeastCost < 0 || t.LeastCost > actors.AmountMax:
+		return bad("least cost %d outside 0..%d", t.LeastCost, actors.AmountMax)
+	case t.StockTotal == 0:
+		return bad("stock must be at least 1")
+	case t.PerUserLimit == 0:
+		return bad("per-user limit must be at least 1")
+	case len(t.AcceptedMerchants) > actors.AcceptedMerchantsMax:
+		return bad("%d accepted merchants, at most %d", len(t.AcceptedMerchants), actors.AcceptedMerchantsMax)
+	case len(t.Title) > actors.NameBytesMax:
+		return bad("title longer than %d bytes", actors.NameBytesMax)
+	}
+	switch t.Kind {
+	case messages.TemplateKind_TEMPLATE_KIND_CASH:
+		if t.ReduceAmount <= 0 || t.ReduceAmount > actors.AmountMax || t.DiscountBp != 0 || t.DiscountCap != 0 {
+			return bad("CASH needs 1..%d to reduce and no percentage", actors.AmountMax)
+		}
+	case messages.TemplateKind_TEMPLATE_KIND_DISCOUNT:
+		if t.DiscountBp < 1 || t.DiscountBp > actors.DiscountBasisPointsMax || t.DiscountCap < 0 || t.ReduceAmount != 0 {
+			return bad("DISCOUNT needs 1..%d basis points, a cap >= 0 and no fixed reduction", actors.DiscountBasisPointsMax)
+		}
+	default:
+		return bad("kind %s", t.Kind)
+	}
+	fixed := t.ValidFrom != 0 || t.ValidUntil != 0
+	switch {
+	case fixed && t.ValidDays != 0:
+		return bad("validity is either a fixed range or a number of days, not both")
+	case fixed && (t.ValidFrom < 0 || t.ValidUntil <= t.ValidFrom):
+		return bad("valid range [%d, %d) is empty", t.ValidFrom, t.ValidUntil)
+	case !fixed && (t.ValidDays == 0 || t.ValidDays > actors.ValidDaysMax):
+		return bad("valid days %d outside 1..%d", t.ValidDays, actors.ValidDaysMax)
+	}
+	return nil
+}
+
+// DecideClaim checks that user, who already holds claimed cards of t, may claim one more at now,
+// and returns the new card with its code.
+func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string, now int64) (*messages.Card, error) {
+	switch {
+	case t == nil:
+		return nil, fmt.Errorf("%w: template", actors.ErrUnknownEntity)
+	case t.Issued >= t.StockTotal:
+		return nil, actors.ErrStockExhausted
+	case claimed >= t.PerUserLimit:
+		return nil, fmt.Errorf("%w: %d of %d", actors.ErrLimitReached, claimed, t.PerUserLimit)
+	case t.ValidDays == 0 && now >= t.ValidUntil:
+		return nil, actors.ErrTemplateExpired
+	case code == "":
+		return nil, fmt.Errorf("%w: empty card code", actors.ErrInvalidArgument)
+	}
+	from, until := t.ValidFrom, t.ValidUntil
+	if t.ValidDays != 0 {
+		from, until = now, now+int64(t.ValidDays)*day
+	}
+	return &messages.Card{
+		Id: t.Id<<32 | uint64(t.Issued+1), TemplateId: t.Id, OwnerId: user, Code: code,
+		State: messages.CardState_CARD_STATE_AVAILABLE, ValidFrom: from, ValidUntil: until, ClaimedAt: now,
+		Kind: t.Kind, ReduceAmount: t.ReduceAmount, LeastCost: t.LeastCost, DiscountBp: t.DiscountBp,
+		DiscountCap: t.DiscountCap, AcceptedMerchants: slices.Clone(t.AcceptedMerchants), MerchantId: t.MerchantId,
+	}, nil
+}
+
+// ApplyClaim counts the issued card.
+func ApplyClaim(t *messages.Template, c *messages.Card) {
+	actors.Invariant(c.Id == t.Id<<32|uint64(t.Issued+1), "cards are numbered in issue order")
+	actors.Invariant(t.Issued < t.StockTotal, "stock never goes below zero")
+	t.Issued++
+}

@@ -1,0 +1,150 @@
+package kaquan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"math/big"
+
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/actors/account"
+	"github.com/kaquan/kaquan/actors/card"
+	"github.com/kaquan/kaquan/actors/template"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// CreateTemplate creates a card template for an existing merchant (t.MerchantId). Ids are the
+// caller's, 1..2^32-1. Creating the same template again returns it.
+func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*messages.Template, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: no template", ErrInvalidArgument)
+	}
+	if t.Id == 0 || t.Id >= 1<<32 {
+		return nil, fmt.Errorf("%w: template id %d outside 1..2^32-1", ErrInvalidArgument, t.Id)
+	}
+	if _, err := e.partyOfKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
+		return nil, err
+	}
+	r, err := e.call(ctx, actors.TemplateID(t.Id), template.Create{Template: proto.Clone(t).(*messages.Template), Now: e.now()})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Template), nil
+}
+
+// Template reads a template.
+func (e *Engine) Template(ctx context.Context, id uint64) (*messages.Template, error) {
+	r, err := e.call(ctx, actors.TemplateID(id), template.Get{})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Template), nil
+}
+
+// Claim asks for one card of a template for a user.
+type Claim struct {
+	Template uint64
+	User     uint64
+}
+
+// Claim issues a card to a user, within the template's stock and the user's limit.
+func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
+	if req.Template == 0 || req.Template >= 1<<32 {
+		return nil, fmt.Errorf("%w: template id %d", ErrUnknownEntity, req.Template)
+	}
+	if _, err := e.partyOfKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
+		return nil, err
+	}
+	r, err := e.call(ctx, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: cardCode(), Now: e.now()})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Card), nil
+}
+
+// Card reads a card.
+func (e *Engine) Card(ctx context.Context, id uint64) (*messages.Card, error) {
+	r, err := e.call(ctx, actors.CardID(id), card.Get{})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Card), nil
+}
+
+// VoidCard withdraws an unused card; only its issuing merchant may.
+func (e *Engine) VoidCard(ctx context.Context, merchant, id uint64) (*messages.Card, error) {
+	r, err := e.call(ctx, actors.CardID(id), card.Void{Merchant: merchant})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Card), nil
+}
+
+// ExpireCard marks an unused card past its validity EXPIRED.
+func (e *Engine) ExpireCard(ctx context.Context, id uint64) (*messages.Card, error) {
+	r, err := e.call(ctx, actors.CardID(id), card.Expire{Now: e.now()})
+	if err != nil {
+		return nil, err
+	}
+	return r.(*messages.Card), nil
+}
+
+// WalletMax bounds one wallet listing.
+const WalletMax = 1000
+
+// Wallet lists the ids of the cards a user received, in id order (at most WalletMax).
+func (e *Engine) Wallet(ctx context.Context, user uint64) ([]uint64, error) {
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	err := e.store.Scan(persistence.WalletPrefix(user), false, func(k, _ []byte) (bool, error) {
+		ids = append(ids, persistence.ParseID(k, 9))
+		return len(ids) < WalletMax, nil
+	})
+	return ids, err
+}
+
+// IssuePaymentCode asks for a payment code on a user's account, optionally naming a card.
+type IssuePaymentCode struct {
+	User    uint64
+	Account uint64
+	Card    uint64 // 0: a plain payment
+}
+
+// IssuePaymentCode issues an 18-digit, single-use payment code valid for Options.PaymentCodeTTL.
+func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*messages.PaymentCode, error) {
+	for range 3 { // a collision with a live code is astronomically rare; retry with a fresh code
+		r, err := e.call(ctx, actors.AccountID(req.Account), account.IssueCode{Owner: req.User, Code: paymentCode(), Card: req.Card, Now: e.now()})
+		if err == nil {
+			return r.(*messages.PaymentCode), nil
+		}
+		if !isCollision(err) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: payment code collisions", ErrOverloaded)
+}
+
+func isCollision(err error) bool { return err != nil && errorsIs(err, ErrExists) }
+
+var codeSpace = new(big.Int).Exp(big.NewInt(10), big.NewInt(actors.PaymentCodeDigits), nil)
+
+// paymentCode draws an 18-digit code uniformly from crypto/rand (about 60 bits).
+func paymentCode() string {
+	n, err := rand.Int(rand.Reader, codeSpace)
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return fmt.Sprintf("%0*d", actors.PaymentCodeDigits, n)
+}
+
+// cardCode draws an unguessable 16-character card code (80 bits).
+func cardCode() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,197 @@
+// Package kaquan is the embedding API of the kaquan transaction engine: cards, coupons and
+// card-validated payments, each account, template, card and payment an actor, every acknowledged
+// change durable in Badger.
+package kaquan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/actors/account"
+	"github.com/kaquan/kaquan/actors/card"
+	"github.com/kaquan/kaquan/actors/payment"
+	"github.com/kaquan/kaquan/actors/template"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// Engine is one kaquan node embedded in a Go program. All methods are safe for concurrent use.
+type Engine struct {
+	opts   Options
+	store  *persistence.Store
+	writer *persistence.Writer
+	system *actor.ActorSystem
+	host   *actors.Host
+
+	slots   chan struct{} // one per call under way: bounds every mailbox together
+	calls   atomic.Int64  // calls under way, including abandoned ones still running
+	closed  atomic.Bool
+	parties sync.Mutex // serialises party creation (rare, administrative)
+	fatal   chan struct{}
+	fatalMu sync.Once
+	cause   error
+}
+
+const cleanMarker = "clean-shutdown"
+
+// Open opens (or creates) the engine whose data lives in dir, and resolves every payment a crash
+// interrupted before it returns.
+func Open(dir string, opts Options) (*Engine, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := persistence.Open(dir, opts.Durability, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	writer, err := persistence.NewWriter(store, opts.Writer)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	e := &Engine{opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{})}
+	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
+	e.host = &actors.Host{
+		System: e.system, Store: store, Writer: writer, Logger: opts.Logger, Fatal: e.stop,
+		Settings: actors.Settings{IdleTimeout: opts.IdleTimeout, PaymentCodeTTL: opts.PaymentCodeTTL},
+		Producers: map[actors.Kind]actors.Producer{
+			actors.KindAccount: account.Load, actors.KindTemplate: template.Load,
+			actors.KindCard: card.Load, actors.KindPayment: payment.Load,
+		},
+	}
+	e.host.Router = actors.NewRouter(e.host)
+	if err := e.recover(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("recover: %w", err)
+	}
+	return e, nil
+}
+
+// recover resumes every interrupted payment, unless the last shutdown was clean.
+func (e *Engine) recover() error {
+	if _, err := e.store.Get(persistence.MarkerKey(cleanMarker)); err == nil {
+		return e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Delete: true})
+	}
+	var keys []string
+	err := e.store.Scan([]byte{persistence.PrefixPayment}, false, func(k, v []byte) (bool, error) {
+		p := &messages.Payment{}
+		if err := proto.Unmarshal(v, p); err != nil {
+			return false, fmt.Errorf("payment %q: %w", k[1:], err)
+		}
+		if payment.InFlight(p) {
+			keys = append(keys, p.Key)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	e.opts.Logger.Info("recovering interrupted payments", "count", len(keys))
+	errs := make(chan error, len(keys))
+	limit := make(chan struct{}, e.opts.RecoveryMax)
+	for _, k := range keys {
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit }()
+			_, err := e.call(context.Background(), actors.PaymentID(k), payment.Resume{Now: e.now()})
+			errs <- err
+		}()
+	}
+	for range keys {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put writes entries through the writer and waits until they are durable.
+func (e *Engine) put(entries ...persistence.Entry) error {
+	done := make(chan error, 1)
+	if err := e.writer.Submit(&persistence.Write{Entries: entries, Done: func(err error) { done <- err }}); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// stop is the fail-stop path: after a failed write or a broken invariant nothing more is answered.
+func (e *Engine) stop(cause error) {
+	e.fatalMu.Do(func() {
+		e.cause = cause
+		e.opts.Logger.Error("engine stopped", "cause", cause)
+		close(e.fatal)
+	})
+}
+
+// Err reports why the engine stopped by itself, or nil.
+func (e *Engine) Err() error {
+	select {
+	case <-e.fatal:
+		return e.cause
+	default:
+		return nil
+	}
+}
+
+// Close drains calls under way, commits what they wrote, and closes the store. A clean Close lets
+// the next Open skip the recovery scan.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	// Every answer comes after its writes, and nothing is sent on after an answer, so once no call
+	// is under way the actors are idle and the writer holds the rest.
+	for e.calls.Load() > 0 && e.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	e.system.Shutdown()
+	clean := e.Err() == nil
+	if clean {
+		clean = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}}) == nil
+	}
+	werr := e.writer.Close()
+	serr := e.store.Close()
+	return errors.Join(werr, serr)
+}
+
+func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
+
+// call sends msg to entity id and waits for its answer, which comes once durable.
+func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
+	e.calls.Add(1)
+	if e.closed.Load() {
+		e.calls.Add(-1)
+		return nil, fmt.Errorf("%w: closed", ErrEngineStopped)
+	}
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		e.calls.Add(-1)
+		return nil, ctx.Err()
+	case <-e.fatal:
+		e.calls.Add(-1)
+		return nil, fmt.Errorf("%w: %w", ErrEngineStopped, e.cause)
+	}
+	c := actors.NewCall(msg)
+	e.host.Router.Send(id, c, nil)
+	finish := func() { <-e.slots; e.calls.Add(-1) }
+	select {
+	case r := <-c.Reply:
+		finish()
+		return r.Msg, r.Err
+	case <-ctx.Done():
+		// The call still runs to its end; its slot is freed when it answers.
+		go func() { <-c.Reply; finish() }()
+		return nil, fmt.Errorf("%w (the operation may still complete: retry with the same key)", ctx.Err())
+	case <-e.fatal:
+		return nil, fmt.Errorf("%w: %w", ErrEngineStopped, e.cause)
+	}
+}

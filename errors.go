@@ -1,0 +1,29 @@
+package kaquan
+
+import "github.com/kaquan/kaquan/actors"
+
+// Errors every call may return; test them with errors.Is. A *CardError also matches
+// ErrCardNotUsable and carries the reason.
+var (
+	ErrInvalidArgument   = actors.ErrInvalidArgument
+	ErrUnknownEntity     = actors.ErrUnknownEntity
+	ErrExists            = actors.ErrExists
+	ErrInsufficientFunds = actors.ErrInsufficientFunds
+	ErrBalanceLimit      = actors.ErrBalanceLimit
+	ErrAccountNotActive  = actors.ErrAccountNotActive
+	ErrCardNotUsable     = actors.ErrCardNotUsable
+	ErrStockExhausted    = actors.ErrStockExhausted
+	ErrLimitReached      = actors.ErrLimitReached
+	ErrCodeUnknown       = actors.ErrCodeUnknown
+	ErrCodeExpired       = actors.ErrCodeExpired
+	ErrCodeUsed          = actors.ErrCodeUsed
+	ErrCodeLimit         = actors.ErrCodeLimit
+	ErrTemplateExpired   = actors.ErrTemplateExpired
+	ErrRefundNotAllowed  = actors.ErrRefundNotAllowed
+	ErrPermissionDenied  = actors.ErrPermissionDenied
+	ErrEngineStopped     = actors.ErrEngineStopped
+	ErrOverloaded        = actors.ErrOverloaded
+)
+
+// CardError is ErrCardNotUsable with its reason.
+type CardError = actors.CardError

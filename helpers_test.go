@@ -1,0 +1,78 @@
+package kaquan_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+)
+
+// MustOpenEngine opens an engine on a fresh temporary folder with durability sync.
+func MustOpenEngine(tb testing.TB, mutate ...func(*kaquan.Options)) *kaquan.Engine {
+	tb.Helper()
+	opts := kaquan.DefaultOptions()
+	for _, m := range mutate {
+		m(&opts)
+	}
+	e, err := kaquan.Open(tb.TempDir(), opts)
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return e
+}
+
+// inMemory makes MustOpenEngine use Badger's in-memory mode.
+func inMemory(o *kaquan.Options) { o.Durability = persistence.DurabilityMemory }
+
+// world is a merchant with an account and a template, and users with funded accounts.
+type world struct {
+	merchant, merchantAccount, template uint64
+	users                               []uint64 // user i owns account users[i]+1_000_000
+}
+
+func userAccount(u uint64) uint64 { return u + 1_000_000 }
+
+func mustWorld(tb testing.TB, e *kaquan.Engine, users int, deposit int64, stock uint32) world {
+	tb.Helper()
+	ctx := context.Background()
+	w := world{merchant: 1, merchantAccount: 1, template: 7}
+	must(tb)(e.CreateParty(ctx, kaquan.CreateParty{ID: w.merchant, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "shop"}))
+	must(tb)(e.CreateAccount(ctx, kaquan.CreateAccount{ID: w.merchantAccount, Owner: w.merchant}))
+	must(tb)(e.CreateTemplate(ctx, &messages.Template{Id: w.template, MerchantId: w.merchant,
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000,
+		StockTotal: stock, PerUserLimit: 1 << 20, ValidDays: 30}))
+	for i := range users {
+		u := uint64(100 + i)
+		must(tb)(e.CreateParty(ctx, kaquan.CreateParty{ID: u, Kind: messages.PartyKind_PARTY_KIND_USER, Name: fmt.Sprint("user", i)}))
+		must(tb)(e.CreateAccount(ctx, kaquan.CreateAccount{ID: userAccount(u), Owner: u}))
+		if deposit > 0 {
+			must(tb)(e.Deposit(ctx, kaquan.Deposit{Account: userAccount(u), Amount: deposit, Key: "initial"}))
+		}
+		w.users = append(w.users, u)
+	}
+	return w
+}
+
+func must(tb testing.TB) func(any, error) {
+	return func(_ any, err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func ctxTimeout(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,67 @@
+package kaquan
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kaquan/kaquan/persistence"
+)
+
+// Options configures an Engine. Start from DefaultOptions.
+type Options struct {
+	Durability     persistence.Durability   // sync (default), none (benchmarks only) or memory (tests)
+	Writer         persistence.WriterConfig // group-commit bounds
+	IdleTimeout    time.Duration            // an entity idle this long leaves memory
+	PaymentCodeTTL time.Duration            // how long a payment code stays valid
+	InflightMax    int                      // calls under way at once; more wait for a slot
+	RecoveryMax    int                      // interrupted payments resolved at once during Open
+	Clock          func() time.Time         // the engine's only clock; tests pass their own
+	Logger         *slog.Logger
+}
+
+// Bounds of Options.
+const (
+	IdleTimeoutMin    = 10 * time.Millisecond
+	IdleTimeoutMax    = 24 * time.Hour
+	PaymentCodeTTLMin = time.Second
+	PaymentCodeTTLMax = 10 * time.Minute
+	InflightMaxMax    = 1 << 20
+)
+
+// DefaultOptions are the defaults: durable (fsync per group commit), 60 s payment codes.
+func DefaultOptions() Options {
+	return Options{
+		Durability:     persistence.DurabilitySync,
+		Writer:         persistence.DefaultWriterConfig(),
+		IdleTimeout:    30 * time.Second,
+		PaymentCodeTTL: 60 * time.Second,
+		InflightMax:    16384,
+		RecoveryMax:    256,
+		Clock:          time.Now,
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate checks every bound.
+func (o Options) Validate() error {
+	if _, err := persistence.ParseDurability(string(o.Durability)); err != nil {
+		return err
+	}
+	if err := o.Writer.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.IdleTimeout < IdleTimeoutMin || o.IdleTimeout > IdleTimeoutMax:
+		return fmt.Errorf("options: IdleTimeout %s outside %s..%s", o.IdleTimeout, IdleTimeoutMin, IdleTimeoutMax)
+	case o.PaymentCodeTTL < PaymentCodeTTLMin || o.PaymentCodeTTL > PaymentCodeTTLMax:
+		return fmt.Errorf("options: PaymentCodeTTL %s outside %s..%s", o.PaymentCodeTTL, PaymentCodeTTLMin, PaymentCodeTTLMax)
+	case o.InflightMax < 1 || o.InflightMax > InflightMaxMax:
+		return fmt.Errorf("options: InflightMax %d outside 1..%d", o.InflightMax, InflightMaxMax)
+	case o.RecoveryMax < 1 || o.RecoveryMax > o.InflightMax:
+		return fmt.Errorf("options: RecoveryMax %d outside 1..InflightMax", o.RecoveryMax)
+	case o.Clock == nil || o.Logger == nil:
+		return fmt.Errorf("options: Clock and Logger are required")
+	}
+	return nil
+}

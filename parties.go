@@ -1,0 +1,99 @@
+package kaquan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// CreateParty registers a user or a merchant under a caller-chosen id (an idempotency key too:
+// creating the same party again returns it).
+type CreateParty struct {
+	ID   uint64
+	Kind messages.PartyKind
+	Name string
+}
+
+// CreateParty creates a user or merchant.
+func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Party, error) {
+	switch {
+	case req.ID == 0:
+		return nil, fmt.Errorf("%w: party id 0", ErrInvalidArgument)
+	case req.Kind != messages.PartyKind_PARTY_KIND_USER && req.Kind != messages.PartyKind_PARTY_KIND_MERCHANT:
+		return nil, fmt.Errorf("%w: party kind %s", ErrInvalidArgument, req.Kind)
+	case len(req.Name) > actors.NameBytesMax:
+		return nil, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidArgument, actors.NameBytesMax)
+	}
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
+	e.parties.Lock()
+	defer e.parties.Unlock()
+	old, err := e.party(req.ID)
+	if err == nil {
+		if old.Kind != req.Kind || old.Name != req.Name {
+			return nil, fmt.Errorf("%w: party %d", ErrExists, req.ID)
+		}
+		return old, nil
+	}
+	if !errors.Is(err, ErrUnknownEntity) {
+		return nil, err
+	}
+	p := &messages.Party{Id: req.ID, Kind: req.Kind, Name: req.Name, CreatedAt: e.now()}
+	v, err := proto.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.put(persistence.Entry{Key: persistence.PartyKey(p.Id), Value: v}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Party reads a user or merchant.
+func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) {
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
+	return e.party(id)
+}
+
+func (e *Engine) party(id uint64) (*messages.Party, error) {
+	p := &messages.Party{}
+	err := e.store.GetProto(persistence.PartyKey(id), p)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, fmt.Errorf("%w: party %d", ErrUnknownEntity, id)
+	}
+	return p, err
+}
+
+// partyOfKind reads a party and checks its kind.
+func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Party, error) {
+	p, err := e.party(id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != kind {
+		return nil, fmt.Errorf("%w: party %d is a %s", ErrInvalidArgument, id, p.Kind)
+	}
+	return p, nil
+}
+
+// usable fails fast when the engine cannot take calls.
+func (e *Engine) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.closed.Load() {
+		return fmt.Errorf("%w: closed", ErrEngineStopped)
+	}
+	if err := e.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrEngineStopped, err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package kaquan_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+func TestPayment_CardValidated(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 1, 10_000, 10)
+	u := w.users[0]
+	c, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := o.Payment.Charged, int64(2500); got != want {
+		t.Fatalf("charged %d, want %d", got, want)
+	}
+	payer, _ := e.Account(ctx, userAccount(u))
+	merchant, _ := e.Account(ctx, w.merchantAccount)
+	if payer.Balance != 7500 || merchant.Balance != 2500 {
+		t.Fatalf("balances payer %d merchant %d, want 7500 2500", payer.Balance, merchant.Balance)
+	}
+	card, _ := e.Card(ctx, c.Id)
+	if card.State != messages.CardState_CARD_STATE_USED {
+		t.Fatalf("card %s, want USED", card.State)
+	}
+	again, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "k1"})
+	if err != nil || !again.Duplicate || again.Payment.Charged != 2500 {
+		t.Fatalf("retry: %+v %v", again, err)
+	}
+	_, err = e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "k2"})
+	if !errors.Is(err, kaquan.ErrCodeUsed) {
+		t.Fatalf("reused code: %v, want ErrCodeUsed", err)
+	}
+	r, err := e.Refund(ctx, w.merchant, "k1")
+	if err != nil || r.Payment.State != messages.PaymentState_PAYMENT_STATE_REFUNDED {
+		t.Fatalf("refund: %+v %v", r, err)
+	}
+	payer, _ = e.Account(ctx, userAccount(u))
+	card, _ = e.Card(ctx, c.Id)
+	if payer.Balance != 10_000 || card.State != messages.CardState_CARD_STATE_AVAILABLE {
+		t.Fatalf("after refund: balance %d card %s", payer.Balance, card.State)
+	}
+}

@@ -1,0 +1,85 @@
+package persistence
+
+import (
+	"encoding/binary"
+)
+
+// Key prefixes: one byte per record kind, then big-endian ids, so prefix scans come out in id order.
+const (
+	PrefixParty        byte = 'u' // u + party id -> messages.Party
+	PrefixAccount      byte = 'a' // a + account id -> messages.Account
+	PrefixLedger       byte = 'l' // l + account id + seq -> messages.LedgerEntry
+	PrefixTemplate     byte = 't' // t + template id -> messages.Template
+	PrefixClaimCount   byte = 'n' // n + template id + user id -> uint32 claims
+	PrefixCard         byte = 'c' // c + card id -> messages.Card
+	PrefixCardCode     byte = 'k' // k + card code -> card id
+	PrefixWallet       byte = 'w' // w + user id + card id -> empty
+	PrefixPaymentCode  byte = 'q' // q + payment code -> account id
+	PrefixPayment      byte = 'p' // p + payment key -> messages.Payment
+	PrefixTransfer     byte = 'r' // r + account id + transfer -> ledger seq (one entry per account per transfer)
+	PrefixEngineMarker byte = 'z' // z + name -> engine metadata (clean shutdown marker)
+)
+
+func id8(b []byte, id uint64) []byte { return binary.BigEndian.AppendUint64(b, id) }
+
+// PartyKey is the key of a user or merchant.
+func PartyKey(id uint64) []byte { return id8([]byte{PrefixParty}, id) }
+
+// AccountKey is the key of an account's metadata.
+func AccountKey(id uint64) []byte { return id8([]byte{PrefixAccount}, id) }
+
+// LedgerKey is the key of one ledger entry of an account.
+func LedgerKey(account, seq uint64) []byte {
+	return id8(id8([]byte{PrefixLedger}, account), seq)
+}
+
+// LedgerPrefix is the prefix of all ledger entries of an account.
+func LedgerPrefix(account uint64) []byte { return id8([]byte{PrefixLedger}, account) }
+
+// TemplateKey is the key of a card template.
+func TemplateKey(id uint64) []byte { return id8([]byte{PrefixTemplate}, id) }
+
+// ClaimCountKey is the key of how many cards a user claimed from a template.
+func ClaimCountKey(template, user uint64) []byte {
+	return id8(id8([]byte{PrefixClaimCount}, template), user)
+}
+
+// CardKey is the key of a card.
+func CardKey(id uint64) []byte { return id8([]byte{PrefixCard}, id) }
+
+// CardCodeKey is the key of a card-code index entry.
+func CardCodeKey(code string) []byte { return append([]byte{PrefixCardCode}, code...) }
+
+// WalletKey is the key of one card in a user's wallet.
+func WalletKey(user, card uint64) []byte { return id8(id8([]byte{PrefixWallet}, user), card) }
+
+// WalletPrefix is the prefix of a user's wallet.
+func WalletPrefix(user uint64) []byte { return id8([]byte{PrefixWallet}, user) }
+
+// PaymentCodeKey is the key of the payment-code index entry.
+func PaymentCodeKey(code string) []byte { return append([]byte{PrefixPaymentCode}, code...) }
+
+// PaymentKey is the key of a payment record.
+func PaymentKey(key string) []byte { return append([]byte{PrefixPayment}, key...) }
+
+// TransferKey is the key recording which ledger entry of an account belongs to a transfer.
+func TransferKey(account uint64, transfer string) []byte {
+	return append(id8([]byte{PrefixTransfer}, account), transfer...)
+}
+
+// MarkerKey is the key of an engine marker.
+func MarkerKey(name string) []byte { return append([]byte{PrefixEngineMarker}, name...) }
+
+// Uint64 encodes a small numeric value.
+func Uint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// ParseUint64 decodes a value written by Uint64; ok is false for a malformed value.
+func ParseUint64(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
+
+// ParseID reads the big-endian id that follows a key's prefix byte at offset off.
+func ParseID(key []byte, off int) uint64 { return binary.BigEndian.Uint64(key[off : off+8]) }

@@ -1,0 +1,174 @@
+// Package persistence is kaquan's durable store: Badger behind one group-commit writer.
+//
+// Every change an actor makes is handed to the Writer as one Write; the Writer commits many Writes in
+// one Badger transaction with one fsync, in the order they were submitted, and completes each Write only
+// once it is on disk. A failed commit stops the Writer for good (fail-stop).
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"google.golang.org/protobuf/proto"
+)
+
+// Durability says when a commit counts as done.
+type Durability string
+
+const (
+	// DurabilitySync fsyncs every group commit before acknowledging it. The default.
+	DurabilitySync Durability = "sync"
+	// DurabilityNone acknowledges after the OS write, without fsync. For benchmarks only: a machine
+	// crash can lose acknowledged changes.
+	DurabilityNone Durability = "none"
+	// DurabilityMemory keeps everything in memory. For tests only: nothing survives Close.
+	DurabilityMemory Durability = "memory"
+)
+
+// ParseDurability turns a flag value into a Durability.
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(s); d {
+	case DurabilitySync, DurabilityNone, DurabilityMemory:
+		return d, nil
+	}
+	return "", fmt.Errorf("durability %q: want sync, none or memory", s)
+}
+
+// Store is the Badger database.
+type Store struct {
+	db         *badger.DB
+	durability Durability
+}
+
+// ErrNotFound is returned by Get for an absent key.
+var ErrNotFound = errors.New("persistence: key not found")
+
+// MemTableBytes is Badger's memtable size; Badger caps one transaction at 15% of it.
+const MemTableBytes = 64 << 20
+
+// Open opens (creating if needed) the store in dir. dir is ignored for DurabilityMemory.
+func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error) {
+	opts := badger.DefaultOptions(dir)
+	if durability == DurabilityMemory {
+		opts = badger.DefaultOptions("")
+	}
+	// Every option that matters is set here, so a Badger upgrade cannot change behaviour silently.
+	opts.InMemory = durability == DurabilityMemory
+	opts.SyncWrites = durability == DurabilitySync
+	opts.DetectConflicts = false // one writer: there is nothing to conflict with
+	opts.NumVersionsToKeep = 1
+	opts.MemTableSize = MemTableBytes
+	opts.NumMemtables = 5
+	opts.BaseTableSize = 2 << 20
+	opts.BaseLevelSize = 10 << 20
+	opts.LevelSizeMultiplier = 10
+	opts.TableSizeMultiplier = 2
+	opts.MaxLevels = 7
+	opts.NumLevelZeroTables = 5
+	opts.NumLevelZeroTablesStall = 15
+	opts.NumCompactors = 2
+	opts.NumGoroutines = 2
+	opts.ValueThreshold = 1 << 10 // small records stay in the LSM tree
+	opts.ValueLogFileSize = 256 << 20
+	opts.ValueLogMaxEntries = 1_000_000
+	opts.BlockSize = 4 << 10
+	opts.BlockCacheSize = 128 << 20
+	opts.IndexCacheSize = 64 << 20
+	opts.BloomFalsePositive = 0.01
+	opts.Compression = options.Snappy
+	opts.CompactL0OnClose = false
+	opts.VerifyValueChecksum = false
+	opts.MetricsEnabled = false
+	opts.DetectConflicts = false
+	opts.Logger = badgerLogger{logger}
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
+	}
+	return &Store{db: db, durability: durability}, nil
+}
+
+// Durability reports how the store was opened.
+func (s *Store) Durability() Durability { return s.durability }
+
+// Close closes the database. Callers stop the Writer first.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close badger: %w", err)
+	}
+	return nil
+}
+
+// Get reads the value of key, copied out of Badger.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	return out, err
+}
+
+// GetProto reads key into m. It returns ErrNotFound for an absent key.
+func (s *Store) GetProto(key []byte, m proto.Message) error {
+	b, err := s.Get(key)
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("decode %q: %w", key[:1], err)
+	}
+	return nil
+}
+
+// Scan calls fn for every key with prefix, in key order, until fn returns false or an error.
+// reverse walks from the last key backwards. Keys and values are copies, safe to keep.
+func (s *Store) Scan(prefix []byte, reverse bool, fn func(key, value []byte) (bool, error)) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = prefix
+		opt.Reverse = reverse
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		start := prefix
+		if reverse {
+			start = append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		}
+		for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			more, err := fn(item.KeyCopy(nil), v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Size reports the on-disk size of the LSM tree and the value log, in bytes.
+func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(fmt.Sprintf(f, a...), "component", "badger") }
+
+var _ = time.Second
