@@ -51,7 +51,20 @@ func TestPayment_CardValidated(t *testing.T) {
 	}
 	payer, _ = e.Account(ctx, userAccount(u))
 	card, _ = e.Card(ctx, c.Id)
+	mustAudit(t, e)
 	if payer.Balance != 10_000 || card.State != messages.CardState_CARD_STATE_AVAILABLE {
 		t.Fatalf("after refund: balance %d card %s", payer.Balance, card.State)
 	}
+}
+
+func mustAudit(t *testing.T, e *kaquan.Engine) *kaquan.AuditReport {
+	t.Helper()
+	r, err := e.Audit(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("%s\n%v", r, r.Problems)
+	}
+	return r
 }
