@@ -1,0 +1,390 @@
+// Package bench is kaquan's load generator (behind `kaquan bench`) and its Go benchmarks.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Scenario      string        // "payments"
+	Duration      time.Duration // how long clients run
+	Concurrency   int           // concurrent clients
+	Accounts      int           // users, each with one funded account
+	Merchants     int           // merchants, each with one account
+	CardsPerUser  int           // cards claimed per user before the clock starts
+	AckLog        string        // append each acknowledged payment key here ("" = none)
+	Progress      io.Writer     // progress lines (nil = none)
+	ProgressEvery time.Duration
+}
+
+// Limits of a run.
+const (
+	ConcurrencyMax = 4096
+	AccountsMax    = 10_000_000
+	MerchantsMax   = 100_000
+	DurationMax    = 24 * time.Hour
+)
+
+// Validate checks every bound.
+func (c Config) Validate() error {
+	switch {
+	case c.Scenario != "payments":
+		return fmt.Errorf("scenario %q: want payments", c.Scenario)
+	case c.Duration <= 0 || c.Duration > DurationMax:
+		return fmt.Errorf("duration %s outside 0..%s", c.Duration, DurationMax)
+	case c.Concurrency < 1 || c.Concurrency > ConcurrencyMax:
+		return fmt.Errorf("concurrency %d outside 1..%d", c.Concurrency, ConcurrencyMax)
+	case c.Accounts < c.Concurrency || c.Accounts > AccountsMax:
+		return fmt.Errorf("accounts %d outside concurrency..%d (each client owns its users)", c.Accounts, AccountsMax)
+	case c.Merchants < 1 || c.Merchants > MerchantsMax:
+		return fmt.Errorf("merchants %d outside 1..%d", c.Merchants, MerchantsMax)
+	case c.CardsPerUser < 0 || c.CardsPerUser > 1000:
+		return fmt.Errorf("cards per user %d outside 0..1000", c.CardsPerUser)
+	}
+	return nil
+}
+
+// Result is what a run measured. Its JSON form is the last line of `kaquan bench --json`.
+type Result struct {
+	Scenario     string         `json:"scenario"`
+	Durability   string         `json:"durability"`
+	Concurrency  int            `json:"concurrency"`
+	DurationS    float64        `json:"duration_s"`
+	Ops          int64          `json:"ops"`
+	OpsPerS      float64        `json:"ops_per_s"`
+	P50Ms        float64        `json:"p50_ms"`
+	P99Ms        float64        `json:"p99_ms"`
+	P999Ms       float64        `json:"p999_ms"`
+	MaxMs        float64        `json:"max_ms"`
+	Errors       int64          `json:"errors"`
+	ErrorsByKind map[string]int `json:"errors_by_kind"`
+	AuditOK      bool           `json:"audit_ok"`
+	Audit        string         `json:"audit"`
+	SetupS       float64        `json:"setup_s"`
+}
+
+// JSON renders r on one line.
+func (r *Result) JSON() string {
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// IDs of the benchmark population; they never collide with each other.
+const (
+	merchantBase        = 1_000_000_000
+	userBase            = 2_000_000_000
+	merchantAccountBase = 3_000_000_000
+	userAccountBase     = 4_000_000_000
+	templateID          = 4_000_000
+	depositPerUser      = 1_000_000_000_000 // enough for any run
+)
+
+// Run sets up (or reuses) the population in e and runs the scenario.
+func Run(ctx context.Context, e *kaquan.Engine, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := setup(ctx, e, cfg); err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	clients, err := newClients(ctx, e, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	setupS := time.Since(start).Seconds()
+	var ack *ackLog
+	if cfg.AckLog != "" {
+		if ack, err = openAckLog(cfg.AckLog); err != nil {
+			return nil, err
+		}
+		defer ack.Close()
+	}
+	res := drive(ctx, clients, cfg, ack)
+	res.SetupS = setupS
+	report, err := e.Audit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.AuditOK, res.Audit = report.OK(), report.String()
+	return res, nil
+}
+
+func setup(ctx context.Context, e *kaquan.Engine, cfg Config) error {
+	accepted := make([]uint64, 0, min(cfg.Merchants, 256))
+	for m := range cfg.Merchants {
+		id := uint64(merchantBase + m)
+		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: id, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "bench merchant"}); err != nil {
+			return err
+		}
+		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: uint64(merchantAccountBase + m), Owner: id}); err != nil {
+			return err
+		}
+		if len(accepted) < cap(accepted) {
+			accepted = append(accepted, id)
+		}
+	}
+	_, err := e.CreateTemplate(ctx, &messages.Template{Id: templateID, MerchantId: merchantBase, Title: "bench: 5 off 20",
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
+		PerUserLimit: 1<<32 - 1, ValidDays: 365, AcceptedMerchants: accepted})
+	if err != nil {
+		return err
+	}
+	return parallel(ctx, cfg.Accounts, cfg.Concurrency, func(i int) error {
+		u := uint64(userBase + i)
+		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: u, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "bench user"}); err != nil {
+			return err
+		}
+		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: uint64(userAccountBase + i), Owner: u}); err != nil {
+			return err
+		}
+		_, err := e.Deposit(ctx, kaquan.Deposit{Account: uint64(userAccountBase + i), Amount: depositPerUser, Key: "bench-initial"})
+		return err
+	})
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
+func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if err := fn(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// client is one simulated merchant terminal serving its own users (so no two clients race on a card).
+type client struct {
+	e     *kaquan.Engine
+	cfg   Config
+	rng   *rand.Rand
+	users []benchUser
+	hist  *hdr.Histogram
+	errs  map[string]int
+	run   string
+	n     int
+}
+
+type benchUser struct {
+	id, account uint64
+	cards       []uint64 // claimed, unused
+}
+
+func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, error) {
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	clients := make([]*client, cfg.Concurrency)
+	for i := range clients {
+		clients[i] = &client{e: e, cfg: cfg, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
+			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i)}
+	}
+	for i := range cfg.Accounts {
+		c := clients[i%cfg.Concurrency]
+		c.users = append(c.users, benchUser{id: uint64(userBase + i), account: uint64(userAccountBase + i)})
+	}
+	err := parallel(ctx, cfg.Concurrency, cfg.Concurrency, func(i int) error {
+		c := clients[i]
+		for u := range c.users {
+			for range cfg.CardsPerUser {
+				if err := c.claim(ctx, &c.users[u]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return clients, err
+}
+
+func (c *client) claim(ctx context.Context, u *benchUser) error {
+	card, err := c.e.Claim(ctx, kaquan.Claim{Template: templateID, User: u.id})
+	if err != nil {
+		return err
+	}
+	u.cards = append(u.cards, card.Id)
+	return nil
+}
+
+// pay is one operation: the consumer shows a code for one of their cards, the merchant submits it.
+func (c *client) pay(ctx context.Context, ack *ackLog) error {
+	u := &c.users[c.rng.IntN(len(c.users))]
+	if len(u.cards) == 0 {
+		if err := c.claim(ctx, u); err != nil {
+			return err
+		}
+	}
+	card := u.cards[len(u.cards)-1]
+	code, err := c.e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u.id, Account: u.account, Card: card})
+	if err != nil {
+		return err
+	}
+	m := c.rng.IntN(c.cfg.Merchants)
+	c.n++
+	key := fmt.Sprintf("b%s-%d", c.run, c.n)
+	start := time.Now()
+	_, err = c.e.Pay(ctx, kaquan.Pay{Merchant: uint64(merchantBase + m), MerchantAccount: uint64(merchantAccountBase + m),
+		Code: code.Code, Amount: 2000 + c.rng.Int64N(8000), Key: key})
+	if err != nil {
+		return err
+	}
+	_ = c.hist.RecordValue(time.Since(start).Microseconds())
+	u.cards = u.cards[:len(u.cards)-1]
+	if ack != nil {
+		return ack.Append(kaquan.PaymentKey(uint64(merchantBase+m), key))
+	}
+	return nil
+}
+
+func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Result {
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var ops, errCount atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for runCtx.Err() == nil {
+				if err := c.pay(runCtx, ack); err != nil {
+					if runCtx.Err() != nil {
+						return // the clock ran out mid-operation
+					}
+					c.errs[errorKind(err)]++
+					errCount.Add(1)
+					continue
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	stop := progress(cfg, start, &ops, &errCount)
+	wg.Wait()
+	stop()
+	elapsed := time.Since(start).Seconds()
+	all := hdr.New(1, 60_000_000, 3)
+	res := &Result{Scenario: cfg.Scenario, Concurrency: cfg.Concurrency, DurationS: elapsed, ErrorsByKind: map[string]int{}}
+	for _, c := range clients {
+		all.Merge(c.hist)
+		for k, n := range c.errs {
+			res.ErrorsByKind[k] += n
+		}
+	}
+	res.Ops, res.Errors = ops.Load(), errCount.Load()
+	res.OpsPerS = float64(res.Ops) / elapsed
+	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
+	res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs = ms(50), ms(99), ms(99.9), float64(all.Max())/1000
+	return res
+}
+
+func progress(cfg Config, start time.Time, ops, errs *atomic.Int64) (stop func()) {
+	if cfg.Progress == nil {
+		return func() {}
+	}
+	every := cfg.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				n := ops.Load()
+				fmt.Fprintf(cfg.Progress, "%5.1fs  ops %d  rate %.0f/s  errors %d\n",
+					now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), errs.Load())
+				last, lastAt = n, now
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// errorKind names an error by the sentinel it matches.
+func errorKind(err error) string {
+	kinds := []struct {
+		err  error
+		name string
+	}{
+		{kaquan.ErrInsufficientFunds, "insufficient_funds"}, {kaquan.ErrCardNotUsable, "card_not_usable"},
+		{kaquan.ErrCodeExpired, "code_expired"}, {kaquan.ErrCodeUsed, "code_used"}, {kaquan.ErrCodeUnknown, "code_unknown"},
+		{kaquan.ErrCodeLimit, "code_limit"}, {kaquan.ErrStockExhausted, "stock_exhausted"}, {kaquan.ErrEngineStopped, "engine_stopped"},
+		{kaquan.ErrOverloaded, "overloaded"}, {context.DeadlineExceeded, "timeout"}, {kaquan.ErrUnknownEntity, "unknown_entity"},
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "other"
+}
+
+// ackLog appends acknowledged payment keys, one per line, each written as soon as it is acknowledged.
+type ackLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openAckLog(path string) (*ackLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("ack log: %w", err)
+	}
+	return &ackLog{f: f}, nil
+}
+
+func (a *ackLog) Append(key string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, err := a.f.WriteString(key + "\n")
+	return err
+}
+
+func (a *ackLog) Close() error { return a.f.Close() }
+
+// SortedKinds lists error kinds in a stable order for printing.
+func SortedKinds(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kaquan/kaquan"
+)
+
+var errAuditFailed = errors.New("audit failed")
+
+// acksMax bounds the acknowledged payments one audit checks.
+const acksMax = 10_000_000
+
+func (m Main) audit(ctx context.Context, args []string) error {
+	fs := m.newFlags("audit")
+	data := fs.String("data", "kaquan-data", "data folder")
+	acks := fs.String("expect-acks", "", "file of acknowledged payment keys, one per line, that must be complete")
+	asJSON := fs.Bool("json", false, "print the report as one JSON line")
+	verbose := fs.Bool("v", false, "log engine activity")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*data); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	opts := kaquan.DefaultOptions()
+	opts.Logger = m.logger(*verbose)
+	e, err := kaquan.Open(*data, opts) // resolves interrupted payments first
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	r, err := e.Audit(ctx)
+	if err != nil {
+		return err
+	}
+	if r.InFlightCount > 0 {
+		r.ProblemCount++
+		r.Problems = append(r.Problems, fmt.Sprintf("%d payments half-done after recovery", r.InFlightCount))
+	}
+	checked := 0
+	if *acks != "" {
+		keys, err := readAcks(*acks)
+		if err != nil {
+			return err
+		}
+		checked = len(keys)
+		if err := e.CheckAcks(ctx, r, keys); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		b, _ := json.Marshal(struct {
+			*kaquan.AuditReport
+			AcksChecked int  `json:"acks_checked"`
+			OK          bool `json:"ok"`
+		}{r, checked, r.OK()})
+		fmt.Fprintln(m.Stdout, string(b))
+	} else {
+		fmt.Fprintln(m.Stdout, r)
+		if *acks != "" {
+			fmt.Fprintf(m.Stdout, "acknowledged payments checked: %d\n", checked)
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintln(m.Stdout, "problem:", p)
+		}
+	}
+	if !r.OK() {
+		return fmt.Errorf("%w: %d problems", errAuditFailed, r.ProblemCount)
+	}
+	return nil
+}
+
+// readAcks reads an ack log; a last line cut short by a crash is ignored.
+func readAcks(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("acks: %w", err)
+	}
+	defer f.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("acks: %w", err)
+	}
+	complete := string(data)
+	if i := strings.LastIndexByte(complete, '\n'); i >= 0 {
+		complete = complete[:i+1]
+	} else {
+		complete = ""
+	}
+	var keys []string
+	sc := bufio.NewScanner(strings.NewReader(complete))
+	for sc.Scan() {
+		if k := strings.TrimSpace(sc.Text()); k != "" {
+			if len(keys) >= acksMax {
+				return nil, fmt.Errorf("acks: more than %d lines", acksMax)
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys, sc.Err()
+}

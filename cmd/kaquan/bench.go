@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/bench"
+	"github.com/kaquan/kaquan/persistence"
+)
+
+func (m Main) bench(ctx context.Context, args []string) error {
+	fs := m.newFlags("bench")
+	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
+	scenario := fs.String("scenario", "payments", "workload: payments")
+	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	durability := fs.String("durability", "sync", "sync (fsync every group commit) or none (benchmarks only: no fsync)")
+	accounts := fs.Int("accounts", 10_000, "users, each with a funded account")
+	merchants := fs.Int("merchants", 100, "merchants, each with an account")
+	cards := fs.Int("cards-per-user", 2, "cards each user claims before the clock starts")
+	ackLog := fs.String("ack-log", "", "append each acknowledged payment key to this file")
+	asJSON := fs.Bool("json", false, "end with one JSON line of results")
+	verbose := fs.Bool("v", false, "log engine activity")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := persistence.ParseDurability(*durability)
+	if err != nil {
+		return err
+	}
+	opts := kaquan.DefaultOptions()
+	opts.Durability = d
+	opts.Logger = m.logger(*verbose)
+	e, err := kaquan.Open(*data, opts)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	fmt.Fprintf(m.Stdout, "bench %s: %d clients for %s, durability %s, %d accounts, %d merchants\n",
+		*scenario, *concurrency, *duration, d, *accounts, *merchants)
+	res, err := bench.Run(ctx, e, bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
+		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog,
+		Progress: m.Stdout, ProgressEvery: time.Second})
+	if err != nil {
+		return err
+	}
+	res.Durability = string(d)
+	fmt.Fprintf(m.Stdout, "setup %.1fs; %d payments in %.1fs: %.0f/s; latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms\n",
+		res.SetupS, res.Ops, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs)
+	fmt.Fprintf(m.Stdout, "errors %d", res.Errors)
+	for _, k := range bench.SortedKinds(res.ErrorsByKind) {
+		fmt.Fprintf(m.Stdout, " %s=%d", k, res.ErrorsByKind[k])
+	}
+	fmt.Fprintf(m.Stdout, "\n%s\n", res.Audit)
+	if *asJSON {
+		fmt.Fprintln(m.Stdout, res.JSON())
+	}
+	if !res.AuditOK {
+		return fmt.Errorf("%w after the run", errAuditFailed)
+	}
+	return nil
+}

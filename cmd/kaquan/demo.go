@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+// demo runs the whole flow on an embedded engine and prints each step. It can run again on the same
+// folder: ids are fixed, creations are idempotent, and payment keys are new each run.
+func (m Main) demo(ctx context.Context, args []string) error {
+	fs := m.newFlags("demo")
+	data := fs.String("data", "kaquan-data", "data folder")
+	verbose := fs.Bool("v", false, "log engine activity")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts := kaquan.DefaultOptions()
+	opts.Logger = m.logger(*verbose)
+	e, err := kaquan.Open(*data, opts)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	d := &demoRun{e: e, m: m, run: fmt.Sprint(opts.Clock().UnixNano())}
+	fmt.Fprintf(m.Stdout, "kaquan demo: data in %s\n", *data)
+	return d.play(ctx)
+}
+
+type demoRun struct {
+	e   *kaquan.Engine
+	m   Main
+	run string
+	n   int
+}
+
+func (d *demoRun) step(format string, a ...any) {
+	d.n++
+	fmt.Fprintf(d.m.Stdout, "%2d. %s\n", d.n, fmt.Sprintf(format, a...))
+}
+
+func (d *demoRun) play(ctx context.Context) error {
+	const merchant, merchantAcct, alice, aliceAcct, bob, bobAcct, tmpl = 1, 10, 100, 1000, 101, 1010, 1
+	e := d.e
+	if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: merchant, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "Tea House"}); err != nil {
+		return err
+	}
+	if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: merchantAcct, Owner: merchant}); err != nil {
+		return err
+	}
+	d.step("merchant %d (Tea House) with account %d", merchant, merchantAcct)
+	t, err := e.CreateTemplate(ctx, &messages.Template{Id: tmpl, MerchantId: merchant, Title: "5.00 off 20.00",
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000,
+		StockTotal: 1000, PerUserLimit: 100, ValidDays: 30})
+	if err != nil {
+		return err
+	}
+	d.step("template %d %q: CASH 500 off at least 2000, stock %d (%d issued), %d days", t.Id, t.Title, t.StockTotal, t.Issued, t.ValidDays)
+	for _, u := range []struct{ id, acct uint64 }{{alice, aliceAcct}, {bob, bobAcct}} {
+		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: u.id, Kind: messages.PartyKind_PARTY_KIND_USER, Name: fmt.Sprint("user ", u.id)}); err != nil {
+			return err
+		}
+		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: u.acct, Owner: u.id}); err != nil {
+			return err
+		}
+		en, err := e.Deposit(ctx, kaquan.Deposit{Account: u.acct, Amount: 10_000, Key: "demo-" + d.run})
+		if err != nil {
+			return err
+		}
+		d.step("user %d, account %d: deposit 10000, balance %d", u.id, u.acct, en.BalanceAfter)
+	}
+	card, err := e.Claim(ctx, kaquan.Claim{Template: tmpl, User: alice})
+	if err != nil {
+		return err
+	}
+	d.step("user %d claims card %d (code %s), valid until %s", alice, card.Id, card.Code, fmtTime(card.ValidUntil))
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: alice, Account: aliceAcct, Card: card.Id})
+	if err != nil {
+		return err
+	}
+	d.step("user %d shows payment code %s for card %d (single use, expires %s)", alice, code.Code, card.Id, fmtTime(code.ExpiresAt))
+	key := "order-" + d.run
+	o, err := e.Pay(ctx, kaquan.Pay{Merchant: merchant, MerchantAccount: merchantAcct, Code: code.Code, Amount: 3000, Key: key})
+	if err != nil {
+		return err
+	}
+	d.step("merchant submits 3000 with that code: card takes %d off, user pays %d -> %s", o.Payment.Discount, o.Payment.Charged, o.Payment.State)
+	o, err = e.Pay(ctx, kaquan.Pay{Merchant: merchant, MerchantAccount: merchantAcct, Code: code.Code, Amount: 3000, Key: key})
+	if err != nil {
+		return err
+	}
+	d.step("the terminal retries the same request: duplicate=%v, still charged %d once", o.Duplicate, o.Payment.Charged)
+	_, err = e.Pay(ctx, kaquan.Pay{Merchant: merchant, MerchantAccount: merchantAcct, Code: code.Code, Amount: 3000, Key: key + "-again"})
+	d.step("a new payment with the same code is refused: %v", err)
+	plain, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: bob, Account: bobAcct})
+	if err != nil {
+		return err
+	}
+	o, err = e.Pay(ctx, kaquan.Pay{Merchant: merchant, MerchantAccount: merchantAcct, Code: plain.Code, Amount: 1200, Key: key + "-bob"})
+	if err != nil {
+		return err
+	}
+	d.step("user %d pays 1200 without a card: charged %d -> %s", bob, o.Payment.Charged, o.Payment.State)
+	o, err = e.Refund(ctx, merchant, key)
+	if err != nil {
+		return err
+	}
+	c, err := e.Card(ctx, card.Id)
+	if err != nil {
+		return err
+	}
+	d.step("merchant refunds order %s: %s, card %d is %s again", key, o.Payment.State, c.Id, c.State)
+	for _, a := range []uint64{aliceAcct, bobAcct, merchantAcct} {
+		info, err := e.Account(ctx, a)
+		if err != nil {
+			return err
+		}
+		d.step("account %d balance %d (%d ledger entries)", a, info.Balance, info.Seq)
+	}
+	r, err := e.Audit(ctx)
+	if err != nil {
+		return err
+	}
+	d.step("%s", r)
+	if !r.OK() {
+		return fmt.Errorf("%w: %v", errAuditFailed, r.Problems)
+	}
+	return nil
+}
+
+func fmtTime(ns int64) string {
+	return timeFromUnixNano(ns).Format("2006-01-02 15:04:05")
+}
