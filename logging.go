@@ -19,5 +19,9 @@ type levelFilter struct {
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.Handler.Enabled(ctx, l)
 }
-func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler { return levelFilter{f.Handler.WithAttrs(a), f.min} }
-func (f levelFilter) WithGroup(n string) slog.Handler      { return levelFilter{f.Handler.WithGroup(n), f.min} }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(a), f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(n), f.min}
+}

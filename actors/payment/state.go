@@ -19,21 +19,21 @@ type Phase uint8
 
 // Phases of the saga.
 const (
-	PhaseIdle          Phase = iota
-	PhaseConsume             // CodeConsumed from the payer account
-	PhaseReserve             // CardReserved from the card
-	PhaseDebit               // Posted: payer debited
-	PhaseCredit              // Posted: merchant credited
-	PhaseUse                 // CardDone: card used
-	PhaseReverse             // Posted: payer's debit reversed
-	PhaseRelease             // CardDone: card released
-	PhaseRefundDebit         // Posted: merchant debited for a refund
-	PhaseRefundCredit        // Posted: payer credited for a refund
-	PhaseRefundRelease       // CardDone: card released after a refund
-	PhaseFindCredit          // EntryFound: did the merchant get the credit? (recovery)
-	PhaseFindDebit           // EntryFound: was the payer debited? (recovery)
-	PhaseFindRefundCredit    // EntryFound: did the payer get the refund? (recovery)
-	PhaseFindRefundDebit     // EntryFound: was the merchant debited for the refund? (recovery)
+	PhaseIdle             Phase = iota
+	PhaseConsume                // CodeConsumed from the payer account
+	PhaseReserve                // CardReserved from the card
+	PhaseDebit                  // Posted: payer debited
+	PhaseCredit                 // Posted: merchant credited
+	PhaseUse                    // CardDone: card used
+	PhaseReverse                // Posted: payer's debit reversed
+	PhaseRelease                // CardDone: card released
+	PhaseRefundDebit            // Posted: merchant debited for a refund
+	PhaseRefundCredit           // Posted: payer credited for a refund
+	PhaseRefundRelease          // CardDone: card released after a refund
+	PhaseFindCredit             // EntryFound: did the merchant get the credit? (recovery)
+	PhaseFindDebit              // EntryFound: was the payer debited? (recovery)
+	PhaseFindRefundCredit       // EntryFound: did the payer get the refund? (recovery)
+	PhaseFindRefundDebit        // EntryFound: was the merchant debited for the refund? (recovery)
 )
 
 // Saga is a payment and where its coordinator stands.
