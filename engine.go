@@ -195,3 +195,6 @@ func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrEngineStopped, e.cause)
 	}
 }
+
+// WriterStats reports the group-commit writer's counters.
+func (e *Engine) WriterStats() persistence.WriterStats { return e.writer.Stats() }

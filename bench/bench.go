@@ -30,6 +30,9 @@ type Config struct {
 	AckLog        string        // append each acknowledged payment key here ("" = none)
 	Progress      io.Writer     // progress lines (nil = none)
 	ProgressEvery time.Duration
+	// Measure, if set, wraps the timed part of the run (a CPU profile, say): it is called when the
+	// clients start and the function it returns when they stop.
+	Measure func() (stop func())
 }
 
 // Limits of a run.
@@ -267,6 +270,9 @@ func (c *client) pay(ctx context.Context, ack *ackLog) error {
 func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Result {
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	if cfg.Measure != nil {
+		defer cfg.Measure()()
+	}
 	var ops, errCount atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -48,7 +48,7 @@ type Store struct {
 var ErrNotFound = errors.New("persistence: key not found")
 
 // MemTableBytes is Badger's memtable size; Badger caps one transaction at 15% of it.
-const MemTableBytes = 64 << 20
+const MemTableBytes = 16 << 20
 
 // Open opens (creating if needed) the store in dir. dir is ignored for DurabilityMemory.
 func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error) {
@@ -77,7 +77,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
 	opts.BlockCacheSize = 128 << 20
-	opts.IndexCacheSize = 64 << 20
+	opts.IndexCacheSize = 0 // indexes and bloom filters stay in memory, no cache lookups on reads
 	opts.BloomFalsePositive = 0.01
 	opts.Compression = options.Snappy
 	opts.CompactL0OnClose = false

@@ -39,7 +39,7 @@ func DefaultWriterConfig() WriterConfig {
 	return WriterConfig{
 		BatchWritesMax:  4096,
 		BatchEntriesMax: 16384,
-		BatchBytesMax:   4 << 20,
+		BatchBytesMax:   1 << 20,
 		BatchWaitMax:    0,
 		QueueWritesMax:  65536,
 	}

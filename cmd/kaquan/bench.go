@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/kaquan/kaquan"
@@ -23,6 +26,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	ackLog := fs.String("ack-log", "", "append each acknowledged payment key to this file")
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +46,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		*scenario, *concurrency, *duration, d, *accounts, *merchants)
 	res, err := bench.Run(ctx, e, bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
 		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog,
-		Progress: m.Stdout, ProgressEvery: time.Second})
+		Progress: m.Stdout, ProgressEvery: time.Second, Measure: measure(*cpuProfile, m)})
 	if err != nil {
 		return err
 	}
@@ -57,8 +61,45 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	if *asJSON {
 		fmt.Fprintln(m.Stdout, res.JSON())
 	}
+	ws := e.WriterStats()
+	if ws.Batches > 0 {
+		fmt.Fprintf(m.Stdout, "writer: %d commits, %.0f writes and %.0f entries per commit, %.2fms per commit\n",
+			ws.Batches, float64(ws.Writes)/float64(ws.Batches), float64(ws.Entries)/float64(ws.Batches),
+			float64(ws.CommitNanos)/float64(ws.Batches)/1e6)
+	}
 	if !res.AuditOK {
 		return fmt.Errorf("%w after the run", errAuditFailed)
 	}
 	return nil
+}
+
+// measure reports the CPU time the timed part of a run used, and profiles it when path is set.
+func measure(path string, m Main) func() func() {
+	return func() func() {
+		var f *os.File
+		if path != "" {
+			var err error
+			if f, err = os.Create(path); err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(m.Stderr, "cpu profile:", err)
+				f = nil
+			}
+		}
+		before := cpuTime()
+		return func() {
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+			fmt.Fprintf(m.Stdout, "process CPU during the run: %.1fs\n", (cpuTime() - before).Seconds())
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
