@@ -34,6 +34,7 @@ const (
 	PhaseFindDebit              // EntryFound: was the payer debited? (recovery)
 	PhaseFindRefundCredit       // EntryFound: did the payer get the refund? (recovery)
 	PhaseFindRefundDebit        // EntryFound: was the merchant debited for the refund? (recovery)
+	PhaseFindReverse            // EntryFound: was the payer's debit already reversed? (recovery)
 )
 
 // Saga is a payment and where its coordinator stands.
@@ -278,9 +279,16 @@ func OnEntryFound(s *Saga, m *messages.EntryFound, now int64) Effect {
 		if m.Found {
 			actors.Invariant(m.Amount < 0, "a payment debit is negative")
 			p.Charged = -m.Amount
-			return reverse(s, now)
+			// Posting is not idempotent: a reversal made before the interruption must not be repeated.
+			s.Phase = PhaseFindReverse
+			return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.FindEntry{Transfer: reverseTransfer(p)}}
 		}
 		return release(s, now)
+	case PhaseFindReverse:
+		if m.Found {
+			return release(s, now)
+		}
+		return reverse(s, now)
 	case PhaseFindRefundCredit:
 		if m.Found {
 			return refundRelease(s, now)

@@ -1,0 +1,400 @@
+package card
+
+import (
+	"errors"
+	"math/big"
+	"testing"
+
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	payment  = "10/k1"
+	other    = "10/k2"
+	owner    = uint64(7)
+	merchant = uint64(10)
+	from     = int64(1_000)
+	until    = int64(2_000)
+)
+
+var (
+	cashKind     = messages.TemplateKind_TEMPLATE_KIND_CASH
+	discountKind = messages.TemplateKind_TEMPLATE_KIND_DISCOUNT
+	available    = messages.CardState_CARD_STATE_AVAILABLE
+	reserved     = messages.CardState_CARD_STATE_RESERVED
+	used         = messages.CardState_CARD_STATE_USED
+	expired      = messages.CardState_CARD_STATE_EXPIRED
+	void         = messages.CardState_CARD_STATE_VOID
+)
+
+// newCard returns an AVAILABLE CASH card: 30 off from a spend of 50, valid [from, until), accepted by
+// merchants 10 and 11, issued by merchant 10.
+func newCard() *messages.Card {
+	return &messages.Card{Id: 5<<32 | 1, TemplateId: 5, OwnerId: owner, Code: "card-code", State: available,
+		ValidFrom: from, ValidUntil: until, ClaimedAt: from - 1, Kind: cashKind, ReduceAmount: 30, LeastCost: 50,
+		AcceptedMerchants: []uint64{merchant, 11}, MerchantId: merchant}
+}
+
+func withState(c *messages.Card, state messages.CardState, p string, discount int64) *messages.Card {
+	c.State, c.Payment, c.Discount = state, p, discount
+	return c
+}
+
+func clone0(c *messages.Card) *messages.Card {
+	if c == nil {
+		return nil
+	}
+	return proto.Clone(c).(*messages.Card)
+}
+
+func unchanged(t *testing.T, got, want *messages.Card) {
+	t.Helper()
+	if !proto.Equal(got, want) {
+		t.Errorf("input card mutated: got %v, want %v", got, want)
+	}
+}
+
+func mustPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Errorf("panic: got none, want a panic")
+		}
+	}()
+	f()
+}
+
+func TestCard_Discount(t *testing.T) {
+	tests := []struct {
+		name   string
+		card   *messages.Card
+		amount int64
+		want   int64
+	}{
+		{name: "CashBelowAmount", card: &messages.Card{Kind: cashKind, ReduceAmount: 30}, amount: 100, want: 30},
+		{name: "CashEqualsAmount", card: &messages.Card{Kind: cashKind, ReduceAmount: 100}, amount: 100, want: 100},
+		{name: "CashClampsToAmount", card: &messages.Card{Kind: cashKind, ReduceAmount: 500}, amount: 100, want: 100},
+		{name: "CashMaxAmounts", card: &messages.Card{Kind: cashKind, ReduceAmount: actors.AmountMax}, amount: actors.AmountMax, want: actors.AmountMax},
+		{name: "CashZeroAmount", card: &messages.Card{Kind: cashKind, ReduceAmount: 30}, amount: 0, want: 0},
+		{name: "DiscountExact", card: &messages.Card{Kind: discountKind, DiscountBp: 1000}, amount: 12340, want: 1234},
+		{name: "DiscountFloors", card: &messages.Card{Kind: discountKind, DiscountBp: 1000}, amount: 12349, want: 1234},
+		{name: "DiscountFloorsToZero", card: &messages.Card{Kind: discountKind, DiscountBp: 9999}, amount: 1, want: 0},
+		{name: "DiscountOneBp", card: &messages.Card{Kind: discountKind, DiscountBp: 1}, amount: 9999, want: 0},
+		{name: "DiscountOneBpExact", card: &messages.Card{Kind: discountKind, DiscountBp: 1}, amount: 10000, want: 1},
+		{name: "DiscountMaxBp", card: &messages.Card{Kind: discountKind, DiscountBp: 9999}, amount: 10000, want: 9999},
+		{name: "DiscountCapApplies", card: &messages.Card{Kind: discountKind, DiscountBp: 5000, DiscountCap: 100}, amount: 1000, want: 100},
+		{name: "DiscountCapEqual", card: &messages.Card{Kind: discountKind, DiscountBp: 5000, DiscountCap: 500}, amount: 1000, want: 500},
+		{name: "DiscountCapAbove", card: &messages.Card{Kind: discountKind, DiscountBp: 5000, DiscountCap: 501}, amount: 1000, want: 500},
+		{name: "DiscountNoCap", card: &messages.Card{Kind: discountKind, DiscountBp: 5000, DiscountCap: 0}, amount: 1000, want: 500},
+		{name: "DiscountAmountMaxMaxBp", card: &messages.Card{Kind: discountKind, DiscountBp: 9999}, amount: actors.AmountMax, want: 999_900_000_000_000},
+		{name: "DiscountAmountMaxOneBp", card: &messages.Card{Kind: discountKind, DiscountBp: 1}, amount: actors.AmountMax, want: 100_000_000_000},
+		{name: "DiscountNearAmountMaxFloors", card: &messages.Card{Kind: discountKind, DiscountBp: 9999}, amount: actors.AmountMax - 1, want: 999_899_999_999_999},
+		{name: "DiscountAmountMaxCapped", card: &messages.Card{Kind: discountKind, DiscountBp: 9999, DiscountCap: 7}, amount: actors.AmountMax, want: 7},
+		{name: "UnspecifiedKind", card: &messages.Card{ReduceAmount: 30, DiscountBp: 1000}, amount: 1000, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			if got := Discount(tt.card, tt.amount); got != tt.want {
+				t.Errorf("Discount: got %d, want %d", got, tt.want)
+			}
+			unchanged(t, tt.card, before)
+		})
+	}
+	t.Run("LargeAmountsMatchBigArithmetic", func(t *testing.T) {
+		amounts := []int64{actors.AmountMax, actors.AmountMax - 1, actors.AmountMax - 9999, 1 << 59, 1<<59 + 12345, 922_337_203_685_477_580, 3, 10_001}
+		bps := []int32{1, 2, 3, 7, 333, 5000, 6667, 9998, 9999}
+		for _, amount := range amounts {
+			for _, bp := range bps {
+				want := new(big.Int).Mul(big.NewInt(amount), big.NewInt(int64(bp)))
+				want.Quo(want, big.NewInt(10_000))
+				got := Discount(&messages.Card{Kind: discountKind, DiscountBp: bp}, amount)
+				if !want.IsInt64() || got != want.Int64() {
+					t.Errorf("Discount(%d bp of %d): got %d, want %s", bp, amount, got, want)
+				}
+				if got < 0 || got >= amount {
+					t.Errorf("Discount(%d bp of %d): got %d, want within [0, %d)", bp, amount, got, amount)
+				}
+			}
+		}
+	})
+}
+
+func TestCard_DecideReserve(t *testing.T) {
+	cmd := func(mod func(*messages.ReserveCard)) *messages.ReserveCard {
+		m := &messages.ReserveCard{Payment: payment, PayerId: owner, MerchantId: merchant, Amount: 100, Now: 1_500}
+		if mod != nil {
+			mod(m)
+		}
+		return m
+	}
+	none := messages.CardReason_CARD_REASON_UNSPECIFIED
+	tests := []struct {
+		name   string
+		card   *messages.Card
+		cmd    *messages.ReserveCard
+		want   int64
+		reason messages.CardReason
+	}{
+		{name: "Unknown", card: nil, cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_UNKNOWN_CARD},
+		{name: "NotOwner", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.PayerId = owner + 1 }), reason: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "NotOwnerEvenIfReservedForSamePayment", card: withState(newCard(), reserved, payment, 30),
+			cmd: cmd(func(m *messages.ReserveCard) { m.PayerId = owner + 1 }), reason: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "NotAvailableUnspecified", card: withState(newCard(), messages.CardState_CARD_STATE_UNSPECIFIED, "", 0), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotAvailableReservedByOther", card: withState(newCard(), reserved, other, 30), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotAvailableUsedByOther", card: withState(newCard(), used, other, 30), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotAvailableUsedBySame", card: withState(newCard(), used, payment, 30), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotAvailableExpired", card: withState(newCard(), expired, "", 0), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotAvailableVoid", card: withState(newCard(), void, "", 0), cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "NotYetValid", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = from - 1 }), reason: messages.CardReason_CARD_REASON_NOT_YET_VALID},
+		{name: "ValidAtValidFrom", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = from }), want: 30, reason: none},
+		{name: "ExpiredAtValidUntil", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = until }), reason: messages.CardReason_CARD_REASON_EXPIRED},
+		{name: "ExpiredAfterValidUntil", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = until + 1 }), reason: messages.CardReason_CARD_REASON_EXPIRED},
+		{name: "ValidJustBeforeValidUntil", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = until - 1 }), want: 30, reason: none},
+		{name: "MerchantNotAccepted", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 12 }), reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
+		{name: "OtherAcceptedMerchant", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }), want: 30, reason: none},
+		{name: "NoAcceptedMerchants", card: func() *messages.Card { c := newCard(); c.AcceptedMerchants = nil; return c }(), cmd: cmd(nil),
+			reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
+		{name: "BelowLeastCost", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 49 }), reason: messages.CardReason_CARD_REASON_BELOW_LEAST_COST},
+		{name: "AtLeastCost", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 50 }), want: 30, reason: none},
+		{name: "CashClampedToAmount", card: func() *messages.Card { c := newCard(); c.ReduceAmount = 500; return c }(), cmd: cmd(nil), want: 100, reason: none},
+		{name: "Discount", card: func() *messages.Card {
+			c := newCard()
+			c.Kind, c.ReduceAmount, c.DiscountBp, c.DiscountCap = discountKind, 0, 1500, 0
+			return c
+		}(), cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 1001 }), want: 150, reason: none},
+		{name: "DiscountCapped", card: func() *messages.Card {
+			c := newCard()
+			c.Kind, c.ReduceAmount, c.DiscountBp, c.DiscountCap = discountKind, 0, 1500, 99
+			return c
+		}(), cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 1001 }), want: 99, reason: none},
+		{name: "SamePaymentAgain", card: withState(newCard(), reserved, payment, 30), cmd: cmd(nil), want: 30, reason: none},
+		{name: "SamePaymentAgainKeepsItsDiscount", card: withState(newCard(), reserved, payment, 17),
+			cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 10_000 }), want: 17, reason: none},
+		{name: "SamePaymentAgainAfterValidity", card: withState(newCard(), reserved, payment, 30),
+			cmd: cmd(func(m *messages.ReserveCard) { m.Now = until + 100 }), want: 30, reason: none},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, beforeCmd := clone0(tt.card), proto.Clone(tt.cmd)
+			got, reason := DecideReserve(tt.card, tt.cmd)
+			if reason != tt.reason {
+				t.Errorf("reason: got %s, want %s", reason, tt.reason)
+			}
+			if got != tt.want {
+				t.Errorf("discount: got %d, want %d", got, tt.want)
+			}
+			unchanged(t, tt.card, before)
+			if !proto.Equal(tt.cmd, beforeCmd) {
+				t.Errorf("command mutated: got %v, want %v", tt.cmd, beforeCmd)
+			}
+		})
+	}
+}
+
+func TestCard_Reserve(t *testing.T) {
+	tests := []struct {
+		name     string
+		card     *messages.Card
+		discount int64
+	}{
+		{name: "Cash", card: newCard(), discount: 30},
+		{name: "ZeroDiscount", card: newCard(), discount: 0},
+		{name: "SamePaymentAgain", card: withState(newCard(), reserved, payment, 30), discount: 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			got := Reserve(tt.card, payment, tt.discount)
+			unchanged(t, tt.card, before)
+			want := withState(newCard(), reserved, payment, tt.discount)
+			if !proto.Equal(got, want) {
+				t.Errorf("card: got %v, want %v", got, want)
+			}
+			if got == tt.card {
+				t.Errorf("card: got the input pointer, want a new card")
+			}
+		})
+	}
+}
+
+func TestCard_Use(t *testing.T) {
+	tests := []struct {
+		name      string
+		card      *messages.Card
+		want      *messages.Card
+		wantPanic bool
+	}{
+		{name: "Reserved", card: withState(newCard(), reserved, payment, 30), want: withState(newCard(), used, payment, 30)},
+		{name: "AlreadyUsedBySamePayment", card: withState(newCard(), used, payment, 30), want: nil},
+		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), wantPanic: true},
+		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), wantPanic: true},
+		{name: "Available", card: newCard(), wantPanic: true},
+		{name: "Expired", card: withState(newCard(), expired, "", 0), wantPanic: true},
+		{name: "Void", card: withState(newCard(), void, "", 0), wantPanic: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			if tt.wantPanic {
+				mustPanic(t, func() { Use(tt.card, payment) })
+				unchanged(t, tt.card, before)
+				return
+			}
+			got := Use(tt.card, payment)
+			unchanged(t, tt.card, before)
+			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("card: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCard_Release(t *testing.T) {
+	tests := []struct {
+		name string
+		card *messages.Card
+		now  int64
+		want *messages.Card
+	}{
+		{name: "ReservedStillValid", card: withState(newCard(), reserved, payment, 30), now: until - 1, want: newCard()},
+		{name: "ReservedBeforeValidFrom", card: withState(newCard(), reserved, payment, 30), now: from - 1, want: newCard()},
+		{name: "ReservedPastValidity", card: withState(newCard(), reserved, payment, 30), now: until, want: withState(newCard(), expired, "", 0)},
+		{name: "UsedRefundStillValid", card: withState(newCard(), used, payment, 30), now: 1_500, want: newCard()},
+		{name: "UsedRefundPastValidity", card: withState(newCard(), used, payment, 30), now: until + 1, want: withState(newCard(), expired, "", 0)},
+		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), now: 1_500},
+		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), now: 1_500},
+		{name: "AlreadyReleased", card: newCard(), now: 1_500},
+		{name: "Expired", card: withState(newCard(), expired, payment, 0), now: until},
+		{name: "Void", card: withState(newCard(), void, payment, 0), now: 1_500},
+		{name: "NilCard", card: nil, now: 1_500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			got := Release(tt.card, payment, tt.now)
+			unchanged(t, tt.card, before)
+			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("card: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCard_DecideExpire(t *testing.T) {
+	tests := []struct {
+		name    string
+		card    *messages.Card
+		now     int64
+		want    *messages.Card
+		wantErr error
+		reason  messages.CardReason
+	}{
+		{name: "Unknown", card: nil, now: until, wantErr: actors.ErrUnknownEntity},
+		{name: "Reserved", card: withState(newCard(), reserved, payment, 30), now: until, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "Used", card: withState(newCard(), used, payment, 30), now: until, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "AlreadyExpired", card: withState(newCard(), expired, "", 0), now: until, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "Void", card: withState(newCard(), void, "", 0), now: until, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "StillValid", card: newCard(), now: until - 1, wantErr: actors.ErrInvalidArgument},
+		{name: "AtValidUntil", card: newCard(), now: until, want: withState(newCard(), expired, "", 0)},
+		{name: "PastValidUntil", card: newCard(), now: until + 1_000, want: withState(newCard(), expired, "", 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			got, err := DecideExpire(tt.card, tt.now)
+			unchanged(t, tt.card, before)
+			checkCardErr(t, err, tt.wantErr, tt.reason)
+			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("card: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCard_DecideVoid(t *testing.T) {
+	tests := []struct {
+		name     string
+		card     *messages.Card
+		merchant uint64
+		want     *messages.Card
+		wantErr  error
+		reason   messages.CardReason
+	}{
+		{name: "Unknown", card: nil, merchant: merchant, wantErr: actors.ErrUnknownEntity},
+		{name: "OtherMerchant", card: newCard(), merchant: 12, wantErr: actors.ErrPermissionDenied},
+		{name: "AcceptingButNotIssuingMerchant", card: newCard(), merchant: 11, wantErr: actors.ErrPermissionDenied},
+		{name: "Reserved", card: withState(newCard(), reserved, payment, 30), merchant: merchant, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "Used", card: withState(newCard(), used, payment, 30), merchant: merchant, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "Expired", card: withState(newCard(), expired, "", 0), merchant: merchant, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "AlreadyVoid", card: withState(newCard(), void, "", 0), merchant: merchant, wantErr: actors.ErrCardNotUsable, reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE},
+		{name: "Available", card: newCard(), merchant: merchant, want: withState(newCard(), void, "", 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			got, err := DecideVoid(tt.card, tt.merchant)
+			unchanged(t, tt.card, before)
+			checkCardErr(t, err, tt.wantErr, tt.reason)
+			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("card: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCard_Lifecycle walks the documented transitions with the pure functions.
+func TestCard_Lifecycle(t *testing.T) {
+	c := newCard()
+	reserve := &messages.ReserveCard{Payment: payment, PayerId: owner, MerchantId: merchant, Amount: 100, Now: 1_500}
+	d, reason := DecideReserve(c, reserve)
+	if reason != messages.CardReason_CARD_REASON_UNSPECIFIED || d != 30 {
+		t.Fatalf("reserve: got %d, %s, want 30, UNSPECIFIED", d, reason)
+	}
+	c = Reserve(c, payment, d)
+	if _, reason := DecideReserve(c, &messages.ReserveCard{Payment: other, PayerId: owner, MerchantId: merchant, Amount: 100, Now: 1_500}); reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
+		t.Errorf("reserve by another payment: got %s, want NOT_AVAILABLE", reason)
+	}
+	c = Use(c, payment)
+	if c.State != used {
+		t.Fatalf("use: got %s, want USED", c.State)
+	}
+	if Use(c, payment) != nil {
+		t.Errorf("use again: got a change, want nil")
+	}
+	c = Release(c, payment, 1_600) // refund
+	if c.State != available || c.Payment != "" || c.Discount != 0 {
+		t.Fatalf("refund release: got %v, want AVAILABLE with no payment", c)
+	}
+	if Release(c, payment, 1_600) != nil {
+		t.Errorf("release again: got a change, want nil")
+	}
+	c, err := DecideExpire(c, until)
+	if err != nil || c.State != expired {
+		t.Fatalf("expire: got %v, %v, want EXPIRED, nil", c, err)
+	}
+	if _, err := DecideVoid(c, merchant); !errors.Is(err, actors.ErrCardNotUsable) {
+		t.Errorf("void expired: got %v, want %v", err, actors.ErrCardNotUsable)
+	}
+}
+
+func checkCardErr(t *testing.T, err, want error, reason messages.CardReason) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("err: got %v, want nil", err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("err: got %v, want %v", err, want)
+	}
+	if errors.Is(want, actors.ErrCardNotUsable) {
+		var ce *actors.CardError
+		if !errors.As(err, &ce) {
+			t.Fatalf("err: got %T, want *actors.CardError", err)
+		}
+		if ce.Reason != reason {
+			t.Errorf("reason: got %s, want %s", ce.Reason, reason)
+		}
+	}
+}
