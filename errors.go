@@ -20,6 +20,7 @@ var (
 	ErrCodeLimit         = actors.ErrCodeLimit
 	ErrTemplateExpired   = actors.ErrTemplateExpired
 	ErrRefundNotAllowed  = actors.ErrRefundNotAllowed
+	ErrInterrupted       = actors.ErrInterrupted
 	ErrPermissionDenied  = actors.ErrPermissionDenied
 	ErrEngineStopped     = actors.ErrEngineStopped
 	ErrOverloaded        = actors.ErrOverloaded

@@ -28,6 +28,7 @@ var (
 	ErrCodeLimit         = errors.New("too many payment codes") // PaymentCodesPerAccountMax active
 	ErrTemplateExpired   = errors.New("template expired")       // claiming after a fixed validity range
 	ErrRefundNotAllowed  = errors.New("refund not allowed")     // not a completed payment, or wrong merchant
+	ErrInterrupted       = errors.New("payment interrupted")    // the engine stopped mid-way; recovery undid it
 	ErrPermissionDenied  = errors.New("permission denied")      // acting on another party's entity
 	ErrEngineStopped     = errors.New("engine stopped")         // closed, or stopped by a failed write
 	ErrOverloaded        = errors.New("engine overloaded")      // too many requests in flight
@@ -66,6 +67,8 @@ func PaymentError(p *messages.Payment) error {
 		return ErrBalanceLimit
 	case messages.PaymentResult_PAYMENT_RESULT_REFUND_NOT_ALLOWED:
 		return ErrRefundNotAllowed
+	case messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED:
+		return ErrInterrupted
 	}
 	return fmt.Errorf("payment %s: unexpected result %s", p.GetKey(), p.GetResult())
 }

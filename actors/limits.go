@@ -1,7 +1,5 @@
 package actors
 
-import "time"
-
 // Limits of the domain. Amounts are int64 minor units.
 const (
 	AmountMax                 int64 = 1_000_000_000_000_000 // one payment, deposit or withdrawal
@@ -14,7 +12,4 @@ const (
 	TemplateStockMax                = 1<<32 - 1
 	ValidDaysMax                    = 3660
 	DiscountBasisPointsMax          = 9999
-	// RecoveryClockSkewMax bounds how far back recovery scans a ledger for an in-flight payment's entry:
-	// entries are stamped with the engine clock, which may step back a little across a restart.
-	RecoveryClockSkewMax = 10 * time.Minute
 )

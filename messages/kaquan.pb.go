@@ -1884,7 +1884,6 @@ func (x *Posted) GetSeq() uint64 {
 type FindEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Transfer      string                 `protobuf:"bytes,1,opt,name=transfer,proto3" json:"transfer,omitempty"`
-	NotBefore     int64                  `protobuf:"varint,2,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"` // stop scanning at entries older than this
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1924,13 +1923,6 @@ func (x *FindEntry) GetTransfer() string {
 		return x.Transfer
 	}
 	return ""
-}
-
-func (x *FindEntry) GetNotBefore() int64 {
-	if x != nil {
-		return x.NotBefore
-	}
-	return 0
 }
 
 type EntryFound struct {
@@ -2134,11 +2126,9 @@ const file_kaquan_proto_rawDesc = "" +
 	"\x05force\x18\x06 \x01(\bR\x05force\"L\n" +
 	"\x06Posted\x120\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x18.kaquan.v1.PaymentResultR\x06result\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"F\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"-\n" +
 	"\tFindEntry\x12\x1a\n" +
-	"\btransfer\x18\x01 \x01(\tR\btransfer\x12\x1d\n" +
-	"\n" +
-	"not_before\x18\x02 \x01(\x03R\tnotBefore\":\n" +
+	"\btransfer\x18\x01 \x01(\tR\btransferJ\x04\b\x02\x10\x03\":\n" +
 	"\n" +
 	"EntryFound\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +

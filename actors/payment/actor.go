@@ -43,7 +43,14 @@ type Outcome struct {
 type behavior struct {
 	s       Saga
 	now     int64 // time of the request being carried out; replies from other actors carry none
-	waiters []*actors.Call
+	waiters []waiter
+}
+
+// waiter is a call answered when the payment in progress finishes; duplicate marks a retry that
+// arrived while the first request was still being carried out.
+type waiter struct {
+	call      *actors.Call
+	duplicate bool
 }
 
 // Load activates payment id from the store.
@@ -97,7 +104,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 			call.Respond(nil, fmt.Errorf("refund %s: %w", c.ID().Str, err))
 			return
 		}
-		b.waiters = append(b.waiters, call)
+		b.waiters = append(b.waiters, waiter{call: call})
 		b.apply(c, e)
 	case Get:
 		if b.s.P == nil {
@@ -111,7 +118,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 			call.Respond(nil, nil)
 			return
 		}
-		b.waiters = append(b.waiters, call)
+		b.waiters = append(b.waiters, waiter{call: call})
 		b.apply(c, Recover(&b.s, m.Now))
 	default:
 		call.Respond(nil, fmt.Errorf("%w: payment cannot handle %T", actors.ErrInvalidArgument, m))
@@ -133,7 +140,7 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 		call.Respond(nil, err) // bad input: nothing was recorded
 		return
 	}
-	b.waiters = append(b.waiters, call)
+	b.waiters = append(b.waiters, waiter{call: call})
 	p := &messages.Payment{Key: c.ID().Str, MerchantId: m.Merchant, MerchantAccount: m.MerchantAccount,
 		Code: m.Code, Amount: m.Amount, PayerAccount: payer}
 	if payer == 0 {
@@ -178,7 +185,7 @@ func (b *behavior) apply(c *actors.Context, e Effect) {
 		b.waiters = nil
 		done = func(err error) {
 			for _, w := range waiters {
-				respond(w, p, false, err)
+				respond(w.call, p, w.duplicate, err)
 			}
 		}
 	}
@@ -201,7 +208,7 @@ func (b *behavior) apply(c *actors.Context, e Effect) {
 // answer replies the payment as it stands once durable; a payment in progress answers when done.
 func (b *behavior) answer(c *actors.Context, call *actors.Call, duplicate bool) {
 	if b.Busy() {
-		b.waiters = append(b.waiters, call)
+		b.waiters = append(b.waiters, waiter{call: call, duplicate: duplicate})
 		return
 	}
 	p := proto.Clone(b.s.P).(*messages.Payment)

@@ -163,7 +163,7 @@ func OnPosted(s *Saga, m *messages.Posted, now int64) Effect {
 func reverse(s *Saga, now int64) Effect {
 	s.Phase = PhaseReverse
 	return Effect{To: actors.AccountID(s.P.PayerAccount), Msg: &messages.Post{Transfer: reverseTransfer(s.P),
-		Kind: messages.EntryKind_ENTRY_KIND_REVERSAL_CREDIT, Amount: s.P.Charged, Now: now, Force: true}}
+		Kind: messages.EntryKind_ENTRY_KIND_REVERSAL_CREDIT, Amount: s.P.Charged, CounterAccount: s.P.MerchantAccount, Now: now, Force: true}}
 }
 
 func release(s *Saga, now int64) Effect {

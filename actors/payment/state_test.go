@@ -214,7 +214,7 @@ func useE() effect {
 func reverseE(charged int64) effect {
 	return func(now int64) Effect {
 		return Effect{To: actors.AccountID(payerAcct), Msg: &messages.Post{Transfer: "rev:" + key,
-			Kind: messages.EntryKind_ENTRY_KIND_REVERSAL_CREDIT, Amount: charged, Now: now, Force: true}}
+			Kind: messages.EntryKind_ENTRY_KIND_REVERSAL_CREDIT, Amount: charged, CounterAccount: merchAcct, Now: now, Force: true}}
 	}
 }
 
