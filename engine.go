@@ -68,6 +68,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		},
 	}
 	e.host.Router = actors.NewRouter(e.host)
+	e.host.Owners = actors.NewOwners(store)
 	if err := e.recover(); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("recover: %w", err)

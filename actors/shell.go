@@ -34,6 +34,7 @@ type Host struct {
 	Store     *persistence.Store
 	Writer    *persistence.Writer
 	Router    *Router
+	Owners    *Owners
 	Settings  Settings
 	Producers map[Kind]Producer
 	Logger    *slog.Logger

@@ -93,7 +93,7 @@ const (
 	userBase            = 2_000_000_000
 	merchantAccountBase = 3_000_000_000
 	userAccountBase     = 4_000_000_000
-	templateID          = 4_000_000
+	templateBase        = 4_000_000 // template of merchant m: templateBase + m, accepted by m only
 	depositPerUser      = 1_000_000_000_000 // enough for any run
 )
 
@@ -129,7 +129,6 @@ func Run(ctx context.Context, e *kaquan.Engine, cfg Config) (*Result, error) {
 }
 
 func setup(ctx context.Context, e *kaquan.Engine, cfg Config) error {
-	accepted := make([]uint64, 0, min(cfg.Merchants, 256))
 	for m := range cfg.Merchants {
 		id := uint64(merchantBase + m)
 		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: id, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "bench merchant"}); err != nil {
@@ -138,15 +137,12 @@ func setup(ctx context.Context, e *kaquan.Engine, cfg Config) error {
 		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: uint64(merchantAccountBase + m), Owner: id}); err != nil {
 			return err
 		}
-		if len(accepted) < cap(accepted) {
-			accepted = append(accepted, id)
+		_, err := e.CreateTemplate(ctx, &messages.Template{Id: uint64(templateBase + m), MerchantId: id, Title: "bench: 5 off 20",
+			Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
+			PerUserLimit: 1<<32 - 1, ValidDays: 365})
+		if err != nil {
+			return err
 		}
-	}
-	_, err := e.CreateTemplate(ctx, &messages.Template{Id: templateID, MerchantId: merchantBase, Title: "bench: 5 off 20",
-		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
-		PerUserLimit: 1<<32 - 1, ValidDays: 365, AcceptedMerchants: accepted})
-	if err != nil {
-		return err
 	}
 	return parallel(ctx, cfg.Accounts, cfg.Concurrency, func(i int) error {
 		u := uint64(userBase + i)
@@ -229,7 +225,8 @@ func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, e
 }
 
 func (c *client) claim(ctx context.Context, u *benchUser) error {
-	card, err := c.e.Claim(ctx, kaquan.Claim{Template: templateID, User: u.id})
+	m := c.rng.IntN(c.cfg.Merchants)
+	card, err := c.e.Claim(ctx, kaquan.Claim{Template: uint64(templateBase + m), User: u.id})
 	if err != nil {
 		return err
 	}
@@ -237,7 +234,7 @@ func (c *client) claim(ctx context.Context, u *benchUser) error {
 	return nil
 }
 
-// pay is one operation: the consumer shows a code for one of their cards, the merchant submits it.
+// pay is one operation: the consumer shows a code for one of their cards, the card's merchant submits it.
 func (c *client) pay(ctx context.Context, ack *ackLog) error {
 	u := &c.users[c.rng.IntN(len(c.users))]
 	if len(u.cards) == 0 {
@@ -250,7 +247,7 @@ func (c *client) pay(ctx context.Context, ack *ackLog) error {
 	if err != nil {
 		return err
 	}
-	m := c.rng.IntN(c.cfg.Merchants)
+	m := int(card>>32) - templateBase // the card's merchant: each template belongs to one
 	c.n++
 	key := fmt.Sprintf("b%s-%d", c.run, c.n)
 	start := time.Now()

@@ -153,18 +153,14 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 
 // payerOf checks the merchant's account and finds the payer account behind the code (0: unknown code).
 func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
-	store := c.Host().Store
-	acc := &messages.Account{}
-	err := store.GetProto(persistence.AccountKey(m.MerchantAccount), acc)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return 0, fmt.Errorf("%w: merchant account %d", actors.ErrUnknownEntity, m.MerchantAccount)
-	}
+	owner, err := c.Host().Owners.Of(m.MerchantAccount)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("merchant account: %w", err)
 	}
-	if acc.OwnerId != m.Merchant || acc.OwnerKind != messages.PartyKind_PARTY_KIND_MERCHANT {
+	if owner.ID != m.Merchant || owner.Kind != messages.PartyKind_PARTY_KIND_MERCHANT {
 		return 0, fmt.Errorf("%w: account %d is not merchant %d's", actors.ErrPermissionDenied, m.MerchantAccount, m.Merchant)
 	}
+	store := c.Host().Store
 	v, err := store.Get(persistence.PaymentCodeKey(m.Code))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return 0, nil
