@@ -23,6 +23,9 @@ func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*message
 	if req.ID == 0 {
 		return nil, fmt.Errorf("%w: account id 0", ErrInvalidArgument)
 	}
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
 	owner, err := e.party(req.Owner)
 	if err != nil {
 		return nil, err

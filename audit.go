@@ -257,6 +257,9 @@ func (a *auditor) settle() {
 // CheckAcks adds a problem for every listed payment (merchant/key) that is not complete: each
 // acknowledged payment must be COMPLETED (or REFUNDED, if refunded since).
 func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) error {
+	if err := e.usable(ctx); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -25,6 +25,9 @@ func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*mes
 	if t.Id == 0 || t.Id >= 1<<32 {
 		return nil, fmt.Errorf("%w: template id %d outside 1..2^32-1", ErrInvalidArgument, t.Id)
 	}
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := e.partyOfKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return nil, err
 	}
@@ -54,6 +57,9 @@ type Claim struct {
 func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if req.Template == 0 || req.Template >= 1<<32 {
 		return nil, fmt.Errorf("%w: template id %d", ErrUnknownEntity, req.Template)
+	}
+	if err := e.usable(ctx); err != nil {
+		return nil, err
 	}
 	if _, err := e.partyOfKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, err

@@ -93,7 +93,7 @@ const (
 	userBase            = 2_000_000_000
 	merchantAccountBase = 3_000_000_000
 	userAccountBase     = 4_000_000_000
-	templateBase        = 4_000_000 // template of merchant m: templateBase + m, accepted by m only
+	templateBase        = 4_000_000         // template of merchant m: templateBase + m, accepted by m only
 	depositPerUser      = 1_000_000_000_000 // enough for any run
 )
 
