@@ -76,10 +76,10 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.ValueLogFileSize = 256 << 20
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
-	opts.BlockCacheSize = 128 << 20
+	opts.BlockCacheSize = 0 // uncompressed tables are read straight from the mapped files
 	opts.IndexCacheSize = 0 // indexes and bloom filters stay in memory, no cache lookups on reads
 	opts.BloomFalsePositive = 0.01
-	opts.Compression = options.Snappy
+	opts.Compression = options.None // records are small; decoding blocks on every read cost more than the disk it saves
 	opts.CompactL0OnClose = false
 	opts.VerifyValueChecksum = false
 	opts.MetricsEnabled = false

@@ -46,7 +46,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		*scenario, *concurrency, *duration, d, *accounts, *merchants)
 	res, err := bench.Run(ctx, e, bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
 		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog,
-		Progress: m.Stdout, ProgressEvery: time.Second, Measure: measure(*cpuProfile, m)})
+		Progress: m.Stdout, ProgressEvery: time.Second, Measure: measure(*cpuProfile, m, e)})
 	if err != nil {
 		return err
 	}
@@ -61,12 +61,6 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	if *asJSON {
 		fmt.Fprintln(m.Stdout, res.JSON())
 	}
-	ws := e.WriterStats()
-	if ws.Batches > 0 {
-		fmt.Fprintf(m.Stdout, "writer: %d commits, %.0f writes and %.0f entries per commit, %.2fms per commit\n",
-			ws.Batches, float64(ws.Writes)/float64(ws.Batches), float64(ws.Entries)/float64(ws.Batches),
-			float64(ws.CommitNanos)/float64(ws.Batches)/1e6)
-	}
 	if !res.AuditOK {
 		return fmt.Errorf("%w after the run", errAuditFailed)
 	}
@@ -74,7 +68,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 }
 
 // measure reports the CPU time the timed part of a run used, and profiles it when path is set.
-func measure(path string, m Main) func() func() {
+func measure(path string, m Main, e *kaquan.Engine) func() func() {
 	return func() func() {
 		var f *os.File
 		if path != "" {
@@ -87,8 +81,14 @@ func measure(path string, m Main) func() func() {
 				f = nil
 			}
 		}
-		before := cpuTime()
+		before, w0, t0 := cpuTime(), e.WriterStats(), time.Now()
 		return func() {
+			w1, secs := e.WriterStats(), time.Since(t0).Seconds()
+			if n := w1.Batches - w0.Batches; n > 0 {
+				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
+					float64(n)/secs, float64(w1.Writes-w0.Writes)/float64(n), float64(w1.Entries-w0.Entries)/float64(n),
+					float64(w1.CommitNanos-w0.CommitNanos)/float64(n)/1e6, float64(w1.CommitNanos-w0.CommitNanos)/secs/1e7)
+			}
 			if f != nil {
 				pprof.StopCPUProfile()
 				f.Close()
