@@ -1,0 +1,129 @@
+package kaquan_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+// payOnce claims a card for user u and pays amount with it at the world's merchant under key.
+func payOnce(t *testing.T, e *kaquan.Engine, w world, u uint64, amount int64, key string) kaquan.PaymentOutcome {
+	t.Helper()
+	ctx := ctxTimeout(t)
+	c, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: amount, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestEngine_Passivation: idle entities leave memory, and come back from disk with their state.
+func TestEngine_Passivation(t *testing.T) {
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.IdleTimeout = 20 * time.Millisecond })
+	w := mustWorld(t, e, 3, 10_000, 100)
+	for i, u := range w.users {
+		payOnce(t, e, w, u, 3000, "p"+string(rune('a'+i)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.ActiveEntities() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := e.ActiveEntities(); got != 0 {
+		t.Fatalf("active entities after idling: got %d, want 0", got)
+	}
+	ctx := ctxTimeout(t)
+	for _, u := range w.users {
+		info, err := e.Account(ctx, userAccount(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := info.Balance, int64(10_000-2500); got != want {
+			t.Fatalf("user %d balance after reactivation: got %d, want %d", u, got, want)
+		}
+	}
+	tmpl, err := e.Template(ctx, w.template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tmpl.Issued, uint32(3); got != want {
+		t.Fatalf("template issued after reactivation: got %d, want %d", got, want)
+	}
+	// A second round of payments works on the reactivated entities.
+	payOnce(t, e, w, w.users[0], 2000, "again")
+	if got := e.ActiveEntities(); got == 0 {
+		t.Fatalf("active entities during work: got 0")
+	}
+	mustAudit(t, e)
+}
+
+// TestEngine_Reopen: everything acknowledged survives Close and Open, and a retry after reopening
+// still returns the first outcome.
+func TestEngine_Reopen(t *testing.T) {
+	dir := t.TempDir()
+	opts := kaquan.DefaultOptions()
+	e, err := kaquan.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := mustWorld(t, e, 2, 10_000, 100)
+	first := payOnce(t, e, w, w.users[0], 3000, "order-1")
+	payOnce(t, e, w, w.users[1], 2500, "order-2")
+	if _, err := e.Refund(ctxTimeout(t), w.merchant, "order-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Account(context.Background(), userAccount(w.users[0])); err == nil {
+		t.Fatal("call after Close succeeded")
+	}
+
+	e, err = kaquan.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := ctxTimeout(t)
+	again, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: first.Payment.Code, Amount: 3000, Key: "order-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || again.Payment.Charged != first.Payment.Charged || again.Payment.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
+		t.Fatalf("retry after reopen: got %+v, want the first outcome marked duplicate", again)
+	}
+	for u, want := range map[uint64]int64{userAccount(w.users[0]): 7500, userAccount(w.users[1]): 10_000, w.merchantAccount: 2500} {
+		info, err := e.Account(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Balance != want {
+			t.Fatalf("account %d after reopen: got %d, want %d", u, info.Balance, want)
+		}
+	}
+	r := mustAudit(t, e)
+	if got, want := r.Payments["COMPLETED"]+r.Payments["REFUNDED"], 2; got != want {
+		t.Fatalf("payments after reopen: got %v", r.Payments)
+	}
+}
+
+// TestEngine_InMemory: the memory durability runs the same flows without a folder.
+func TestEngine_InMemory(t *testing.T) {
+	e := MustOpenEngine(t, inMemory)
+	w := mustWorld(t, e, 1, 10_000, 10)
+	o := payOnce(t, e, w, w.users[0], 2000, "m1")
+	if got, want := o.Payment.Charged, int64(1500); got != want {
+		t.Fatalf("charged: got %d, want %d", got, want)
+	}
+	mustAudit(t, e)
+}
