@@ -1,37 +1,31 @@
 package actors
 
 import (
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-const routerShards = 64
-
-// Router is the local Sender: a sharded map of active entities. It activates an entity on its first
-// message and lets an idle entity passivate only when no message sent to it is still in its mailbox,
-// so nothing is ever delivered to a stopped actor.
+// Router is the local Sender: a map of active entities. It activates an entity on its first message
+// and lets an idle entity passivate only when every message sent to it has been received, so
+// nothing is ever delivered to a stopped actor. Sending takes no lock: an activation counts the
+// messages sent to it in one atomic word, whose top bit closes it for good.
 type Router struct {
-	root   *actor.RootContext
 	host   *Host
-	seed   maphash.Seed
-	shards [routerShards]routerShard
+	m      sync.Map // ID -> *activation
 	active atomic.Int64
-}
-
-type routerShard struct {
-	mu sync.Mutex
-	m  map[ID]*activation
 }
 
 // activation is one live incarnation of an entity.
 type activation struct {
+	spawn    sync.Once
 	pid      *actor.PID
-	sent     int64 // guarded by the shard lock
-	received atomic.Int64
+	sent     atomic.Uint64 // messages sent, plus closedBit once passivated
+	received atomic.Uint64 // messages the shell took from its mailbox
 }
+
+const closedBit = 1 << 63
 
 // routed wraps a message delivered through the Router, so the shell can count it.
 type routed struct {
@@ -39,58 +33,47 @@ type routed struct {
 }
 
 // NewRouter makes the router of host's actor system.
-func NewRouter(host *Host) *Router {
-	r := &Router{root: host.System.Root, host: host, seed: maphash.MakeSeed()}
-	for i := range r.shards {
-		r.shards[i].m = make(map[ID]*activation)
-	}
-	return r
-}
-
-func (r *Router) shard(id ID) *routerShard {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteByte(byte(id.Kind))
-	var b [8]byte
-	for i := range 8 {
-		b[i] = byte(id.Num >> (8 * i))
-	}
-	h.Write(b[:])
-	h.WriteString(id.Str)
-	return &r.shards[h.Sum64()%routerShards]
-}
+func NewRouter(host *Host) *Router { return &Router{host: host} }
 
 // Send implements Sender.
 func (r *Router) Send(id ID, msg any, replyTo *actor.PID) {
-	s := r.shard(id)
-	s.mu.Lock()
-	a := s.m[id]
-	if a == nil {
-		a = &activation{}
-		a.pid = r.root.Spawn(r.host.props(id, a))
-		s.m[id] = a
-		r.active.Add(1)
+	for {
+		a := r.activation(id)
+		// Count the message before delivering it: passivation, which needs sent == received,
+		// cannot close the activation while a send is between these two steps.
+		if s := a.sent.Add(1); s&closedBit != 0 {
+			r.m.CompareAndDelete(id, a) // passivated under us: retry with a new activation
+			continue
+		}
+		a.spawn.Do(func() { a.pid = r.host.System.Root.Spawn(r.host.props(id, a)) })
+		if replyTo != nil {
+			r.host.System.Root.RequestWithCustomSender(a.pid, routed{msg}, replyTo)
+		} else {
+			r.host.System.Root.Send(a.pid, routed{msg})
+		}
+		return
 	}
-	a.sent++
-	// Sent under the lock so that passivation (which takes the lock) sees every message counted.
-	if replyTo != nil {
-		r.root.RequestWithCustomSender(a.pid, routed{msg}, replyTo)
-	} else {
-		r.root.Send(a.pid, routed{msg})
-	}
-	s.mu.Unlock()
 }
 
-// release removes an idle activation when every message sent to it has been received. It reports
-// whether the caller may stop the actor.
+func (r *Router) activation(id ID) *activation {
+	if v, ok := r.m.Load(id); ok {
+		return v.(*activation)
+	}
+	v, loaded := r.m.LoadOrStore(id, &activation{})
+	if !loaded {
+		r.active.Add(1)
+	}
+	return v.(*activation)
+}
+
+// release closes an idle activation when every message sent to it has been received. It reports
+// whether the caller may stop the actor; later sends go to a new activation.
 func (r *Router) release(id ID, a *activation) bool {
-	s := r.shard(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[id] != a || a.sent != a.received.Load() {
+	s := a.sent.Load()
+	if s&closedBit != 0 || s != a.received.Load() || !a.sent.CompareAndSwap(s, s|closedBit) {
 		return false
 	}
-	delete(s.m, id)
+	r.m.CompareAndDelete(id, a)
 	r.active.Add(-1)
 	return true
 }

@@ -43,9 +43,11 @@ type Host struct {
 }
 
 func (h *Host) props(id ID, a *activation) *actor.Props {
+	// A lock-free mailbox: sending takes no lock anywhere on the way to the actor. The engine
+	// bounds every mailbox together by bounding the calls in flight (Options.InflightMax).
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &shell{id: id, act: a, host: h}
-	})
+	}, actor.WithMailbox(actor.UnboundedLockfree()))
 }
 
 // passivateNow is sent by a shell to itself when its last pending write completes after a
