@@ -202,3 +202,6 @@ func (e *Engine) WriterStats() persistence.WriterStats { return e.writer.Stats()
 
 // ActiveEntities reports how many entities (accounts, templates, cards, payments) are in memory.
 func (e *Engine) ActiveEntities() int64 { return e.host.Router.Active() }
+
+// Activations reports how many times an entity was loaded into memory since Open.
+func (e *Engine) Activations() int64 { return e.host.Router.Activations() }

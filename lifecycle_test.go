@@ -2,6 +2,7 @@ package kaquan_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -125,5 +126,40 @@ func TestEngine_InMemory(t *testing.T) {
 	if got, want := o.Payment.Charged, int64(1500); got != want {
 		t.Fatalf("charged: got %d, want %d", got, want)
 	}
+	mustAudit(t, e)
+}
+
+// TestEngine_PassivationRace: calls keep arriving while entities passivate after 10 ms idle; no
+// call is lost and every balance is exact.
+func TestEngine_PassivationRace(t *testing.T) {
+	e := MustOpenEngine(t, inMemory, func(o *kaquan.Options) { o.IdleTimeout = kaquan.IdleTimeoutMin })
+	w := mustWorld(t, e, 16, 0, 1)
+	ctx := ctxTimeout(t)
+	const perAccount = 40
+	before := e.Activations()
+	// Two clients per account; pauses around the idle timeout make activation, passivation and
+	// new messages overlap.
+	parallel(2*len(w.users), 2*len(w.users), func(c int) {
+		u := w.users[c%len(w.users)]
+		for i := range perAccount / 2 {
+			time.Sleep(time.Duration((c*7+i*13)%21) * time.Millisecond)
+			if _, err := e.Deposit(ctx, kaquan.Deposit{Account: userAccount(u), Amount: 1, Key: fmt.Sprint("d", c, "-", i)}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	for _, u := range w.users {
+		info, err := e.Account(ctx, userAccount(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Balance != perAccount || info.Seq != perAccount {
+			t.Fatalf("account %d: balance %d, %d entries; want %d, %d", userAccount(u), info.Balance, info.Seq, perAccount, perAccount)
+		}
+	}
+	if got := e.Activations() - before; got <= int64(len(w.users)) {
+		t.Fatalf("activations during the test: got %d, want more than %d (passivation did not interleave)", got, len(w.users))
+	}
+	t.Logf("%d activations for %d accounts", e.Activations()-before, len(w.users))
 	mustAudit(t, e)
 }

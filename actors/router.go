@@ -13,8 +13,9 @@ import (
 // messages sent to it in one atomic word, whose top bit closes it for good.
 type Router struct {
 	host   *Host
-	m      sync.Map // ID -> *activation
-	active atomic.Int64
+	m           sync.Map // ID -> *activation
+	active      atomic.Int64
+	activations atomic.Int64
 }
 
 // activation is one live incarnation of an entity.
@@ -62,6 +63,7 @@ func (r *Router) activation(id ID) *activation {
 	v, loaded := r.m.LoadOrStore(id, &activation{})
 	if !loaded {
 		r.active.Add(1)
+		r.activations.Add(1)
 	}
 	return v.(*activation)
 }
@@ -80,3 +82,6 @@ func (r *Router) release(id ID, a *activation) bool {
 
 // Active reports how many entities are in memory.
 func (r *Router) Active() int64 { return r.active.Load() }
+
+// Activations reports how many times an entity was brought into memory since start.
+func (r *Router) Activations() int64 { return r.activations.Load() }

@@ -54,6 +54,10 @@ func (h *Host) props(id ID, a *activation) *actor.Props {
 // passivation request.
 type passivateNow struct{}
 
+// idleCheck is sent by a shell's timer to the shell every IdleTimeout. (protoactor's own
+// ReceiveTimeout races with the actor's goroutine: protoactor-go issue 1139.)
+type idleCheck struct{}
+
 // shell is the actor of one entity: it counts routed messages, loads the behavior on activation,
 // tracks pending writes, and passivates when idle.
 type shell struct {
@@ -65,6 +69,9 @@ type shell struct {
 	pending  atomic.Int64
 	wantStop atomic.Bool
 	stopped  bool
+	idle     *time.Timer
+	seen     uint64 // messages handled; compared at each idle check
+	seenThen uint64
 }
 
 func (s *shell) Receive(ctx actor.Context) {
@@ -74,13 +81,25 @@ func (s *shell) Receive(ctx actor.Context) {
 		s.activate(ctx)
 	case routed:
 		s.act.received.Add(1)
+		s.seen++
 		s.deliver(ctx, m.msg)
-	case *actor.ReceiveTimeout:
-		s.tryPassivate(ctx)
+	case idleCheck:
+		if s.seen == s.seenThen {
+			s.tryPassivate(ctx)
+		}
+		s.seenThen = s.seen
+		if !s.stopped {
+			s.idle.Reset(s.host.Settings.IdleTimeout)
+		}
 	case passivateNow:
 		s.tryPassivate(ctx)
+	case *actor.Stopped:
+		if s.idle != nil {
+			s.idle.Stop()
+		}
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default:
+		s.seen++
 		s.deliver(ctx, m)
 	}
 }
@@ -93,7 +112,8 @@ func (s *shell) activate(ctx actor.Context) {
 		return
 	}
 	s.behavior = b
-	ctx.SetReceiveTimeout(s.host.Settings.IdleTimeout)
+	self, root := ctx.Self(), s.host.System.Root
+	s.idle = time.AfterFunc(s.host.Settings.IdleTimeout, func() { root.Send(self, idleCheck{}) })
 }
 
 func (s *shell) deliver(ctx actor.Context, msg any) {
@@ -112,6 +132,9 @@ func (s *shell) tryPassivate(ctx actor.Context) {
 	}
 	if s.host.Router.release(s.id, s.act) {
 		s.stopped = true
+		if s.idle != nil {
+			s.idle.Stop()
+		}
 		ctx.Stop(ctx.Self())
 	}
 }
