@@ -12,7 +12,7 @@ import (
 // nothing is ever delivered to a stopped actor. Sending takes no lock: an activation counts the
 // messages sent to it in one atomic word, whose top bit closes it for good.
 type Router struct {
-	host   *Host
+	host        *Host
 	m           sync.Map // ID -> *activation
 	active      atomic.Int64
 	activations atomic.Int64
