@@ -68,6 +68,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		},
 	}
 	e.host.Router = actors.NewRouter(e.host)
+	e.host.Sender = e.host.Router
 	e.host.Owners = actors.NewOwners(store)
 	if err := e.recover(); err != nil {
 		e.Close()
@@ -182,7 +183,7 @@ func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrEngineStopped, e.cause)
 	}
 	c := actors.NewCall(msg)
-	e.host.Router.Send(id, c, nil)
+	e.host.Sender.Send(id, c, nil)
 	finish := func() { <-e.slots; e.calls.Add(-1) }
 	select {
 	case r := <-c.Reply:

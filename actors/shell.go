@@ -30,10 +30,13 @@ type Settings struct {
 
 // Host is what every entity reaches the world through: store, writer, routing, settings.
 type Host struct {
-	System    *actor.ActorSystem
-	Store     *persistence.Store
-	Writer    *persistence.Writer
-	Router    *Router
+	System *actor.ActorSystem
+	Store  *persistence.Store
+	Writer *persistence.Writer
+	Router *Router // activation and passivation of the entities living here
+	// Sender delivers messages between entities; it is Router on one node, and what a cluster
+	// replaces to reach entities placed elsewhere.
+	Sender    Sender
 	Owners    *Owners
 	Settings  Settings
 	Producers map[Kind]Producer
@@ -196,7 +199,7 @@ func (c *Context) AfterDurable(fn func(error)) {
 }
 
 // Tell sends msg to another entity, with this actor as the reply address.
-func (c *Context) Tell(id ID, msg any) { c.shell.host.Router.Send(id, msg, c.Self()) }
+func (c *Context) Tell(id ID, msg any) { c.shell.host.Sender.Send(id, msg, c.Self()) }
 
 // Passivate asks to stop this entity as soon as it is idle and its writes are durable.
 func (c *Context) Passivate() {
