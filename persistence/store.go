@@ -73,7 +73,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.NumCompactors = 2
 	opts.NumGoroutines = 2
 	opts.ValueThreshold = 1 << 10 // small records stay in the LSM tree
-	opts.ValueLogFileSize = 256 << 20
+	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
 	opts.BlockCacheSize = 0 // uncompressed tables are read straight from the mapped files
