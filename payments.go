@@ -43,7 +43,7 @@ func (e *Engine) Pay(ctx context.Context, req Pay) (PaymentOutcome, error) {
 	if err := checkKey(req.Key); err != nil {
 		return PaymentOutcome{}, err
 	}
-	if !isPaymentCode(req.Code) {
+	if !actors.IsPaymentCode(req.Code) {
 		return PaymentOutcome{}, fmt.Errorf("%w: payment code must be %d digits", ErrInvalidArgument, actors.PaymentCodeDigits)
 	}
 	r, err := e.call(ctx, actors.PaymentID(PaymentKey(req.Merchant, req.Key)), payment.Pay{
@@ -78,19 +78,6 @@ func (e *Engine) Payment(ctx context.Context, merchant uint64, key string) (*mes
 		return nil, err
 	}
 	return r.(payment.Outcome).Payment, nil
-}
-
-// isPaymentCode reports whether code has the form of a payment code: PaymentCodeDigits ASCII digits.
-func isPaymentCode(code string) bool {
-	if len(code) != actors.PaymentCodeDigits {
-		return false
-	}
-	for i := range len(code) {
-		if code[i] < '0' || code[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func outcome(r any, err error) (PaymentOutcome, error) {

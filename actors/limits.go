@@ -13,3 +13,16 @@ const (
 	ValidDaysMax                    = 3660
 	DiscountBasisPointsMax          = 9999
 )
+
+// IsPaymentCode reports whether code has the form of a payment code: PaymentCodeDigits ASCII digits.
+func IsPaymentCode(code string) bool {
+	if len(code) != PaymentCodeDigits {
+		return false
+	}
+	for i := range len(code) {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

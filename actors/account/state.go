@@ -86,7 +86,7 @@ func DecideIssueCode(s *State, owner uint64, code string, card uint64, now int64
 		return nil, fmt.Errorf("%w: account %d is not yours", actors.ErrPermissionDenied, s.Account.Id)
 	case s.Account.Status != messages.AccountStatus_ACCOUNT_STATUS_ACTIVE:
 		return nil, fmt.Errorf("%w: %s", actors.ErrAccountNotActive, s.Account.Status)
-	case !validCode(code):
+	case !actors.IsPaymentCode(code):
 		return nil, fmt.Errorf("%w: payment code must be %d digits", actors.ErrInvalidArgument, actors.PaymentCodeDigits)
 	}
 	active, kept := 0, 0
@@ -148,16 +148,4 @@ func DecideConsumeCode(s *State, code, payment string, now int64) (*messages.Pay
 		return used, nil
 	}
 	return nil, actors.ErrCodeExpired
-}
-
-func validCode(code string) bool {
-	if len(code) != actors.PaymentCodeDigits {
-		return false
-	}
-	for i := range len(code) {
-		if code[i] < '0' || code[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
