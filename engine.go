@@ -96,7 +96,9 @@ func (e *Engine) recover() error {
 	if err != nil {
 		return err
 	}
-	e.opts.Logger.Info("recovering interrupted payments", "count", len(keys))
+	if len(keys) > 0 {
+		e.opts.Logger.Info("recovering interrupted payments", "count", len(keys))
+	}
 	errs := make(chan error, len(keys))
 	limit := make(chan struct{}, e.opts.RecoveryMax)
 	for _, k := range keys {
