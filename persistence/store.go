@@ -72,7 +72,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.NumLevelZeroTablesStall = 15
 	opts.NumCompactors = 2
 	opts.NumGoroutines = 2
-	opts.ValueThreshold = 1 << 10 // small records stay in the LSM tree
+	opts.ValueThreshold = 1 << 10    // small records stay in the LSM tree
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10

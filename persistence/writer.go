@@ -7,6 +7,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
 )
 
 // Entry is one key set (or deleted) by a Write. Value must not change after Submit.
@@ -45,13 +46,18 @@ func DefaultWriterConfig() WriterConfig {
 	}
 }
 
+// batchEntriesLimit is the most entries Badger takes in one transaction: it counts the commit marker
+// as one more and refuses the entry that brings the count to 15% of the memtable divided by the
+// largest skiplist node (26214 for 16 MiB memtables), so 26212.
+const batchEntriesLimit = MemTableBytes*15/100/skl.MaxNodeSize - 2
+
 // Validate checks every bound, including Badger's own transaction limits.
 func (c WriterConfig) Validate() error {
 	switch {
 	case c.BatchWritesMax < 1 || c.BatchWritesMax > 1<<20:
 		return fmt.Errorf("writer: BatchWritesMax %d outside 1..%d", c.BatchWritesMax, 1<<20)
-	case c.BatchEntriesMax < 1 || c.BatchEntriesMax > 50_000:
-		return fmt.Errorf("writer: BatchEntriesMax %d outside 1..50000 (Badger's transaction count limit)", c.BatchEntriesMax)
+	case c.BatchEntriesMax < 1 || c.BatchEntriesMax > batchEntriesLimit:
+		return fmt.Errorf("writer: BatchEntriesMax %d outside 1..%d (Badger's transaction count limit)", c.BatchEntriesMax, batchEntriesLimit)
 	case c.BatchBytesMax < 1<<10 || c.BatchBytesMax > MemTableBytes*15/100/2:
 		return fmt.Errorf("writer: BatchBytesMax %d outside 1KiB..%d (half of Badger's transaction size limit)", c.BatchBytesMax, MemTableBytes*15/100/2)
 	case c.BatchWaitMax < 0 || c.BatchWaitMax > 100*time.Millisecond:
