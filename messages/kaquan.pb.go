@@ -655,7 +655,7 @@ type Account struct {
 	OwnerKind     PartyKind              `protobuf:"varint,3,opt,name=owner_kind,json=ownerKind,proto3,enum=kaquan.v1.PartyKind" json:"owner_kind,omitempty"`
 	Status        AccountStatus          `protobuf:"varint,4,opt,name=status,proto3,enum=kaquan.v1.AccountStatus" json:"status,omitempty"`
 	CreatedAt     int64                  `protobuf:"varint,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	Codes         []*PaymentCode         `protobuf:"bytes,6,rep,name=codes,proto3" json:"codes,omitempty"` // active codes only; bounded by the engine's PaymentCodesPerAccountMax
+	Codes         []*PaymentCode         `protobuf:"bytes,6,rep,name=codes,proto3" json:"codes,omitempty"` // unused codes (pruned once expired); a used one lives in its index entry; at most PaymentCodesPerAccountMax
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -196,18 +196,46 @@ func (b *behavior) handleIssueCode(c *actors.Context, call *actors.Call, m Issue
 		return
 	}
 	ApplyCode(&b.s, pc, m.Now)
-	b.persistAccount(c, func(err error) { call.Respond(pc, err) },
-		persistence.Entry{Key: persistence.PaymentCodeKey(pc.Code), Value: persistence.Uint64(pc.AccountId)})
+	b.persistAccount(c, func(err error) { call.Respond(pc, err) }, codeRecord(pc))
+}
+
+// codeRecord is the code index entry: it routes a payment to the payer's account and, once the
+// code is used, remembers by which payment.
+func codeRecord(pc *messages.PaymentCode) persistence.Entry {
+	v, err := proto.Marshal(pc)
+	actors.Invariant(err == nil, "payment code marshals")
+	return persistence.Entry{Key: persistence.PaymentCodeKey(pc.Code), Value: v}
+}
+
+// recordOf reads the durable index entry of a code this account no longer holds (nil if none).
+func recordOf(c *actors.Context, code string) (*messages.PaymentCode, error) {
+	if err := c.WaitDurable(); err != nil { // our own last writes first
+		return nil, err
+	}
+	pc := &messages.PaymentCode{}
+	err := c.Host().Store.GetProto(persistence.PaymentCodeKey(code), pc)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, nil
+	}
+	return pc, err
 }
 
 func (b *behavior) handleConsumeCode(c *actors.Context, m *messages.ConsumeCode) {
-	pc, err := DecideConsumeCode(&b.s, m.Code, m.Payment, m.Now)
+	var record *messages.PaymentCode
+	if ActiveCode(&b.s, m.Code) == nil { // rare: a used, expired or recovered code
+		var err error
+		if record, err = recordOf(c, m.Code); err != nil {
+			c.Host().Fatal(fmt.Errorf("payment code record: %w", err))
+			return
+		}
+	}
+	pc, err := DecideConsumeCode(&b.s, m.Code, m.Payment, m.Now, record)
 	if err != nil {
 		c.Respond(&messages.CodeConsumed{Result: actors.ResultOf(err)})
 		return
 	}
 	ApplyCode(&b.s, pc, m.Now)
-	b.persistAccount(c, nil)
+	b.persistAccount(c, nil, codeRecord(pc))
 	c.Respond(&messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK, CardId: pc.CardId, PayerId: b.s.Account.OwnerId})
 }
 

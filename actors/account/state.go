@@ -11,10 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// codesKeptMax bounds the codes an account remembers (active ones plus used ones not yet expired,
-// kept so a second use reports "used" rather than "unknown").
-const codesKeptMax = 4 * actors.PaymentCodesPerAccountMax
-
 // State is an account in memory. Account is nil while the account does not exist.
 type State struct {
 	Account *messages.Account
@@ -89,63 +85,71 @@ func DecideIssueCode(s *State, owner uint64, code string, card uint64, now int64
 	case !actors.IsPaymentCode(code):
 		return nil, fmt.Errorf("%w: payment code must be %d digits", actors.ErrInvalidArgument, actors.PaymentCodeDigits)
 	}
-	active, kept := 0, 0
+	active := 0
 	for _, c := range s.Account.Codes {
 		if c.ExpiresAt > now {
-			kept++
-			if c.UsedBy == "" {
-				active++
-			}
+			active++
 		}
 		if c.Code == code {
 			return nil, fmt.Errorf("%w: payment code collision", actors.ErrExists)
 		}
 	}
-	if active >= actors.PaymentCodesPerAccountMax || kept >= codesKeptMax {
+	if active >= actors.PaymentCodesPerAccountMax {
 		return nil, fmt.Errorf("%w: %d active", actors.ErrCodeLimit, active)
 	}
 	return &messages.PaymentCode{Code: code, AccountId: s.Account.Id, CardId: card, ExpiresAt: now + int64(ttl)}, nil
 }
 
-// ApplyCode records a code (new or just used) and forgets expired ones.
+// ApplyCode records a new code, or forgets a just-used one (its durable record is the code index
+// entry, so the account stays small), and forgets expired ones.
 func ApplyCode(s *State, pc *messages.PaymentCode, now int64) {
 	codes := s.Account.Codes[:0]
-	replaced := false
 	for _, c := range s.Account.Codes {
-		if c.Code == pc.Code {
-			c, replaced = pc, true
-		}
-		if c.ExpiresAt > now {
+		if c.Code != pc.Code && c.ExpiresAt > now {
 			codes = append(codes, c)
 		}
 	}
-	if !replaced && pc.ExpiresAt > now {
+	if pc.UsedBy == "" && pc.ExpiresAt > now {
 		codes = append(codes, pc)
 	}
 	s.Account.Codes = codes
 }
 
-// DecideConsumeCode checks the use of code by payment at now; it returns the code as used.
-// A code the index names but the account no longer remembers has expired.
-func DecideConsumeCode(s *State, code, payment string, now int64) (*messages.PaymentCode, error) {
+// ActiveCode returns the account's unused code code, or nil.
+func ActiveCode(s *State, code string) *messages.PaymentCode {
+	if s.Account == nil {
+		return nil
+	}
+	for _, c := range s.Account.Codes {
+		if c.Code == code {
+			return c
+		}
+	}
+	return nil
+}
+
+// DecideConsumeCode checks the use of code by payment at now; it returns the code as used. record
+// is the code's durable index entry, which the shell reads only when the code is not active: it
+// tells a used code (and the payment that used it, for recovery) from an expired one.
+func DecideConsumeCode(s *State, code, payment string, now int64, record *messages.PaymentCode) (*messages.PaymentCode, error) {
 	if s.Account == nil {
 		return nil, actors.ErrCodeUnknown
 	}
-	for _, c := range s.Account.Codes {
-		if c.Code != code {
-			continue
-		}
-		switch {
-		case c.UsedBy == payment:
-			return c, nil // the same payment asking again (recovery)
-		case c.UsedBy != "":
-			return nil, actors.ErrCodeUsed
-		case now >= c.ExpiresAt:
+	if c := ActiveCode(s, code); c != nil {
+		if now >= c.ExpiresAt {
 			return nil, actors.ErrCodeExpired
 		}
 		used := proto.Clone(c).(*messages.PaymentCode)
 		used.UsedBy = payment
 		return used, nil
+	}
+	switch {
+	case record == nil || record.Code != code || record.AccountId != s.Account.Id:
+		return nil, actors.ErrCodeExpired // the index named this account, which no longer has the code
+	case record.UsedBy == payment:
+		return record, nil // the same payment asking again (recovery)
+	case record.UsedBy != "":
+		return nil, actors.ErrCodeUsed
 	}
 	return nil, actors.ErrCodeExpired
 }

@@ -281,17 +281,12 @@ func TestAccount_DecideIssueCode(t *testing.T) {
 		{name: "CodeSlash", s: newState(active, 0, 0), owner: ownerID, code: "/23456789012345678", wantErr: actors.ErrInvalidArgument},
 		{name: "CodeColon", s: newState(active, 0, 0), owner: ownerID, code: "12345678901234567:", wantErr: actors.ErrInvalidArgument},
 		{name: "CodeMultibyte", s: newState(active, 0, 0), owner: ownerID, code: "1234567890123456٣", wantErr: actors.ErrInvalidArgument},
-		{name: "CollisionActive", s: newState(active, 0, 0, pcode(1, now+1, "")), owner: ownerID, code: code(1), wantErr: actors.ErrExists},
-		{name: "CollisionUsed", s: newState(active, 0, 0, pcode(2, now+1, ""), pcode(1, now+1, "m/1")), owner: ownerID, code: code(1), wantErr: actors.ErrExists},
+		{name: "CollisionActive", s: newState(active, 0, 0, pcode(2, now+1, ""), pcode(1, now+1, "")), owner: ownerID, code: code(1), wantErr: actors.ErrExists},
 		{name: "CollisionExpiredStillKept", s: newState(active, 0, 0, pcode(1, now, "")), owner: ownerID, code: code(1), wantErr: actors.ErrExists},
 		{name: "ActiveLimit", s: newState(active, 0, 0, codes(1, maxActive, now+1, "")...), owner: ownerID, code: code(100), wantErr: actors.ErrCodeLimit},
 		{name: "BelowActiveLimit", s: newState(active, 0, 0, codes(1, maxActive-1, now+1, "")...), owner: ownerID, code: code(100)},
-		{name: "UsedCodesAreNotActive", s: newState(active, 0, 0, codes(1, maxActive, now+1, "m/1")...), owner: ownerID, code: code(100)},
 		{name: "ExpiredCodesAreNotActive", s: newState(active, 0, 0, codes(1, maxActive, now, "")...), owner: ownerID, code: code(100)},
 		{name: "ActiveLimitMixed", s: newState(active, 0, 0, append(codes(1, maxActive, now+1, ""), codes(50, 3, now-1, "")...)...), owner: ownerID, code: code(100), wantErr: actors.ErrCodeLimit},
-		{name: "KeptLimit", s: newState(active, 0, 0, codes(1, codesKeptMax, now+1, "m/1")...), owner: ownerID, code: code(100), wantErr: actors.ErrCodeLimit},
-		{name: "BelowKeptLimit", s: newState(active, 0, 0, codes(1, codesKeptMax-1, now+1, "m/1")...), owner: ownerID, code: code(100)},
-		{name: "KeptLimitIgnoresExpired", s: newState(active, 0, 0, codes(1, codesKeptMax, now, "m/1")...), owner: ownerID, code: code(100)},
 		{name: "Fresh", s: newState(active, 0, 0), owner: ownerID, code: code(123456789)},
 		{name: "AllDigits", s: newState(active, 0, 0), owner: ownerID, code: "012345678998765432"},
 	}
@@ -334,19 +329,19 @@ func TestAccount_ApplyCode(t *testing.T) {
 		{name: "AddsToEmpty", pc: pcode(1, now+1, ""), want: []*messages.PaymentCode{pcode(1, now+1, "")}},
 		{name: "AddsAtEnd", codes: []*messages.PaymentCode{pcode(1, now+5, "")}, pc: pcode(2, now+1, ""),
 			want: []*messages.PaymentCode{pcode(1, now+5, ""), pcode(2, now+1, "")}},
-		{name: "ReplacesInPlace", codes: []*messages.PaymentCode{pcode(1, now+5, ""), pcode(2, now+5, ""), pcode(3, now+5, "")},
+		{name: "UsedIsForgotten", codes: []*messages.PaymentCode{pcode(1, now+5, ""), pcode(2, now+5, ""), pcode(3, now+5, "")},
 			pc:   pcode(2, now+5, "m/1"),
-			want: []*messages.PaymentCode{pcode(1, now+5, ""), pcode(2, now+5, "m/1"), pcode(3, now+5, "")}},
-		{name: "PrunesExpired", codes: []*messages.PaymentCode{pcode(1, now, ""), pcode(2, now+5, "m/1"), pcode(3, now-100, "m/2")},
+			want: []*messages.PaymentCode{pcode(1, now+5, ""), pcode(3, now+5, "")}},
+		{name: "PrunesExpired", codes: []*messages.PaymentCode{pcode(1, now, ""), pcode(2, now+5, ""), pcode(3, now-100, "")},
 			pc:   pcode(4, now+1, ""),
-			want: []*messages.PaymentCode{pcode(2, now+5, "m/1"), pcode(4, now+1, "")}},
-		{name: "ReplacesAndPrunes", codes: []*messages.PaymentCode{pcode(1, now-1, ""), pcode(2, now+5, ""), pcode(3, now, "")},
+			want: []*messages.PaymentCode{pcode(2, now+5, ""), pcode(4, now+1, "")}},
+		{name: "UsedAndPrunes", codes: []*messages.PaymentCode{pcode(1, now-1, ""), pcode(2, now+5, ""), pcode(3, now, "")},
 			pc:   pcode(2, now+5, "m/9"),
-			want: []*messages.PaymentCode{pcode(2, now+5, "m/9")}},
+			want: []*messages.PaymentCode{}},
 		{name: "ExpiredNewCodeNotAdded", codes: []*messages.PaymentCode{pcode(1, now+5, "")}, pc: pcode(2, now, ""),
 			want: []*messages.PaymentCode{pcode(1, now+5, "")}},
-		{name: "ExpiredReplacementDropped", codes: []*messages.PaymentCode{pcode(1, now, ""), pcode(2, now+5, "")}, pc: pcode(1, now, "m/1"),
-			want: []*messages.PaymentCode{pcode(2, now+5, "")}},
+		{name: "UsedUnknownChangesNothing", codes: []*messages.PaymentCode{pcode(1, now+5, "")}, pc: pcode(2, now+5, "m/1"),
+			want: []*messages.PaymentCode{pcode(1, now+5, "")}},
 		{name: "AllExpired", codes: []*messages.PaymentCode{pcode(1, now, ""), pcode(2, now-5, "")}, pc: pcode(3, now-1, ""),
 			want: []*messages.PaymentCode{}},
 	}
@@ -367,32 +362,52 @@ func TestAccount_ApplyCode(t *testing.T) {
 	}
 }
 
+func TestAccount_ActiveCode(t *testing.T) {
+	s := newState(active, 0, 0, pcode(1, now+1, ""), pcode(2, now-1, ""))
+	if got := ActiveCode(s, code(2)); got != s.Account.Codes[1] {
+		t.Errorf("held code: got %v, want %v", got, s.Account.Codes[1])
+	}
+	if got := ActiveCode(s, code(3)); got != nil {
+		t.Errorf("unknown code: got %v, want nil", got)
+	}
+	if got := ActiveCode(&State{}, code(1)); got != nil {
+		t.Errorf("no account: got %v, want nil", got)
+	}
+}
+
 func TestAccount_DecideConsumeCode(t *testing.T) {
 	const payment = "9/k1"
+	other := func(pc *messages.PaymentCode) *messages.PaymentCode { pc.AccountId++; return pc }
 	tests := []struct {
 		name    string
 		s       *State
 		code    string
 		at      int64
+		record  *messages.PaymentCode
 		want    *messages.PaymentCode
 		wantErr error
 	}{
 		{name: "UnknownAccount", s: &State{}, code: code(1), at: now, wantErr: actors.ErrCodeUnknown},
-		{name: "UsedByAnother", s: newState(active, 0, 0, pcode(1, now+10, "9/other")), code: code(1), at: now, wantErr: actors.ErrCodeUsed},
-		{name: "UsedByAnotherAfterExpiry", s: newState(active, 0, 0, pcode(1, now-10, "9/other")), code: code(1), at: now, wantErr: actors.ErrCodeUsed},
-		{name: "SamePaymentAgain", s: newState(active, 0, 0, pcode(1, now+10, payment)), code: code(1), at: now, want: pcode(1, now+10, payment)},
-		{name: "SamePaymentAgainAfterExpiry", s: newState(active, 0, 0, pcode(1, now-10, payment)), code: code(1), at: now, want: pcode(1, now-10, payment)},
+		{name: "UnknownAccountWithRecord", s: &State{}, code: code(1), at: now, record: pcode(1, now+10, payment), wantErr: actors.ErrCodeUnknown},
+		{name: "UsedByAnother", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(1, now+10, "9/other"), wantErr: actors.ErrCodeUsed},
+		{name: "UsedByAnotherAfterExpiry", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(1, now-10, "9/other"), wantErr: actors.ErrCodeUsed},
+		{name: "SamePaymentAgain", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(1, now+10, payment), want: pcode(1, now+10, payment)},
+		{name: "SamePaymentAgainAfterExpiry", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(1, now-10, payment), want: pcode(1, now-10, payment)},
+		{name: "RecordOfAnotherAccount", s: newState(active, 0, 0), code: code(1), at: now, record: other(pcode(1, now+10, payment)), wantErr: actors.ErrCodeExpired},
+		{name: "RecordOfAnotherCode", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(2, now+10, payment), wantErr: actors.ErrCodeExpired},
+		{name: "RecordUnusedButNotHeld", s: newState(active, 0, 0), code: code(1), at: now, record: pcode(1, now+10, ""), wantErr: actors.ErrCodeExpired},
 		{name: "ExpiredAtExactly", s: newState(active, 0, 0, pcode(1, now, "")), code: code(1), at: now, wantErr: actors.ErrCodeExpired},
 		{name: "Expired", s: newState(active, 0, 0, pcode(1, now-1, "")), code: code(1), at: now, wantErr: actors.ErrCodeExpired},
 		{name: "ForgottenAfterExpiry", s: newState(active, 0, 0, pcode(2, now+10, "")), code: code(1), at: now, wantErr: actors.ErrCodeExpired},
 		{name: "ForgottenNoCodes", s: newState(active, 0, 0), code: code(1), at: now, wantErr: actors.ErrCodeExpired},
+		{name: "HeldCodeWinsOverRecord", s: newState(active, 0, 0, pcode(1, now+1, "")), code: code(1), at: now, record: pcode(1, now+1, "9/other"), want: pcode(1, now+1, payment)},
 		{name: "Success", s: newState(active, 0, 0, pcode(2, now+10, ""), pcode(1, now+1, "")), code: code(1), at: now, want: pcode(1, now+1, payment)},
 		{name: "SuccessFrozenAccount", s: newState(frozen, 0, 0, pcode(1, now+1, "")), code: code(1), at: now, want: pcode(1, now+1, payment)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			got, err := DecideConsumeCode(tt.s, tt.code, payment, tt.at)
+			got, err := DecideConsumeCode(tt.s, tt.code, payment, tt.at, tt.record)
 			sameState(t, tt.s, before)
 			checkErr(t, err, tt.wantErr)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
@@ -406,7 +421,7 @@ func TestAccount_DecideConsumeCode(t *testing.T) {
 	t.Run("SuccessReturnsACopy", func(t *testing.T) {
 		s := newState(active, 0, 0, pcode(1, now+1, ""))
 		stored := s.Account.Codes[0]
-		got, err := DecideConsumeCode(s, code(1), payment, now)
+		got, err := DecideConsumeCode(s, code(1), payment, now, nil)
 		if err != nil {
 			t.Fatalf("err: got %v, want nil", err)
 		}
@@ -419,25 +434,21 @@ func TestAccount_DecideConsumeCode(t *testing.T) {
 	})
 	t.Run("ConsumeThenApplyThenRetry", func(t *testing.T) {
 		s := newState(active, 0, 0, pcode(1, now+10, ""))
-		used, err := DecideConsumeCode(s, code(1), payment, now)
+		used, err := DecideConsumeCode(s, code(1), payment, now, nil)
 		if err != nil {
 			t.Fatalf("first consume: got %v, want nil", err)
 		}
 		ApplyCode(s, used, now)
-		if got := s.Account.Codes[0].UsedBy; got != payment {
-			t.Fatalf("stored UsedBy: got %q, want %q", got, payment)
+		if ActiveCode(s, code(1)) != nil {
+			t.Fatalf("used code still active: %v", s.Account.Codes)
 		}
-		if _, err := DecideConsumeCode(s, code(1), "9/other", now+1); !errors.Is(err, actors.ErrCodeUsed) {
+		// The shell now reads the code's record, which the consume wrote.
+		if _, err := DecideConsumeCode(s, code(1), "9/other", now+1, used); !errors.Is(err, actors.ErrCodeUsed) {
 			t.Errorf("other payment: got %v, want %v", err, actors.ErrCodeUsed)
 		}
-		again, err := DecideConsumeCode(s, code(1), payment, now+1)
+		again, err := DecideConsumeCode(s, code(1), payment, now+1, used)
 		if err != nil || again.UsedBy != payment {
 			t.Errorf("same payment: got %v, %v, want code used by %q, nil", again, err, payment)
-		}
-		// Once expired, the used code is forgotten: an expired code reports expired.
-		ApplyCode(s, pcode(2, now+100, ""), now+10)
-		if _, err := DecideConsumeCode(s, code(1), payment, now+10); !errors.Is(err, actors.ErrCodeExpired) {
-			t.Errorf("after pruning: got %v, want %v", err, actors.ErrCodeExpired)
 		}
 	})
 }

@@ -161,16 +161,15 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 		return 0, fmt.Errorf("%w: account %d is not merchant %d's", actors.ErrPermissionDenied, m.MerchantAccount, m.Merchant)
 	}
 	store := c.Host().Store
-	v, err := store.Get(persistence.PaymentCodeKey(m.Code))
+	pc := &messages.PaymentCode{}
+	err = store.GetProto(persistence.PaymentCodeKey(m.Code), pc)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	payer, ok := persistence.ParseUint64(v)
-	actors.Invariant(ok, "payment code index holds an account id")
-	return payer, nil
+	return pc.AccountId, nil
 }
 
 // apply carries out one Effect of the saga.
