@@ -3,6 +3,7 @@ package kaquan
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,6 +27,9 @@ type AuditReport struct {
 	Balances      int64          `json:"balances"`
 	InFlight      int64          `json:"in_flight"`       // money held by payments under way
 	InFlightCount int            `json:"in_flight_count"` // payments under way
+	WalletEntries int            `json:"wallet_entries"`  // equals the number of cards: each in exactly one wallet
+	Gifts         int            `json:"gifts"`           // entries in cards' gift libraries
+	GiftOffers    int            `json:"gift_offers"`     // offers waiting for an answer
 	ProblemCount  int            `json:"problem_count"`
 	Problems      []string       `json:"problems"`
 }
@@ -46,13 +50,15 @@ func (r *AuditReport) String() string {
 		verdict = fmt.Sprintf("FAILED (%d problems)", r.ProblemCount)
 	}
 	return fmt.Sprintf("audit %s: %d accounts, %d ledger entries, %d templates, cards %v, payments %v; "+
-		"deposits %d - withdrawals %d = balances %d + in flight %d",
-		verdict, r.Accounts, r.LedgerEntries, r.Templates, r.Cards, r.Payments, r.Deposits, r.Withdrawals, r.Balances, r.InFlight)
+		"deposits %d - withdrawals %d = balances %d + in flight %d; %d wallet entries, %d gifts, %d offers",
+		verdict, r.Accounts, r.LedgerEntries, r.Templates, r.Cards, r.Payments, r.Deposits, r.Withdrawals, r.Balances, r.InFlight,
+		r.WalletEntries, r.Gifts, r.GiftOffers)
 }
 
 // Audit checks, on one consistent snapshot: conservation (deposits - withdrawals = balances + money
 // held by payments under way), every balance against its ledger, every transfer's entries against
-// its payment, stock never oversold, and every card against the payment that used or holds it.
+// its payment, stock never oversold, every card against the payment that used or holds it, and
+// ownership: every card in exactly one wallet, its gift library a chain ending with its owner.
 func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
@@ -60,7 +66,7 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}}
 	a := &auditor{r: r, transfers: map[string]*transferSum{}, payments: map[string]*messages.Payment{}}
 	err := e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.scanPayments, a.templates, a.cards} {
+		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.scanPayments, a.templates, a.cards, a.wallets, a.giftIndexes} {
 			if err := step(s); err != nil {
 				return err
 			}
@@ -209,6 +215,89 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 				a.r.problem("card %d RESERVED by payment %q in state %s", c.Id, c.Payment, p.State)
 			}
 		}
+		return true, a.ownership(s, c)
+	})
+}
+
+// ownership checks card c against its indexes: in its owner's wallet, its code pointing at it, its
+// gift library a chain from its first owner to its owner, and a pending offer indexed.
+func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
+	if ok, err := s.Has(persistence.WalletKey(c.OwnerId, c.Id)); err != nil || !ok {
+		a.r.problem("card %d is not in its owner %d's wallet", c.Id, c.OwnerId)
+		return err
+	}
+	v, err := s.Get(persistence.CardCodeKey(c.Code))
+	if id, _ := persistence.ParseUint64(v); err != nil || id != c.Id {
+		a.r.problem("card %d: its code does not lead to it", c.Id)
+	}
+	if c.ClaimedBy == 0 && c.GiftCount == 0 {
+		return nil // a card from before gifting existed
+	}
+	holder, seq := c.ClaimedBy, uint32(0)
+	err = s.Scan(persistence.GiftPrefix(c.Id), func(k, v []byte) (bool, error) {
+		r := &messages.GiftRecord{}
+		if err := proto.Unmarshal(v, r); err != nil {
+			return false, fmt.Errorf("gift record %x: %w", k, err)
+		}
+		seq++
+		a.r.Gifts++
+		if r.Seq != seq || r.From != holder || r.CardId != c.Id {
+			a.r.problem("card %d: gift %d (seq %d) from %d, want seq %d from %d", c.Id, seq, r.Seq, r.From, seq, holder)
+		}
+		if r.ImageId != "" {
+			if ok, err := s.Has(persistence.ImageKey(r.ImageId)); err != nil || !ok {
+				a.r.problem("card %d: gift %d names image %s, which is not stored", c.Id, seq, r.ImageId)
+				return false, err
+			}
+		}
+		holder = r.To
+		return true, nil
+	})
+	if seq != c.GiftCount || holder != c.OwnerId {
+		a.r.problem("card %d: library of %d gifts ends with %d, card says %d gifts, owner %d", c.Id, seq, holder, c.GiftCount, c.OwnerId)
+	}
+	if c.State == messages.CardState_CARD_STATE_GIFTING {
+		ok, herr := s.Has(persistence.GiftOfferKey(c.Offer.GetExpiresAt(), c.Id))
+		if !ok || c.Offer.GetFrom() != c.OwnerId {
+			a.r.problem("card %d GIFTING without its offer indexed (or offered by another than its owner)", c.Id)
+		}
+		err = errors.Join(err, herr)
+	} else if c.Offer != nil {
+		a.r.problem("card %d is %s with an offer", c.Id, c.State)
+	}
+	return err
+}
+
+// wallets counts wallet entries: with every card in its owner's wallet, as many entries as cards
+// means no card is in two wallets.
+func (a *auditor) wallets(s *persistence.Snapshot) error {
+	err := s.Scan([]byte{persistence.PrefixWallet}, func(_, _ []byte) (bool, error) {
+		a.r.WalletEntries++
+		return true, nil
+	})
+	cards := 0
+	for _, n := range a.r.Cards {
+		cards += n
+	}
+	if a.r.WalletEntries != cards {
+		a.r.problem("%d wallet entries for %d cards", a.r.WalletEntries, cards)
+	}
+	return err
+}
+
+// giftIndexes checks that every indexed offer belongs to a card GIFTING with that time-out.
+func (a *auditor) giftIndexes(s *persistence.Snapshot) error {
+	return s.Scan([]byte{persistence.PrefixGiftOffer}, func(k, _ []byte) (bool, error) {
+		a.r.GiftOffers++
+		c := &messages.Card{}
+		id := persistence.ParseID(k, 9)
+		if err := s.GetProto(persistence.CardKey(id), c); err != nil {
+			a.r.problem("offer index names card %d: %v", id, err)
+			return true, nil
+		}
+		if c.State != messages.CardState_CARD_STATE_GIFTING || uint64(c.Offer.GetExpiresAt()) != persistence.ParseID(k, 1) {
+			a.r.problem("offer index names card %d, which is %s", id, c.State)
+		}
 		return true, nil
 	})
 }
@@ -264,6 +353,12 @@ func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if strings.HasPrefix(k, giftAckPrefix) {
+			if err := e.checkGiftAck(r, k); err != nil {
+				return err
+			}
+			continue
+		}
 		p := &messages.Payment{}
 		err := e.store.GetProto(persistence.PaymentKey(k), p)
 		switch {
@@ -274,6 +369,34 @@ func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) e
 		case p.State != messages.PaymentState_PAYMENT_STATE_COMPLETED && p.State != messages.PaymentState_PAYMENT_STATE_REFUNDED:
 			r.problem("acknowledged payment %s is %s", k, p.State)
 		}
+	}
+	return nil
+}
+
+// giftAckPrefix starts an acknowledged gift in an ack log: gift:CARD:SEQ:TO.
+const giftAckPrefix = "gift:"
+
+// GiftAck is the ack-log line of an acknowledged direct gift.
+func GiftAck(card uint64, seq uint32, to uint64) string {
+	return fmt.Sprintf("%s%d:%d:%d", giftAckPrefix, card, seq, to)
+}
+
+func (e *Engine) checkGiftAck(r *AuditReport, line string) error {
+	var card, to uint64
+	var seq uint32
+	if _, err := fmt.Sscanf(line, giftAckPrefix+"%d:%d:%d", &card, &seq, &to); err != nil {
+		r.problem("ack %q: %v", line, err)
+		return nil
+	}
+	rec := &messages.GiftRecord{}
+	err := e.store.GetProto(persistence.GiftKey(card, seq), rec)
+	switch {
+	case err == persistence.ErrNotFound:
+		r.problem("acknowledged gift %d of card %d is not in its library", seq, card)
+	case err != nil:
+		return err
+	case rec.To != to:
+		r.problem("acknowledged gift %d of card %d went to %d, library says %d", seq, card, to, rec.To)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -78,6 +79,26 @@ func (e *Engine) Card(ctx context.Context, id uint64) (*messages.Card, error) {
 		return nil, err
 	}
 	return r.(*messages.Card), nil
+}
+
+// CardByCode reads the card a card code names. A gifted card's old code names nothing.
+func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, error) {
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
+	if code == "" || len(code) > actors.NameBytesMax {
+		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
+	}
+	v, err := e.store.Get(persistence.CardCodeKey(code))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, ok := persistence.ParseUint64(v)
+	actors.Invariant(ok, "card code index holds a card id")
+	return e.Card(ctx, id)
 }
 
 // VoidCard withdraws an unused card; only its issuing merchant may.

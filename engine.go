@@ -25,6 +25,7 @@ import (
 
 // Engine is one kaquan node embedded in a Go program. All methods are safe for concurrent use.
 type Engine struct {
+	dir    string
 	opts   Options
 	store  *persistence.Store
 	writer *persistence.Writer
@@ -38,6 +39,7 @@ type Engine struct {
 	fatal   chan struct{}
 	fatalMu sync.Once
 	cause   error
+	sweeper sweeper
 }
 
 const cleanMarker = "clean-shutdown"
@@ -57,7 +59,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
-	e := &Engine{opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{})}
+	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{})}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.host = &actors.Host{
 		System: e.system, Store: store, Writer: writer, Logger: opts.Logger, Fatal: e.stop,
@@ -74,6 +76,12 @@ func Open(dir string, opts Options) (*Engine, error) {
 		e.Close()
 		return nil, fmt.Errorf("recover: %w", err)
 	}
+	// Offers that timed out while the engine was down go back first.
+	if err := e.sweepGiftOffers(context.Background()); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("gift offers: %w", err)
+	}
+	e.sweeper.start(e.opts.GiftSweepEvery, e.sweepGiftOffers, e.opts.Logger)
 	return e, nil
 }
 
@@ -151,6 +159,7 @@ func (e *Engine) Close() error {
 	if e.closed.Swap(true) {
 		return nil
 	}
+	e.sweeper.stop()
 	// Every answer comes after its writes, and nothing is sent on after an answer, so once no call
 	// is under way the actors are idle and the writer holds the rest.
 	for e.calls.Load() > 0 && e.Err() == nil {

@@ -24,6 +24,11 @@ var (
 	ErrPermissionDenied  = actors.ErrPermissionDenied
 	ErrEngineStopped     = actors.ErrEngineStopped
 	ErrOverloaded        = actors.ErrOverloaded
+	ErrGiftNotAllowed    = actors.ErrGiftNotAllowed
+	ErrGiftNotPending    = actors.ErrGiftNotPending
+	ErrImageInvalid      = actors.ErrImageInvalid   // also matches ErrInvalidArgument
+	ErrImageTooLarge     = actors.ErrImageTooLarge  // also matches ErrInvalidArgument
+	ErrMessageTooLong    = actors.ErrMessageTooLong // also matches ErrInvalidArgument
 )
 
 // CardError is ErrCardNotUsable with its reason.

@@ -16,6 +16,7 @@ type Options struct {
 	PaymentCodeTTL time.Duration            // how long a payment code stays valid
 	InflightMax    int                      // calls under way at once; more wait for a slot
 	RecoveryMax    int                      // interrupted payments resolved at once during Open
+	GiftSweepEvery time.Duration            // how often timed-out gift offers are returned to their givers
 	Clock          func() time.Time         // the engine's only clock; tests pass their own
 	Logger         *slog.Logger
 }
@@ -27,6 +28,8 @@ const (
 	PaymentCodeTTLMin = time.Second
 	PaymentCodeTTLMax = 10 * time.Minute
 	InflightMaxMax    = 1 << 20
+	GiftSweepEveryMin = 10 * time.Millisecond
+	GiftSweepEveryMax = time.Hour
 )
 
 // DefaultOptions are the defaults: durable (fsync per group commit), 60 s payment codes.
@@ -38,6 +41,7 @@ func DefaultOptions() Options {
 		PaymentCodeTTL: 60 * time.Second,
 		InflightMax:    16384,
 		RecoveryMax:    256,
+		GiftSweepEvery: time.Second,
 		Clock:          time.Now,
 		Logger:         slog.Default(),
 	}
@@ -60,6 +64,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("options: InflightMax %d outside 1..%d", o.InflightMax, InflightMaxMax)
 	case o.RecoveryMax < 1 || o.RecoveryMax > o.InflightMax:
 		return fmt.Errorf("options: RecoveryMax %d outside 1..InflightMax", o.RecoveryMax)
+	case o.GiftSweepEvery < GiftSweepEveryMin || o.GiftSweepEvery > GiftSweepEveryMax:
+		return fmt.Errorf("options: GiftSweepEvery %s outside %s..%s", o.GiftSweepEvery, GiftSweepEveryMin, GiftSweepEveryMax)
 	case o.Clock == nil || o.Logger == nil:
 		return fmt.Errorf("options: Clock and Logger are required")
 	}

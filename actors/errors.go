@@ -32,6 +32,13 @@ var (
 	ErrPermissionDenied  = errors.New("permission denied")      // acting on another party's entity
 	ErrEngineStopped     = errors.New("engine stopped")         // closed, or stopped by a failed write
 	ErrOverloaded        = errors.New("engine overloaded")      // too many requests in flight
+	ErrGiftNotAllowed    = errors.New("gift not allowed")       // template forbids gifting, or the card's gift limit is reached
+	ErrGiftNotPending    = errors.New("no gift pending")        // accept or decline of a card not offered to the caller (or the offer timed out)
+
+	// Bad images and messages are invalid arguments too: errors.Is(err, ErrInvalidArgument) holds.
+	ErrImageInvalid   = fmt.Errorf("%w: image invalid", ErrInvalidArgument)    // not PNG, JPEG, GIF or WebP, or truncated or corrupt
+	ErrImageTooLarge  = fmt.Errorf("%w: image too large", ErrInvalidArgument)  // over ImageBytesMax or ImageSideMax pixels a side
+	ErrMessageTooLong = fmt.Errorf("%w: message too long", ErrInvalidArgument) // over GiftMessageRunesMax characters, or not UTF-8
 )
 
 // CardError is ErrCardNotUsable with its reason.

@@ -1,5 +1,7 @@
 package actors
 
+import "time"
+
 // Limits of the domain. Amounts are int64 minor units.
 const (
 	AmountMax                 int64 = 1_000_000_000_000_000 // one payment, deposit or withdrawal
@@ -12,6 +14,11 @@ const (
 	TemplateStockMax                = 1<<32 - 1
 	ValidDaysMax                    = 3660
 	DiscountBasisPointsMax          = 9999
+	GiftLimitMax                    = 1000 // a template's cap on how often one card may be gifted
+	GiftMessageRunesMax             = 280  // characters of a gift's message
+	GiftOfferTTLMin                 = time.Second
+	GiftOfferTTLMax                 = 30 * 24 * time.Hour
+	GiftOfferTTLDefault             = 24 * time.Hour
 )
 
 // IsPaymentCode reports whether code has the form of a payment code: PaymentCodeDigits ASCII digits.

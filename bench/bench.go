@@ -21,7 +21,7 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Scenario      string        // "payments"
+	Scenario      string        // "payments" or "gifts"
 	Duration      time.Duration // how long clients run
 	Concurrency   int           // concurrent clients
 	Accounts      int           // users, each with one funded account
@@ -46,8 +46,10 @@ const (
 // Validate checks every bound.
 func (c Config) Validate() error {
 	switch {
-	case c.Scenario != "payments":
-		return fmt.Errorf("scenario %q: want payments", c.Scenario)
+	case c.Scenario != "payments" && c.Scenario != "gifts":
+		return fmt.Errorf("scenario %q: want payments or gifts", c.Scenario)
+	case c.Scenario == "gifts" && c.Accounts < 2*c.Concurrency:
+		return fmt.Errorf("gifts: accounts %d below twice the concurrency (each client gifts among its own users)", c.Accounts)
 	case c.Duration <= 0 || c.Duration > DurationMax:
 		return fmt.Errorf("duration %s outside 0..%s", c.Duration, DurationMax)
 	case c.Concurrency < 1 || c.Concurrency > ConcurrencyMax:
@@ -79,6 +81,11 @@ type Result struct {
 	AuditOK      bool           `json:"audit_ok"`
 	Audit        string         `json:"audit"`
 	SetupS       float64        `json:"setup_s"`
+	// gifts: distinct images stored, and the bytes stored for them (image bytes plus their records)
+	// and the growth of the data folder, per distinct image added during the run.
+	Images                 int64   `json:"images,omitempty"`
+	ImageBytesPerImage     float64 `json:"image_bytes_per_image,omitempty"`
+	DiskBytesPerImageAdded float64 `json:"disk_bytes_per_image_added,omitempty"`
 }
 
 // JSON renders r on one line.
@@ -118,8 +125,25 @@ func Run(ctx context.Context, e *kaquan.Engine, cfg Config) (*Result, error) {
 		}
 		defer ack.Close()
 	}
+	before, err := e.ImageStats(ctx)
+	if err != nil {
+		return nil, err
+	}
 	res := drive(ctx, clients, cfg, ack)
 	res.SetupS = setupS
+	if cfg.Scenario == "gifts" {
+		after, err := e.ImageStats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Images = after.Images
+		if after.Images > 0 {
+			res.ImageBytesPerImage = float64(after.StoredBytes) / float64(after.Images)
+		}
+		if added := after.Images - before.Images; added > 0 {
+			res.DiskBytesPerImageAdded = float64(after.DiskBytes-before.DiskBytes) / float64(added)
+		}
+	}
 	report, err := e.Audit(ctx)
 	if err != nil {
 		return nil, err
@@ -140,6 +164,12 @@ func setup(ctx context.Context, e *kaquan.Engine, cfg Config) error {
 		_, err := e.CreateTemplate(ctx, &messages.Template{Id: uint64(templateBase + m), MerchantId: id, Title: "bench: 5 off 20",
 			Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
 			PerUserLimit: 1<<32 - 1, ValidDays: 365})
+		if err != nil {
+			return err
+		}
+		_, err = e.CreateTemplate(ctx, &messages.Template{Id: uint64(giftTemplateBase + m), MerchantId: id, Title: "bench: a gift card",
+			Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
+			PerUserLimit: 1<<32 - 1, ValidDays: 365, CanGift: true})
 		if err != nil {
 			return err
 		}
@@ -184,14 +214,15 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 
 // client is one simulated merchant terminal serving its own users (so no two clients race on a card).
 type client struct {
-	e     *kaquan.Engine
-	cfg   Config
-	rng   *rand.Rand
-	users []benchUser
-	hist  *hdr.Histogram
-	errs  map[string]int
-	run   string
-	n     int
+	e      *kaquan.Engine
+	cfg    Config
+	rng    *rand.Rand
+	users  []benchUser
+	hist   *hdr.Histogram
+	errs   map[string]int
+	run    string
+	n      int
+	themes [][]byte // gifts: the theme images
 }
 
 type benchUser struct {
@@ -201,10 +232,19 @@ type benchUser struct {
 
 func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, error) {
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	base := templateBase
+	var imgs [][]byte
+	if cfg.Scenario == "gifts" {
+		base = giftTemplateBase
+		var err error
+		if imgs, err = themes(); err != nil {
+			return nil, err
+		}
+	}
 	clients := make([]*client, cfg.Concurrency)
 	for i := range clients {
 		clients[i] = &client{e: e, cfg: cfg, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
-			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i)}
+			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i), themes: imgs}
 	}
 	for i := range cfg.Accounts {
 		c := clients[i%cfg.Concurrency]
@@ -214,7 +254,7 @@ func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, e
 		c := clients[i]
 		for u := range c.users {
 			for range cfg.CardsPerUser {
-				if err := c.claim(ctx, &c.users[u]); err != nil {
+				if err := c.claimFrom(ctx, &c.users[u], base); err != nil {
 					return err
 				}
 			}
@@ -224,9 +264,10 @@ func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, e
 	return clients, err
 }
 
-func (c *client) claim(ctx context.Context, u *benchUser) error {
+// claimFrom claims a card for u from a random merchant's template numbered from base.
+func (c *client) claimFrom(ctx context.Context, u *benchUser, base int) error {
 	m := c.rng.IntN(c.cfg.Merchants)
-	card, err := c.e.Claim(ctx, kaquan.Claim{Template: uint64(templateBase + m), User: u.id})
+	card, err := c.e.Claim(ctx, kaquan.Claim{Template: uint64(base + m), User: u.id})
 	if err != nil {
 		return err
 	}
@@ -238,7 +279,7 @@ func (c *client) claim(ctx context.Context, u *benchUser) error {
 func (c *client) pay(ctx context.Context, ack *ackLog) error {
 	u := &c.users[c.rng.IntN(len(c.users))]
 	if len(u.cards) == 0 {
-		if err := c.claim(ctx, u); err != nil {
+		if err := c.claimFrom(ctx, u, templateBase); err != nil {
 			return err
 		}
 	}
@@ -274,11 +315,15 @@ func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Res
 	var wg sync.WaitGroup
 	start := time.Now()
 	for _, c := range clients {
+		op := c.pay
+		if cfg.Scenario == "gifts" {
+			op = c.gift
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for runCtx.Err() == nil {
-				if err := c.pay(runCtx, ack); err != nil {
+				if err := op(runCtx, ack); err != nil {
 					if runCtx.Err() != nil {
 						return // the clock ran out mid-operation
 					}
@@ -350,6 +395,7 @@ func errorKind(err error) string {
 		{kaquan.ErrCodeExpired, "code_expired"}, {kaquan.ErrCodeUsed, "code_used"}, {kaquan.ErrCodeUnknown, "code_unknown"},
 		{kaquan.ErrCodeLimit, "code_limit"}, {kaquan.ErrStockExhausted, "stock_exhausted"}, {kaquan.ErrEngineStopped, "engine_stopped"},
 		{kaquan.ErrOverloaded, "overloaded"}, {context.DeadlineExceeded, "timeout"}, {kaquan.ErrUnknownEntity, "unknown_entity"},
+		{kaquan.ErrGiftNotAllowed, "gift_not_allowed"}, {kaquan.ErrPermissionDenied, "permission_denied"}, {kaquan.ErrInvalidArgument, "invalid_argument"},
 	}
 	for _, k := range kinds {
 		if errors.Is(err, k.err) {

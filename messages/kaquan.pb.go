@@ -247,6 +247,7 @@ const (
 	CardState_CARD_STATE_USED        CardState = 3
 	CardState_CARD_STATE_EXPIRED     CardState = 4
 	CardState_CARD_STATE_VOID        CardState = 5
+	CardState_CARD_STATE_GIFTING     CardState = 6 // offered to another user; waits for accept, decline or time-out
 )
 
 // Enum value maps for CardState.
@@ -258,6 +259,7 @@ var (
 		3: "CARD_STATE_USED",
 		4: "CARD_STATE_EXPIRED",
 		5: "CARD_STATE_VOID",
+		6: "CARD_STATE_GIFTING",
 	}
 	CardState_value = map[string]int32{
 		"CARD_STATE_UNSPECIFIED": 0,
@@ -266,6 +268,7 @@ var (
 		"CARD_STATE_USED":        3,
 		"CARD_STATE_EXPIRED":     4,
 		"CARD_STATE_VOID":        5,
+		"CARD_STATE_GIFTING":     6,
 	}
 )
 
@@ -294,6 +297,55 @@ func (x CardState) Number() protoreflect.EnumNumber {
 // Deprecated: Use CardState.Descriptor instead.
 func (CardState) EnumDescriptor() ([]byte, []int) {
 	return file_kaquan_proto_rawDescGZIP(), []int{4}
+}
+
+type GiftMode int32
+
+const (
+	GiftMode_GIFT_MODE_UNSPECIFIED GiftMode = 0
+	GiftMode_GIFT_MODE_DIRECT      GiftMode = 1 // ownership moves at once
+	GiftMode_GIFT_MODE_OFFER       GiftMode = 2 // the receiver accepts or declines; no answer in time returns the card
+)
+
+// Enum value maps for GiftMode.
+var (
+	GiftMode_name = map[int32]string{
+		0: "GIFT_MODE_UNSPECIFIED",
+		1: "GIFT_MODE_DIRECT",
+		2: "GIFT_MODE_OFFER",
+	}
+	GiftMode_value = map[string]int32{
+		"GIFT_MODE_UNSPECIFIED": 0,
+		"GIFT_MODE_DIRECT":      1,
+		"GIFT_MODE_OFFER":       2,
+	}
+)
+
+func (x GiftMode) Enum() *GiftMode {
+	p := new(GiftMode)
+	*p = x
+	return p
+}
+
+func (x GiftMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GiftMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_kaquan_proto_enumTypes[5].Descriptor()
+}
+
+func (GiftMode) Type() protoreflect.EnumType {
+	return &file_kaquan_proto_enumTypes[5]
+}
+
+func (x GiftMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GiftMode.Descriptor instead.
+func (GiftMode) EnumDescriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{5}
 }
 
 type PaymentState int32
@@ -344,11 +396,11 @@ func (x PaymentState) String() string {
 }
 
 func (PaymentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[5].Descriptor()
+	return file_kaquan_proto_enumTypes[6].Descriptor()
 }
 
 func (PaymentState) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[5]
+	return &file_kaquan_proto_enumTypes[6]
 }
 
 func (x PaymentState) Number() protoreflect.EnumNumber {
@@ -357,7 +409,7 @@ func (x PaymentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentState.Descriptor instead.
 func (PaymentState) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{5}
+	return file_kaquan_proto_rawDescGZIP(), []int{6}
 }
 
 type PaymentResult int32
@@ -420,11 +472,11 @@ func (x PaymentResult) String() string {
 }
 
 func (PaymentResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[6].Descriptor()
+	return file_kaquan_proto_enumTypes[7].Descriptor()
 }
 
 func (PaymentResult) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[6]
+	return &file_kaquan_proto_enumTypes[7]
 }
 
 func (x PaymentResult) Number() protoreflect.EnumNumber {
@@ -433,7 +485,7 @@ func (x PaymentResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentResult.Descriptor instead.
 func (PaymentResult) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{6}
+	return file_kaquan_proto_rawDescGZIP(), []int{7}
 }
 
 // CardReason says why a card cannot be used for a payment.
@@ -485,11 +537,11 @@ func (x CardReason) String() string {
 }
 
 func (CardReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[7].Descriptor()
+	return file_kaquan_proto_enumTypes[8].Descriptor()
 }
 
 func (CardReason) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[7]
+	return &file_kaquan_proto_enumTypes[8]
 }
 
 func (x CardReason) Number() protoreflect.EnumNumber {
@@ -498,7 +550,7 @@ func (x CardReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CardReason.Descriptor instead.
 func (CardReason) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{7}
+	return file_kaquan_proto_rawDescGZIP(), []int{8}
 }
 
 // Party is a user or a merchant. Written once at creation; accounts are added by account creation.
@@ -854,6 +906,8 @@ type Template struct {
 	CanShare          bool                   `protobuf:"varint,16,opt,name=can_share,json=canShare,proto3" json:"can_share,omitempty"`
 	Title             string                 `protobuf:"bytes,17,opt,name=title,proto3" json:"title,omitempty"`
 	CreatedAt         int64                  `protobuf:"varint,18,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	GiftLimit         uint32                 `protobuf:"varint,19,opt,name=gift_limit,json=giftLimit,proto3" json:"gift_limit,omitempty"`            // times one card may be gifted; 0 = no limit
+	GiftOfferTtl      int64                  `protobuf:"varint,20,opt,name=gift_offer_ttl,json=giftOfferTtl,proto3" json:"gift_offer_ttl,omitempty"` // ns an offered gift waits for an answer; 0 = the engine's default (24 h)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1014,6 +1068,20 @@ func (x *Template) GetCreatedAt() int64 {
 	return 0
 }
 
+func (x *Template) GetGiftLimit() uint32 {
+	if x != nil {
+		return x.GiftLimit
+	}
+	return 0
+}
+
+func (x *Template) GetGiftOfferTtl() int64 {
+	if x != nil {
+		return x.GiftOfferTtl
+	}
+	return 0
+}
+
 type Card struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // template id << 32 | issue number
@@ -1034,6 +1102,13 @@ type Card struct {
 	DiscountCap       int64        `protobuf:"varint,15,opt,name=discount_cap,json=discountCap,proto3" json:"discount_cap,omitempty"`
 	AcceptedMerchants []uint64     `protobuf:"varint,16,rep,packed,name=accepted_merchants,json=acceptedMerchants,proto3" json:"accepted_merchants,omitempty"`
 	MerchantId        uint64       `protobuf:"varint,17,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"` // the issuing merchant
+	CanGift           bool         `protobuf:"varint,18,opt,name=can_gift,json=canGift,proto3" json:"can_gift,omitempty"`
+	CanShare          bool         `protobuf:"varint,19,opt,name=can_share,json=canShare,proto3" json:"can_share,omitempty"`
+	GiftLimit         uint32       `protobuf:"varint,20,opt,name=gift_limit,json=giftLimit,proto3" json:"gift_limit,omitempty"` // 0 = no limit
+	GiftOfferTtl      int64        `protobuf:"varint,21,opt,name=gift_offer_ttl,json=giftOfferTtl,proto3" json:"gift_offer_ttl,omitempty"`
+	ClaimedBy         uint64       `protobuf:"varint,22,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"` // the first owner: the gift library starts from them
+	GiftCount         uint32       `protobuf:"varint,23,opt,name=gift_count,json=giftCount,proto3" json:"gift_count,omitempty"` // transfers so far = entries in the card's gift library
+	Offer             *GiftOffer   `protobuf:"bytes,24,opt,name=offer,proto3" json:"offer,omitempty"`                           // set while GIFTING
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1187,6 +1262,319 @@ func (x *Card) GetMerchantId() uint64 {
 	return 0
 }
 
+func (x *Card) GetCanGift() bool {
+	if x != nil {
+		return x.CanGift
+	}
+	return false
+}
+
+func (x *Card) GetCanShare() bool {
+	if x != nil {
+		return x.CanShare
+	}
+	return false
+}
+
+func (x *Card) GetGiftLimit() uint32 {
+	if x != nil {
+		return x.GiftLimit
+	}
+	return 0
+}
+
+func (x *Card) GetGiftOfferTtl() int64 {
+	if x != nil {
+		return x.GiftOfferTtl
+	}
+	return 0
+}
+
+func (x *Card) GetClaimedBy() uint64 {
+	if x != nil {
+		return x.ClaimedBy
+	}
+	return 0
+}
+
+func (x *Card) GetGiftCount() uint32 {
+	if x != nil {
+		return x.GiftCount
+	}
+	return 0
+}
+
+func (x *Card) GetOffer() *GiftOffer {
+	if x != nil {
+		return x.Offer
+	}
+	return nil
+}
+
+// GiftOffer is a gift waiting for its receiver's answer.
+type GiftOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint64                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	OfferedAt     int64                  `protobuf:"varint,3,opt,name=offered_at,json=offeredAt,proto3" json:"offered_at,omitempty"`
+	ExpiresAt     int64                  `protobuf:"varint,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ImageId       string                 `protobuf:"bytes,5,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GiftOffer) Reset() {
+	*x = GiftOffer{}
+	mi := &file_kaquan_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GiftOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GiftOffer) ProtoMessage() {}
+
+func (x *GiftOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GiftOffer.ProtoReflect.Descriptor instead.
+func (*GiftOffer) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GiftOffer) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *GiftOffer) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *GiftOffer) GetOfferedAt() int64 {
+	if x != nil {
+		return x.OfferedAt
+	}
+	return 0
+}
+
+func (x *GiftOffer) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *GiftOffer) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+func (x *GiftOffer) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// GiftRecord is one transfer in a card's image library (key: card id + seq, seq 1..gift_count).
+type GiftRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardId        uint64                 `protobuf:"varint,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Seq           uint32                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	From          uint64                 `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint64                 `protobuf:"varint,4,opt,name=to,proto3" json:"to,omitempty"`
+	At            int64                  `protobuf:"varint,5,opt,name=at,proto3" json:"at,omitempty"`
+	ImageId       string                 `protobuf:"bytes,6,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"` // hex SHA-256 of the image bytes; empty: no image
+	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	Mode          GiftMode               `protobuf:"varint,8,opt,name=mode,proto3,enum=kaquan.v1.GiftMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GiftRecord) Reset() {
+	*x = GiftRecord{}
+	mi := &file_kaquan_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GiftRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GiftRecord) ProtoMessage() {}
+
+func (x *GiftRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GiftRecord.ProtoReflect.Descriptor instead.
+func (*GiftRecord) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GiftRecord) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *GiftRecord) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *GiftRecord) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *GiftRecord) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *GiftRecord) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *GiftRecord) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+func (x *GiftRecord) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *GiftRecord) GetMode() GiftMode {
+	if x != nil {
+		return x.Mode
+	}
+	return GiftMode_GIFT_MODE_UNSPECIFIED
+}
+
+// StoredImage is one distinct gift image, stored once under its content hash. Its bytes follow in
+// `chunks` records of at most 256 KiB each, written before this one.
+type StoredImage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Width         int32                  `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	Height        int32                  `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,5,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredImage) Reset() {
+	*x = StoredImage{}
+	mi := &file_kaquan_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredImage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredImage) ProtoMessage() {}
+
+func (x *StoredImage) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredImage.ProtoReflect.Descriptor instead.
+func (*StoredImage) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StoredImage) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *StoredImage) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *StoredImage) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *StoredImage) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *StoredImage) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
 type Payment struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Key             string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"` // merchant id + "/" + idempotency key
@@ -1211,7 +1599,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_kaquan_proto_msgTypes[6]
+	mi := &file_kaquan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1611,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[6]
+	mi := &file_kaquan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1624,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{6}
+	return file_kaquan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Payment) GetKey() string {
@@ -1363,7 +1751,7 @@ type ConsumeCode struct {
 
 func (x *ConsumeCode) Reset() {
 	*x = ConsumeCode{}
-	mi := &file_kaquan_proto_msgTypes[7]
+	mi := &file_kaquan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1763,7 @@ func (x *ConsumeCode) String() string {
 func (*ConsumeCode) ProtoMessage() {}
 
 func (x *ConsumeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[7]
+	mi := &file_kaquan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1776,7 @@ func (x *ConsumeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeCode.ProtoReflect.Descriptor instead.
 func (*ConsumeCode) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{7}
+	return file_kaquan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConsumeCode) GetCode() string {
@@ -1423,7 +1811,7 @@ type CodeConsumed struct {
 
 func (x *CodeConsumed) Reset() {
 	*x = CodeConsumed{}
-	mi := &file_kaquan_proto_msgTypes[8]
+	mi := &file_kaquan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1823,7 @@ func (x *CodeConsumed) String() string {
 func (*CodeConsumed) ProtoMessage() {}
 
 func (x *CodeConsumed) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[8]
+	mi := &file_kaquan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1836,7 @@ func (x *CodeConsumed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodeConsumed.ProtoReflect.Descriptor instead.
 func (*CodeConsumed) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{8}
+	return file_kaquan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CodeConsumed) GetResult() PaymentResult {
@@ -1486,7 +1874,7 @@ type ReserveCard struct {
 
 func (x *ReserveCard) Reset() {
 	*x = ReserveCard{}
-	mi := &file_kaquan_proto_msgTypes[9]
+	mi := &file_kaquan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1886,7 @@ func (x *ReserveCard) String() string {
 func (*ReserveCard) ProtoMessage() {}
 
 func (x *ReserveCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[9]
+	mi := &file_kaquan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1899,7 @@ func (x *ReserveCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveCard.ProtoReflect.Descriptor instead.
 func (*ReserveCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{9}
+	return file_kaquan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReserveCard) GetPayment() string {
@@ -1559,7 +1947,7 @@ type CardReserved struct {
 
 func (x *CardReserved) Reset() {
 	*x = CardReserved{}
-	mi := &file_kaquan_proto_msgTypes[10]
+	mi := &file_kaquan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1959,7 @@ func (x *CardReserved) String() string {
 func (*CardReserved) ProtoMessage() {}
 
 func (x *CardReserved) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[10]
+	mi := &file_kaquan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1972,7 @@ func (x *CardReserved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardReserved.ProtoReflect.Descriptor instead.
 func (*CardReserved) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{10}
+	return file_kaquan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CardReserved) GetReason() CardReason {
@@ -1612,7 +2000,7 @@ type ReleaseCard struct {
 
 func (x *ReleaseCard) Reset() {
 	*x = ReleaseCard{}
-	mi := &file_kaquan_proto_msgTypes[11]
+	mi := &file_kaquan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +2012,7 @@ func (x *ReleaseCard) String() string {
 func (*ReleaseCard) ProtoMessage() {}
 
 func (x *ReleaseCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[11]
+	mi := &file_kaquan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +2025,7 @@ func (x *ReleaseCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseCard.ProtoReflect.Descriptor instead.
 func (*ReleaseCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{11}
+	return file_kaquan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseCard) GetPayment() string {
@@ -1665,7 +2053,7 @@ type UseCard struct {
 
 func (x *UseCard) Reset() {
 	*x = UseCard{}
-	mi := &file_kaquan_proto_msgTypes[12]
+	mi := &file_kaquan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +2065,7 @@ func (x *UseCard) String() string {
 func (*UseCard) ProtoMessage() {}
 
 func (x *UseCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[12]
+	mi := &file_kaquan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +2078,7 @@ func (x *UseCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseCard.ProtoReflect.Descriptor instead.
 func (*UseCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{12}
+	return file_kaquan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UseCard) GetPayment() string {
@@ -1715,7 +2103,7 @@ type CardDone struct {
 
 func (x *CardDone) Reset() {
 	*x = CardDone{}
-	mi := &file_kaquan_proto_msgTypes[13]
+	mi := &file_kaquan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +2115,7 @@ func (x *CardDone) String() string {
 func (*CardDone) ProtoMessage() {}
 
 func (x *CardDone) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[13]
+	mi := &file_kaquan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +2128,7 @@ func (x *CardDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardDone.ProtoReflect.Descriptor instead.
 func (*CardDone) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{13}
+	return file_kaquan_proto_rawDescGZIP(), []int{16}
 }
 
 // Post asks an account to post one ledger entry for a payment step.
@@ -1758,7 +2146,7 @@ type Post struct {
 
 func (x *Post) Reset() {
 	*x = Post{}
-	mi := &file_kaquan_proto_msgTypes[14]
+	mi := &file_kaquan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2158,7 @@ func (x *Post) String() string {
 func (*Post) ProtoMessage() {}
 
 func (x *Post) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[14]
+	mi := &file_kaquan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2171,7 @@ func (x *Post) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Post.ProtoReflect.Descriptor instead.
 func (*Post) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{14}
+	return file_kaquan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Post) GetTransfer() string {
@@ -1838,7 +2226,7 @@ type Posted struct {
 
 func (x *Posted) Reset() {
 	*x = Posted{}
-	mi := &file_kaquan_proto_msgTypes[15]
+	mi := &file_kaquan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2238,7 @@ func (x *Posted) String() string {
 func (*Posted) ProtoMessage() {}
 
 func (x *Posted) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[15]
+	mi := &file_kaquan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2251,7 @@ func (x *Posted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Posted.ProtoReflect.Descriptor instead.
 func (*Posted) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{15}
+	return file_kaquan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Posted) GetResult() PaymentResult {
@@ -1890,7 +2278,7 @@ type FindEntry struct {
 
 func (x *FindEntry) Reset() {
 	*x = FindEntry{}
-	mi := &file_kaquan_proto_msgTypes[16]
+	mi := &file_kaquan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2290,7 @@ func (x *FindEntry) String() string {
 func (*FindEntry) ProtoMessage() {}
 
 func (x *FindEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[16]
+	mi := &file_kaquan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2303,7 @@ func (x *FindEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindEntry.ProtoReflect.Descriptor instead.
 func (*FindEntry) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{16}
+	return file_kaquan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FindEntry) GetTransfer() string {
@@ -1935,7 +2323,7 @@ type EntryFound struct {
 
 func (x *EntryFound) Reset() {
 	*x = EntryFound{}
-	mi := &file_kaquan_proto_msgTypes[17]
+	mi := &file_kaquan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2335,7 @@ func (x *EntryFound) String() string {
 func (*EntryFound) ProtoMessage() {}
 
 func (x *EntryFound) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[17]
+	mi := &file_kaquan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2348,7 @@ func (x *EntryFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryFound.ProtoReflect.Descriptor instead.
 func (*EntryFound) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{17}
+	return file_kaquan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EntryFound) GetFound() bool {
@@ -2014,7 +2402,7 @@ const file_kaquan_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2\x14.kaquan.v1.EntryKindR\x04kind\x12\x1a\n" +
 	"\btransfer\x18\x06 \x01(\tR\btransfer\x12'\n" +
 	"\x0fcounter_account\x18\a \x01(\x04R\x0ecounterAccount\x12\x0e\n" +
-	"\x02at\x18\b \x01(\x03R\x02at\"\xca\x04\n" +
+	"\x02at\x18\b \x01(\x03R\x02at\"\x8f\x05\n" +
 	"\bTemplate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\x04R\n" +
@@ -2042,7 +2430,10 @@ const file_kaquan_proto_rawDesc = "" +
 	"\tcan_share\x18\x10 \x01(\bR\bcanShare\x12\x14\n" +
 	"\x05title\x18\x11 \x01(\tR\x05title\x12\x1d\n" +
 	"\n" +
-	"created_at\x18\x12 \x01(\x03R\tcreatedAt\"\xac\x04\n" +
+	"created_at\x18\x12 \x01(\x03R\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"gift_limit\x18\x13 \x01(\rR\tgiftLimit\x12$\n" +
+	"\x0egift_offer_ttl\x18\x14 \x01(\x03R\fgiftOfferTtl\"\x93\x06\n" +
 	"\x04Card\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vtemplate_id\x18\x02 \x01(\x04R\n" +
@@ -2068,7 +2459,42 @@ const file_kaquan_proto_rawDesc = "" +
 	"\fdiscount_cap\x18\x0f \x01(\x03R\vdiscountCap\x12-\n" +
 	"\x12accepted_merchants\x18\x10 \x03(\x04R\x11acceptedMerchants\x12\x1f\n" +
 	"\vmerchant_id\x18\x11 \x01(\x04R\n" +
-	"merchantId\"\xba\x04\n" +
+	"merchantId\x12\x19\n" +
+	"\bcan_gift\x18\x12 \x01(\bR\acanGift\x12\x1b\n" +
+	"\tcan_share\x18\x13 \x01(\bR\bcanShare\x12\x1d\n" +
+	"\n" +
+	"gift_limit\x18\x14 \x01(\rR\tgiftLimit\x12$\n" +
+	"\x0egift_offer_ttl\x18\x15 \x01(\x03R\fgiftOfferTtl\x12\x1d\n" +
+	"\n" +
+	"claimed_by\x18\x16 \x01(\x04R\tclaimedBy\x12\x1d\n" +
+	"\n" +
+	"gift_count\x18\x17 \x01(\rR\tgiftCount\x12*\n" +
+	"\x05offer\x18\x18 \x01(\v2\x14.kaquan.v1.GiftOfferR\x05offer\"\xa2\x01\n" +
+	"\tGiftOffer\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\x04R\x02to\x12\x1d\n" +
+	"\n" +
+	"offered_at\x18\x03 \x01(\x03R\tofferedAt\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\x03R\texpiresAt\x12\x19\n" +
+	"\bimage_id\x18\x05 \x01(\tR\aimageId\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xc9\x01\n" +
+	"\n" +
+	"GiftRecord\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\rR\x03seq\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\x04R\x02to\x12\x0e\n" +
+	"\x02at\x18\x05 \x01(\x03R\x02at\x12\x19\n" +
+	"\bimage_id\x18\x06 \x01(\tR\aimageId\x12\x18\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12'\n" +
+	"\x04mode\x18\b \x01(\x0e2\x13.kaquan.v1.GiftModeR\x04mode\"\x8a\x01\n" +
+	"\vStoredImage\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x05R\x06height\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06chunks\x18\x05 \x01(\rR\x06chunks\"\xba\x04\n" +
 	"\aPayment\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\x04R\n" +
@@ -2154,14 +2580,19 @@ const file_kaquan_proto_rawDesc = "" +
 	"\fTemplateKind\x12\x1d\n" +
 	"\x19TEMPLATE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TEMPLATE_KIND_CASH\x10\x01\x12\x1a\n" +
-	"\x16TEMPLATE_KIND_DISCOUNT\x10\x02*\x9c\x01\n" +
+	"\x16TEMPLATE_KIND_DISCOUNT\x10\x02*\xb4\x01\n" +
 	"\tCardState\x12\x1a\n" +
 	"\x16CARD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CARD_STATE_AVAILABLE\x10\x01\x12\x17\n" +
 	"\x13CARD_STATE_RESERVED\x10\x02\x12\x13\n" +
 	"\x0fCARD_STATE_USED\x10\x03\x12\x16\n" +
 	"\x12CARD_STATE_EXPIRED\x10\x04\x12\x13\n" +
-	"\x0fCARD_STATE_VOID\x10\x05*\xef\x01\n" +
+	"\x0fCARD_STATE_VOID\x10\x05\x12\x16\n" +
+	"\x12CARD_STATE_GIFTING\x10\x06*P\n" +
+	"\bGiftMode\x12\x19\n" +
+	"\x15GIFT_MODE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10GIFT_MODE_DIRECT\x10\x01\x12\x13\n" +
+	"\x0fGIFT_MODE_OFFER\x10\x02*\xef\x01\n" +
 	"\fPaymentState\x12\x1d\n" +
 	"\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PAYMENT_STATE_STARTED\x10\x01\x12\x1a\n" +
@@ -2208,58 +2639,64 @@ func file_kaquan_proto_rawDescGZIP() []byte {
 	return file_kaquan_proto_rawDescData
 }
 
-var file_kaquan_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_kaquan_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_kaquan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_kaquan_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_kaquan_proto_goTypes = []any{
 	(PartyKind)(0),       // 0: kaquan.v1.PartyKind
 	(AccountStatus)(0),   // 1: kaquan.v1.AccountStatus
 	(EntryKind)(0),       // 2: kaquan.v1.EntryKind
 	(TemplateKind)(0),    // 3: kaquan.v1.TemplateKind
 	(CardState)(0),       // 4: kaquan.v1.CardState
-	(PaymentState)(0),    // 5: kaquan.v1.PaymentState
-	(PaymentResult)(0),   // 6: kaquan.v1.PaymentResult
-	(CardReason)(0),      // 7: kaquan.v1.CardReason
-	(*Party)(nil),        // 8: kaquan.v1.Party
-	(*PaymentCode)(nil),  // 9: kaquan.v1.PaymentCode
-	(*Account)(nil),      // 10: kaquan.v1.Account
-	(*LedgerEntry)(nil),  // 11: kaquan.v1.LedgerEntry
-	(*Template)(nil),     // 12: kaquan.v1.Template
-	(*Card)(nil),         // 13: kaquan.v1.Card
-	(*Payment)(nil),      // 14: kaquan.v1.Payment
-	(*ConsumeCode)(nil),  // 15: kaquan.v1.ConsumeCode
-	(*CodeConsumed)(nil), // 16: kaquan.v1.CodeConsumed
-	(*ReserveCard)(nil),  // 17: kaquan.v1.ReserveCard
-	(*CardReserved)(nil), // 18: kaquan.v1.CardReserved
-	(*ReleaseCard)(nil),  // 19: kaquan.v1.ReleaseCard
-	(*UseCard)(nil),      // 20: kaquan.v1.UseCard
-	(*CardDone)(nil),     // 21: kaquan.v1.CardDone
-	(*Post)(nil),         // 22: kaquan.v1.Post
-	(*Posted)(nil),       // 23: kaquan.v1.Posted
-	(*FindEntry)(nil),    // 24: kaquan.v1.FindEntry
-	(*EntryFound)(nil),   // 25: kaquan.v1.EntryFound
+	(GiftMode)(0),        // 5: kaquan.v1.GiftMode
+	(PaymentState)(0),    // 6: kaquan.v1.PaymentState
+	(PaymentResult)(0),   // 7: kaquan.v1.PaymentResult
+	(CardReason)(0),      // 8: kaquan.v1.CardReason
+	(*Party)(nil),        // 9: kaquan.v1.Party
+	(*PaymentCode)(nil),  // 10: kaquan.v1.PaymentCode
+	(*Account)(nil),      // 11: kaquan.v1.Account
+	(*LedgerEntry)(nil),  // 12: kaquan.v1.LedgerEntry
+	(*Template)(nil),     // 13: kaquan.v1.Template
+	(*Card)(nil),         // 14: kaquan.v1.Card
+	(*GiftOffer)(nil),    // 15: kaquan.v1.GiftOffer
+	(*GiftRecord)(nil),   // 16: kaquan.v1.GiftRecord
+	(*StoredImage)(nil),  // 17: kaquan.v1.StoredImage
+	(*Payment)(nil),      // 18: kaquan.v1.Payment
+	(*ConsumeCode)(nil),  // 19: kaquan.v1.ConsumeCode
+	(*CodeConsumed)(nil), // 20: kaquan.v1.CodeConsumed
+	(*ReserveCard)(nil),  // 21: kaquan.v1.ReserveCard
+	(*CardReserved)(nil), // 22: kaquan.v1.CardReserved
+	(*ReleaseCard)(nil),  // 23: kaquan.v1.ReleaseCard
+	(*UseCard)(nil),      // 24: kaquan.v1.UseCard
+	(*CardDone)(nil),     // 25: kaquan.v1.CardDone
+	(*Post)(nil),         // 26: kaquan.v1.Post
+	(*Posted)(nil),       // 27: kaquan.v1.Posted
+	(*FindEntry)(nil),    // 28: kaquan.v1.FindEntry
+	(*EntryFound)(nil),   // 29: kaquan.v1.EntryFound
 }
 var file_kaquan_proto_depIdxs = []int32{
 	0,  // 0: kaquan.v1.Party.kind:type_name -> kaquan.v1.PartyKind
 	0,  // 1: kaquan.v1.Account.owner_kind:type_name -> kaquan.v1.PartyKind
 	1,  // 2: kaquan.v1.Account.status:type_name -> kaquan.v1.AccountStatus
-	9,  // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
+	10, // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
 	2,  // 4: kaquan.v1.LedgerEntry.kind:type_name -> kaquan.v1.EntryKind
 	3,  // 5: kaquan.v1.Template.kind:type_name -> kaquan.v1.TemplateKind
 	4,  // 6: kaquan.v1.Card.state:type_name -> kaquan.v1.CardState
 	3,  // 7: kaquan.v1.Card.kind:type_name -> kaquan.v1.TemplateKind
-	5,  // 8: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
-	6,  // 9: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
-	7,  // 10: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
-	6,  // 11: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
-	6,  // 12: kaquan.v1.CodeConsumed.result:type_name -> kaquan.v1.PaymentResult
-	7,  // 13: kaquan.v1.CardReserved.reason:type_name -> kaquan.v1.CardReason
-	2,  // 14: kaquan.v1.Post.kind:type_name -> kaquan.v1.EntryKind
-	6,  // 15: kaquan.v1.Posted.result:type_name -> kaquan.v1.PaymentResult
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 8: kaquan.v1.Card.offer:type_name -> kaquan.v1.GiftOffer
+	5,  // 9: kaquan.v1.GiftRecord.mode:type_name -> kaquan.v1.GiftMode
+	6,  // 10: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
+	7,  // 11: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
+	8,  // 12: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
+	7,  // 13: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
+	7,  // 14: kaquan.v1.CodeConsumed.result:type_name -> kaquan.v1.PaymentResult
+	8,  // 15: kaquan.v1.CardReserved.reason:type_name -> kaquan.v1.CardReason
+	2,  // 16: kaquan.v1.Post.kind:type_name -> kaquan.v1.EntryKind
+	7,  // 17: kaquan.v1.Posted.result:type_name -> kaquan.v1.PaymentResult
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_kaquan_proto_init() }
@@ -2272,8 +2709,8 @@ func file_kaquan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kaquan_proto_rawDesc), len(file_kaquan_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   18,
+			NumEnums:      9,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,9 +14,13 @@ const (
 	PrefixCard         byte = 'c' // c + card id -> messages.Card
 	PrefixCardCode     byte = 'k' // k + card code -> card id
 	PrefixWallet       byte = 'w' // w + user id + card id -> empty
-	PrefixPaymentCode  byte = 'q' // q + payment code -> account id
+	PrefixPaymentCode  byte = 'q' // q + payment code -> messages.PaymentCode (routes to the account; records its use)
 	PrefixPayment      byte = 'p' // p + payment key -> messages.Payment
 	PrefixTransfer     byte = 'r' // r + account id + transfer -> ledger seq (one entry per account per transfer)
+	PrefixGift         byte = 'g' // g + card id + seq -> messages.GiftRecord (the card's image library)
+	PrefixImage        byte = 'i' // i + image id (hex SHA-256) -> messages.StoredImage
+	PrefixImageChunk   byte = 'j' // j + image id + chunk index -> up to ImageChunkBytes of the image
+	PrefixGiftOffer    byte = 'o' // o + expires_at + card id -> empty (offer time-outs, oldest first)
 	PrefixEngineMarker byte = 'z' // z + name -> engine metadata (clean shutdown marker)
 )
 
@@ -65,6 +69,30 @@ func PaymentKey(key string) []byte { return append([]byte{PrefixPayment}, key...
 // TransferKey is the key recording which ledger entry of an account belongs to a transfer.
 func TransferKey(account uint64, transfer string) []byte {
 	return append(id8([]byte{PrefixTransfer}, account), transfer...)
+}
+
+// GiftKey is the key of one entry of a card's gift library.
+func GiftKey(card uint64, seq uint32) []byte {
+	return binary.BigEndian.AppendUint32(id8([]byte{PrefixGift}, card), seq)
+}
+
+// GiftPrefix is the prefix of a card's gift library.
+func GiftPrefix(card uint64) []byte { return id8([]byte{PrefixGift}, card) }
+
+// ImageKey is the key of a stored gift image.
+func ImageKey(id string) []byte { return append([]byte{PrefixImage}, id...) }
+
+// ImageChunkBytes is the size of an image chunk (the last may be shorter).
+const ImageChunkBytes = 256 << 10
+
+// ImageChunkKey is the key of one chunk of a stored gift image.
+func ImageChunkKey(id string, chunk uint32) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte{PrefixImageChunk}, id...), chunk)
+}
+
+// GiftOfferKey is the key of a pending offer's time-out. expiresAt is unix ns (never negative).
+func GiftOfferKey(expiresAt int64, card uint64) []byte {
+	return id8(id8([]byte{PrefixGiftOffer}, uint64(expiresAt)), card)
 }
 
 // MarkerKey is the key of an engine marker.

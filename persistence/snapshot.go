@@ -2,6 +2,7 @@ package persistence
 
 import (
 	badger "github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
 )
 
 // Snapshot is a consistent, read-only view of the store at one commit boundary. Since the writer
@@ -16,12 +17,26 @@ func (s *Store) View(fn func(*Snapshot) error) error {
 // Scan calls fn for each key with prefix in order until fn returns false or an error. key and
 // value are only valid during the call.
 func (s *Snapshot) Scan(prefix []byte, fn func(key, value []byte) (bool, error)) error {
+	return s.ScanFrom(prefix, prefix, fn)
+}
+
+// Has reports whether key exists in the snapshot.
+func (s *Snapshot) Has(key []byte) (bool, error) {
+	_, err := s.txn.Get(key)
+	if err == badger.ErrKeyNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ScanFrom is Scan starting at key start (at or after prefix).
+func (s *Snapshot) ScanFrom(prefix, start []byte, fn func(key, value []byte) (bool, error)) error {
 	opt := badger.DefaultIteratorOptions
 	opt.Prefix = prefix
 	opt.PrefetchValues = false
 	it := s.txn.NewIterator(opt)
 	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
 		var more bool
 		err := it.Item().Value(func(v []byte) error {
 			var err error
@@ -35,11 +50,32 @@ func (s *Snapshot) Scan(prefix []byte, fn func(key, value []byte) (bool, error))
 	return nil
 }
 
-// Has reports whether key exists in the snapshot.
-func (s *Snapshot) Has(key []byte) (bool, error) {
-	_, err := s.txn.Get(key)
+// Get returns a copy of the value of key, or ErrNotFound.
+func (s *Snapshot) Get(key []byte) ([]byte, error) {
+	item, err := s.txn.Get(key)
 	if err == badger.ErrKeyNotFound {
-		return false, nil
+		return nil, ErrNotFound
 	}
-	return err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// GetProto reads key into m, or returns ErrNotFound.
+func (s *Snapshot) GetProto(key []byte, m proto.Message) error {
+	v, err := s.Get(key)
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(v, m)
+}
+
+// Has reports whether key exists.
+func (s *Store) Has(key []byte) (ok bool, err error) {
+	err = s.View(func(snap *Snapshot) error {
+		ok, err = snap.Has(key)
+		return err
+	})
+	return ok, err
 }

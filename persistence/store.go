@@ -40,8 +40,9 @@ func ParseDurability(s string) (Durability, error) {
 
 // Store is the Badger database.
 type Store struct {
-	db         *badger.DB
-	durability Durability
+	db             *badger.DB
+	durability     Durability
+	valueThreshold int
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -49,6 +50,17 @@ var ErrNotFound = errors.New("persistence: key not found")
 
 // MemTableBytes is Badger's memtable size; Badger caps one transaction at 15% of it.
 const MemTableBytes = 16 << 20
+
+// ValueThreshold: smaller values stay in the LSM tree; larger ones (gift image chunks) go to the
+// value log, and a transaction counts only a pointer for them. In memory there is no value log:
+// every value stays in the tree and counts whole.
+const (
+	ValueThreshold       = 1 << 10
+	valueThresholdMemory = 1 << 20 // Badger's largest
+)
+
+// ValueBytesMax bounds one value; larger data (gift images) is stored in chunks.
+const ValueBytesMax = 512 << 10
 
 // Open opens (creating if needed) the store in dir. dir is ignored for DurabilityMemory.
 func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error) {
@@ -72,7 +84,10 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.NumLevelZeroTablesStall = 15
 	opts.NumCompactors = 2
 	opts.NumGoroutines = 2
-	opts.ValueThreshold = 1 << 10    // small records stay in the LSM tree
+	opts.ValueThreshold = ValueThreshold
+	if opts.InMemory {
+		opts.ValueThreshold = valueThresholdMemory
+	}
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
@@ -89,7 +104,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	return &Store{db: db, durability: durability}, nil
+	return &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}, nil
 }
 
 // Durability reports how the store was opened.

@@ -109,9 +109,14 @@ func (w *Writer) Submit(wr *Write) error {
 	if err := w.Err(); err != nil {
 		return err
 	}
-	n, size := len(wr.Entries), writeBytes(wr)
+	n, size := len(wr.Entries), writeBytes(wr, w.store.valueThreshold)
 	if n > w.cfg.BatchEntriesMax || size > w.cfg.BatchBytesMax {
 		return fmt.Errorf("%w: %d entries, %d bytes", ErrWriteTooBig, n, size)
+	}
+	for _, e := range wr.Entries {
+		if len(e.Value) > ValueBytesMax {
+			return fmt.Errorf("%w: a value of %d bytes", ErrWriteTooBig, len(e.Value))
+		}
 	}
 	w.queue <- wr
 	return nil
@@ -166,7 +171,7 @@ func (w *Writer) run() {
 // fill adds queued Writes to batch until a bound is reached or the queue is empty (after waiting at
 // most BatchWaitMax). It returns a Write that did not fit, to start the next batch.
 func (w *Writer) fill(batch *[]*Write) *Write {
-	n, size := len((*batch)[0].Entries), writeBytes((*batch)[0])
+	n, size := len((*batch)[0].Entries), writeBytes((*batch)[0], w.store.valueThreshold)
 	var deadline <-chan time.Time
 	for len(*batch) < w.cfg.BatchWritesMax {
 		var wr *Write
@@ -189,7 +194,7 @@ func (w *Writer) fill(batch *[]*Write) *Write {
 		if !ok {
 			return nil
 		}
-		wn, ws := len(wr.Entries), writeBytes(wr)
+		wn, ws := len(wr.Entries), writeBytes(wr, w.store.valueThreshold)
 		if n+wn > w.cfg.BatchEntriesMax || size+ws > w.cfg.BatchBytesMax {
 			return wr
 		}
@@ -255,10 +260,18 @@ func (w *Writer) commitTxn(batch []*Write) error {
 	return nil
 }
 
-func writeBytes(wr *Write) int {
+// writeBytes is what a Write costs against Badger's transaction size limit, counted as Badger
+// does: a value at or above the store's value threshold lives in the value log and counts as a
+// pointer.
+func writeBytes(wr *Write, valueThreshold int) int {
 	size := 0
 	for _, e := range wr.Entries {
-		size += len(e.Key) + len(e.Value)
+		size += len(e.Key) + 2 // Badger's meta and user-meta bytes
+		if len(e.Value) >= valueThreshold {
+			size += 12 // a value pointer
+		} else {
+			size += len(e.Value)
+		}
 	}
 	return size
 }

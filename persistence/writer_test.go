@@ -644,8 +644,9 @@ func TestWriter_WriteTooBig(t *testing.T) {
 	for i := range tooMany {
 		tooMany[i] = Entry{Key: CardKey(uint64(i)), Value: []byte("v")}
 	}
-	big := []Entry{{Key: CardKey(100), Value: make([]byte, 1<<10-len(CardKey(100))+1)}} // one byte over
-	for name, es := range map[string][]Entry{"entries": tooMany, "bytes": big} {
+	big := []Entry{{Key: CardKey(100), Value: make([]byte, 1<<10-len(CardKey(100))-2+1)}} // one byte over (2: Badger's meta)
+	huge := []Entry{{Key: CardKey(101), Value: make([]byte, ValueBytesMax+1)}}
+	for name, es := range map[string][]Entry{"entries": tooMany, "bytes": big, "value": huge} {
 		called := false
 		err := w.Submit(&Write{Entries: es, Done: func(error) { called = true }})
 		if !errors.Is(err, ErrWriteTooBig) {
@@ -662,17 +663,18 @@ func TestWriter_WriteTooBig(t *testing.T) {
 	if err := submitWait(t, w); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range append(tooMany, big...) {
+	for _, e := range append(append(tooMany, big...), huge...) {
 		mustMissing(t, s, e.Key)
 	}
 	if st := w.Stats(); st.Entries != 0 || st.Bytes != 0 || st.Writes != 1 {
 		t.Fatalf("Stats() = %+v, want only the barrier", st)
 	}
 	// Exactly at the bounds is fine.
-	atBound := []Entry{{Key: CardKey(200), Value: make([]byte, 1<<10-len(CardKey(200)))}}
+	atBound := []Entry{{Key: CardKey(200), Value: make([]byte, 1<<10-len(CardKey(200))-2)}}
 	if err := submitWait(t, w, atBound...); err != nil {
 		t.Fatalf("Write of exactly BatchBytesMax bytes: %v", err)
 	}
+
 	if err := submitWait(t, w, tooMany[:10]...); err != nil {
 		t.Fatalf("Write of exactly BatchEntriesMax entries: %v", err)
 	}
@@ -814,29 +816,27 @@ func TestWriterConfig_LargestBatchFitsBadger(t *testing.T) {
 
 	s := openTestStore(t, t.TempDir(), DurabilityNone)
 	w := startWriter(t, s, cfg)
-	// Most entries, with values filling the byte bound.
+	// Most entries, with small values filling the byte bound.
 	es := make([]Entry, maxEntries)
 	keyLen := len(LedgerKey(0, 0))
-	per := maxBytes/maxEntries - keyLen
+	per := maxBytes/maxEntries - keyLen - 2
 	for i := range es {
 		es[i] = Entry{Key: LedgerKey(1, uint64(i)), Value: make([]byte, per)}
 	}
-	es[0].Value = make([]byte, maxBytes-maxEntries*keyLen-(maxEntries-1)*per)
-	if got := writeBytes(&Write{Entries: es}); got != maxBytes {
-		t.Fatalf("test write has %d bytes, want %d", got, maxBytes)
+	if got := writeBytes(&Write{Entries: es}, s.valueThreshold); got > maxBytes || got < maxBytes-maxEntries {
+		t.Fatalf("test write has %d bytes, want just under %d", got, maxBytes)
 	}
 	if err := submitWait(t, w, es...); err != nil {
 		t.Fatalf("Write of %d entries, %d bytes: %v", maxEntries, maxBytes, err)
 	}
-	// Most bytes in large values (above the value threshold), few entries.
+	// Large values (above the value threshold) go to the value log: far more real bytes than the
+	// bound, in one write.
 	big := make([]Entry, 7)
 	for i := range big {
-		k := CardKey(uint64(i))
-		big[i] = Entry{Key: k, Value: make([]byte, maxBytes/7-len(k))}
+		big[i] = Entry{Key: CardKey(uint64(i)), Value: make([]byte, ValueBytesMax)}
 	}
-	big[6].Value = make([]byte, maxBytes-6*(maxBytes/7)-len(big[6].Key))
-	if got := writeBytes(&Write{Entries: big}); got != maxBytes {
-		t.Fatalf("test write has %d bytes, want %d", got, maxBytes)
+	if got := writeBytes(&Write{Entries: big}, s.valueThreshold); got > maxBytes {
+		t.Fatalf("test write counts %d bytes, want at most %d", got, maxBytes)
 	}
 	if err := submitWait(t, w, big...); err != nil {
 		t.Fatalf("Write of %d large values: %v", len(big), err)

@@ -55,6 +55,10 @@ func validate(t *messages.Template) error {
 		return bad("%d accepted merchants, at most %d", len(t.AcceptedMerchants), actors.AcceptedMerchantsMax)
 	case len(t.Title) > actors.NameBytesMax:
 		return bad("title longer than %d bytes", actors.NameBytesMax)
+	case t.GiftLimit > actors.GiftLimitMax:
+		return bad("gift limit %d above %d", t.GiftLimit, actors.GiftLimitMax)
+	case t.GiftOfferTtl != 0 && (t.GiftOfferTtl < int64(actors.GiftOfferTTLMin) || t.GiftOfferTtl > int64(actors.GiftOfferTTLMax)):
+		return bad("gift offer time-out %s outside %s..%s", time.Duration(t.GiftOfferTtl), actors.GiftOfferTTLMin, actors.GiftOfferTTLMax)
 	}
 	switch t.Kind {
 	case messages.TemplateKind_TEMPLATE_KIND_CASH:
@@ -104,6 +108,7 @@ func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string,
 		State: messages.CardState_CARD_STATE_AVAILABLE, ValidFrom: from, ValidUntil: until, ClaimedAt: now,
 		Kind: t.Kind, ReduceAmount: t.ReduceAmount, LeastCost: t.LeastCost, DiscountBp: t.DiscountBp,
 		DiscountCap: t.DiscountCap, AcceptedMerchants: slices.Clone(t.AcceptedMerchants), MerchantId: t.MerchantId,
+		CanGift: t.CanGift, CanShare: t.CanShare, GiftLimit: t.GiftLimit, GiftOfferTtl: t.GiftOfferTtl, ClaimedBy: user,
 	}, nil
 }
 

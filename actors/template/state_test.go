@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -29,7 +30,8 @@ func cash() *messages.Template {
 // discount returns a valid DISCOUNT template valid for a number of days after claiming.
 func discount() *messages.Template {
 	return &messages.Template{Id: 6, MerchantId: 10, Kind: discountKind, DiscountBp: 1500, DiscountCap: 200,
-		StockTotal: 100, PerUserLimit: 1, ValidDays: 30, AcceptedMerchants: []uint64{10, 11, 12}, Title: "15% off"}
+		StockTotal: 100, PerUserLimit: 1, ValidDays: 30, AcceptedMerchants: []uint64{10, 11, 12}, Title: "15% off",
+		CanGift: true, CanShare: true, GiftLimit: 3, GiftOfferTtl: int64(time.Hour)}
 }
 
 func mod(t *messages.Template, f func(*messages.Template)) *messages.Template {
@@ -117,6 +119,15 @@ func TestTemplate_DecideCreate(t *testing.T) {
 		{name: "DiscountMaxBasisPoints", t: mod(discount(), func(t *messages.Template) { t.DiscountBp = actors.DiscountBasisPointsMax })},
 		{name: "DiscountNegativeCap", t: mod(discount(), func(t *messages.Template) { t.DiscountCap = -1 }), wantErr: bad},
 		{name: "DiscountNoCap", t: mod(discount(), func(t *messages.Template) { t.DiscountCap = 0 })},
+		// gifting
+		{name: "GiftLimitMax", t: mod(cash(), func(t *messages.Template) { t.GiftLimit = actors.GiftLimitMax })},
+		{name: "GiftLimitOverMax", t: mod(cash(), func(t *messages.Template) { t.GiftLimit = actors.GiftLimitMax + 1 }), wantErr: bad},
+		{name: "GiftOfferTTLDefault", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = 0 })},
+		{name: "GiftOfferTTLMin", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = int64(actors.GiftOfferTTLMin) })},
+		{name: "GiftOfferTTLMax", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = int64(actors.GiftOfferTTLMax) })},
+		{name: "GiftOfferTTLBelowMin", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = int64(actors.GiftOfferTTLMin) - 1 }), wantErr: bad},
+		{name: "GiftOfferTTLOverMax", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = int64(actors.GiftOfferTTLMax) + 1 }), wantErr: bad},
+		{name: "GiftOfferTTLNegative", t: mod(cash(), func(t *messages.Template) { t.GiftOfferTtl = -1 }), wantErr: bad},
 		{name: "DiscountWithReduction", t: mod(discount(), func(t *messages.Template) { t.ReduceAmount = 10 }), wantErr: bad},
 		// validity: fixed range or valid days
 		{name: "RangeAndDays", t: mod(cash(), func(t *messages.Template) { t.ValidDays = 1 }), wantErr: bad},
@@ -235,33 +246,33 @@ func TestTemplate_DecideClaim(t *testing.T) {
 		{name: "FixedRange", t: mod(created(cash()), func(t *messages.Template) { t.Issued = 1 }), claimed: 1, code: "c2", at: now,
 			want: &messages.Card{Id: 5<<32 | 2, TemplateId: 5, OwnerId: user, Code: "c2", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now - day, ValidUntil: now + day, ClaimedAt: now, Kind: cashKind, ReduceAmount: 30, LeastCost: 50,
-				AcceptedMerchants: []uint64{10}, MerchantId: 10}},
+				AcceptedMerchants: []uint64{10}, MerchantId: 10, ClaimedBy: user}},
 		{name: "FixedRangeBeforeItStarts", t: created(cash()), code: "c1", at: now - 2*day,
 			want: &messages.Card{Id: 5<<32 | 1, TemplateId: 5, OwnerId: user, Code: "c1", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now - day, ValidUntil: now + day, ClaimedAt: now - 2*day, Kind: cashKind, ReduceAmount: 30, LeastCost: 50,
-				AcceptedMerchants: []uint64{10}, MerchantId: 10}},
+				AcceptedMerchants: []uint64{10}, MerchantId: 10, ClaimedBy: user}},
 		{name: "FixedRangeLastNanosecond", t: created(cash()), code: "c1", at: now + day - 1,
 			want: &messages.Card{Id: 5<<32 | 1, TemplateId: 5, OwnerId: user, Code: "c1", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now - day, ValidUntil: now + day, ClaimedAt: now + day - 1, Kind: cashKind, ReduceAmount: 30, LeastCost: 50,
-				AcceptedMerchants: []uint64{10}, MerchantId: 10}},
+				AcceptedMerchants: []uint64{10}, MerchantId: 10, ClaimedBy: user}},
 		{name: "ValidDays", t: mod(created(discount()), func(t *messages.Template) { t.Issued = 41 }), code: "d", at: now,
 			want: &messages.Card{Id: 6<<32 | 42, TemplateId: 6, OwnerId: user, Code: "d", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now, ValidUntil: now + 30*day, ClaimedAt: now, Kind: discountKind, DiscountBp: 1500, DiscountCap: 200,
-				AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10}},
+				AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10, ClaimedBy: user, CanGift: true, CanShare: true, GiftLimit: 3, GiftOfferTtl: int64(time.Hour)}},
 		{name: "ValidDaysNeverExpires", t: created(discount()), code: "d", at: now + 10_000*day,
 			want: &messages.Card{Id: 6<<32 | 1, TemplateId: 6, OwnerId: user, Code: "d", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now + 10_000*day, ValidUntil: now + 10_030*day, ClaimedAt: now + 10_000*day, Kind: discountKind, DiscountBp: 1500,
-				DiscountCap: 200, AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10}},
+				DiscountCap: 200, AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10, ClaimedBy: user, CanGift: true, CanShare: true, GiftLimit: 3, GiftOfferTtl: int64(time.Hour)}},
 		{name: "MaxValidDays", t: mod(created(discount()), func(t *messages.Template) { t.ValidDays = actors.ValidDaysMax }), code: "d", at: now,
 			want: &messages.Card{Id: 6<<32 | 1, TemplateId: 6, OwnerId: user, Code: "d", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now, ValidUntil: now + actors.ValidDaysMax*day, ClaimedAt: now, Kind: discountKind, DiscountBp: 1500,
-				DiscountCap: 200, AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10}},
+				DiscountCap: 200, AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10, ClaimedBy: user, CanGift: true, CanShare: true, GiftLimit: 3, GiftOfferTtl: int64(time.Hour)}},
 		{name: "LargestIds", t: mod(created(discount()), func(t *messages.Template) {
 			t.Id, t.StockTotal, t.Issued = 1<<32-1, actors.TemplateStockMax, actors.TemplateStockMax-1
 		}), code: "d", at: now,
 			want: &messages.Card{Id: 1<<64 - 1, TemplateId: 1<<32 - 1, OwnerId: user, Code: "d", State: messages.CardState_CARD_STATE_AVAILABLE,
 				ValidFrom: now, ValidUntil: now + 30*day, ClaimedAt: now, Kind: discountKind, DiscountBp: 1500, DiscountCap: 200,
-				AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10}},
+				AcceptedMerchants: []uint64{10, 11, 12}, MerchantId: 10, ClaimedBy: user, CanGift: true, CanShare: true, GiftLimit: 3, GiftOfferTtl: int64(time.Hour)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

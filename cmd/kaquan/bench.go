@@ -16,7 +16,7 @@ import (
 func (m Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlags("bench")
 	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
-	scenario := fs.String("scenario", "payments", "workload: payments")
+	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments) or gifts (direct gifts with images)")
 	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	durability := fs.String("durability", "sync", "sync (fsync every group commit) or none (benchmarks only: no fsync)")
@@ -51,8 +51,12 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	res.Durability = string(d)
-	fmt.Fprintf(m.Stdout, "setup %.1fs; %d payments in %.1fs: %.0f/s; latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms\n",
-		res.SetupS, res.Ops, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs)
+	fmt.Fprintf(m.Stdout, "setup %.1fs; %d %s in %.1fs: %.0f/s; latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms\n",
+		res.SetupS, res.Ops, res.Scenario, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs)
+	if res.Images > 0 {
+		fmt.Fprintf(m.Stdout, "images: %d distinct, %.0f bytes stored per image, data folder grew %.0f bytes per image added\n",
+			res.Images, res.ImageBytesPerImage, res.DiskBytesPerImageAdded)
+	}
 	fmt.Fprintf(m.Stdout, "errors %d", res.Errors)
 	for _, k := range bench.SortedKinds(res.ErrorsByKind) {
 		fmt.Fprintf(m.Stdout, " %s=%d", k, res.ErrorsByKind[k])

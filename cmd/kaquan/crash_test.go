@@ -28,15 +28,29 @@ func TestMain(m *testing.M) {
 // SIGKILL at random moments, and after every kill checks that recovery leaves no payment half-done,
 // that conservation and every ledger hold, and that every acknowledged payment is complete.
 func TestCrash_PaymentsSurviveSIGKILL(t *testing.T) {
+	crashLoop(t, "payments", 20)
+}
+
+// TestCrash_GiftsSurviveSIGKILL does the same during a stream of gifts with images: after every
+// kill each card is in exactly one wallet, its library is a chain ending with its owner, and every
+// acknowledged gift is in its card's library.
+func TestCrash_GiftsSurviveSIGKILL(t *testing.T) {
+	crashLoop(t, "gifts", 10)
+}
+
+func crashLoop(t *testing.T, scenario string, kills int) {
 	if testing.Short() {
 		t.Skip("crash test runs child processes")
 	}
 	dir := t.TempDir()
 	data, acks := filepath.Join(dir, "data"), filepath.Join(dir, "acks.log")
+	// An empty ack log: a child killed before it acknowledged anything leaves nothing to check.
+	if err := os.WriteFile(acks, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	const kills = 20
 	for i := range kills {
-		child := exec.Command(os.Args[0], "bench", "--data", data, "--duration", "60s", "--concurrency", "16",
+		child := exec.Command(os.Args[0], "bench", "--scenario", scenario, "--data", data, "--duration", "60s", "--concurrency", "16",
 			"--accounts", "200", "--merchants", "4", "--cards-per-user", "1", "--ack-log", acks)
 		child.Env = append(os.Environ(), childEnv+"=1")
 		var out bytes.Buffer
@@ -71,9 +85,9 @@ func TestCrash_PaymentsSurviveSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(keys) < 100 {
-		t.Fatalf("only %d payments were acknowledged over %d runs: the test did not exercise payments", len(keys), kills)
+		t.Fatalf("only %d %s were acknowledged over %d runs: the test did not exercise them", len(keys), scenario, kills)
 	}
-	t.Logf("%d acknowledged payments checked after %d kills", len(keys), kills)
+	t.Logf("%d acknowledged %s checked after %d kills", len(keys), scenario, kills)
 }
 
 // waitForGrowth waits (bounded) until the file at path grows.
