@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
 )
 
 const giftTemplate = 8
@@ -437,4 +439,73 @@ func TestGift_RaceWithPayments(t *testing.T) {
 		t.Errorf("payment won but card is %v", c)
 	}
 	mustAuditOK(t, e)
+}
+
+// TestGift_AuditCatchesBrokenOwnership: the ownership checks of the audit fail on a card in no
+// wallet, in two wallets, or with a library that does not end with its owner.
+func TestGift_AuditCatchesBrokenOwnership(t *testing.T) {
+	tamper := map[string]func(card *messages.Card, a, b uint64) persistence.Entry{
+		"NoWallet": func(c *messages.Card, a, _ uint64) persistence.Entry {
+			return persistence.Entry{Key: persistence.WalletKey(c.OwnerId, c.Id), Delete: true}
+		},
+		"TwoWallets": func(c *messages.Card, a, _ uint64) persistence.Entry {
+			return persistence.Entry{Key: persistence.WalletKey(a, c.Id)}
+		},
+		"LibraryBroken": func(c *messages.Card, _, _ uint64) persistence.Entry {
+			return persistence.Entry{Key: persistence.GiftKey(c.Id, 1), Delete: true}
+		},
+	}
+	for name, change := range tamper {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			e, err := kaquan.Open(dir, kaquan.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxTimeout(t)
+			w := mustWorld(t, e, 2, 0, 10)
+			giftWorld(t, e, w, 0, true)
+			a, b := w.users[0], w.users[1]
+			card := mustClaim(t, e, a)
+			given, err := e.Gift(ctx, kaquan.Gift{From: a, To: b, Card: card.Id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAuditOK(t, e)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			store, err := persistence.Open(dir, persistence.DurabilitySync, slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wr, err := persistence.NewWriter(store, persistence.DefaultWriterConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			if err := wr.Submit(&persistence.Write{Entries: []persistence.Entry{change(given, a, b)}, Done: func(err error) { done <- err }}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(wr.Close(), store.Close()); err != nil {
+				t.Fatal(err)
+			}
+			e, err = kaquan.Open(dir, kaquan.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			r, err := e.Audit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() {
+				t.Fatalf("audit passed a tampered store: %s", r)
+			}
+			t.Logf("audit found: %v", r.Problems)
+		})
+	}
 }
