@@ -178,4 +178,3 @@ func BenchmarkCheckImage(b *testing.B) {
 		}
 	}
 }
-
