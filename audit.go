@@ -1,6 +1,7 @@
 package kaquan
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -30,6 +31,8 @@ type AuditReport struct {
 	WalletEntries int            `json:"wallet_entries"`  // equals the number of cards: each in exactly one wallet
 	Gifts         int            `json:"gifts"`           // entries in cards' gift libraries
 	GiftOffers    int            `json:"gift_offers"`     // offers waiting for an answer
+	PoolEntries   int            `json:"pool_entries"`    // cards in pools (wallet entries + pool entries = cards)
+	Rewards       map[string]int `json:"rewards"`         // by state
 	ProblemCount  int            `json:"problem_count"`
 	Problems      []string       `json:"problems"`
 }
@@ -50,9 +53,9 @@ func (r *AuditReport) String() string {
 		verdict = fmt.Sprintf("FAILED (%d problems)", r.ProblemCount)
 	}
 	return fmt.Sprintf("audit %s: %d accounts, %d ledger entries, %d templates, cards %v, payments %v; "+
-		"deposits %d - withdrawals %d = balances %d + in flight %d; %d wallet entries, %d gifts, %d offers",
+		"deposits %d - withdrawals %d = balances %d + in flight %d; %d wallet entries, %d gifts, %d offers, %d pool entries, rewards %v",
 		verdict, r.Accounts, r.LedgerEntries, r.Templates, r.Cards, r.Payments, r.Deposits, r.Withdrawals, r.Balances, r.InFlight,
-		r.WalletEntries, r.Gifts, r.GiftOffers)
+		r.WalletEntries, r.Gifts, r.GiftOffers, r.PoolEntries, r.Rewards)
 }
 
 // Audit checks, on one consistent snapshot: conservation (deposits - withdrawals = balances + money
@@ -63,10 +66,10 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}}
+	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
 	a := &auditor{r: r, transfers: map[string]*transferSum{}, payments: map[string]*messages.Payment{}}
 	err := e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.scanPayments, a.templates, a.cards, a.wallets, a.giftIndexes} {
+		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.scanPayments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
 			if err := step(s); err != nil {
 				return err
 			}
@@ -207,6 +210,12 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 		p := a.payments[c.Payment]
 		switch c.State {
 		case messages.CardState_CARD_STATE_USED:
+			if strings.HasPrefix(c.Payment, "ntf:") { // used outside the engine, as its merchant notified
+				if c.SharedBy == 0 {
+					a.r.problem("card %d used by notification %q but never shared", c.Id, c.Payment)
+				}
+				break
+			}
 			if p == nil || p.CardId != c.Id || p.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
 				a.r.problem("card %d USED without its completed payment %q", c.Id, c.Payment)
 			}
@@ -222,7 +231,12 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 // ownership checks card c against its indexes: in its owner's wallet, its code pointing at it, its
 // gift library a chain from its first owner to its owner, and a pending offer indexed.
 func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
-	if ok, err := s.Has(persistence.WalletKey(c.OwnerId, c.Id)); err != nil || !ok {
+	if c.State == messages.CardState_CARD_STATE_SHARED {
+		if ok, err := s.Has(persistence.PoolEntryKey(c.OwnerId, c.SharedAt, c.Id)); err != nil || !ok {
+			a.r.problem("card %d is SHARED but not in its owner %d's pool", c.Id, c.OwnerId)
+			return err
+		}
+	} else if ok, err := s.Has(persistence.WalletKey(c.OwnerId, c.Id)); err != nil || !ok {
 		a.r.problem("card %d is not in its owner %d's wallet", c.Id, c.OwnerId)
 		return err
 	}
@@ -241,7 +255,7 @@ func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
 		}
 		seq++
 		a.r.Gifts++
-		if r.Seq != seq || r.From != holder || r.CardId != c.Id {
+		if r.Seq != seq || (r.From != holder && c.SharedBy == 0) || r.CardId != c.Id {
 			a.r.problem("card %d: gift %d (seq %d) from %d, want seq %d from %d", c.Id, seq, r.Seq, r.From, seq, holder)
 		}
 		if r.ImageId != "" {
@@ -253,7 +267,9 @@ func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
 		holder = r.To
 		return true, nil
 	})
-	if seq != c.GiftCount || holder != c.OwnerId {
+	// A claim from a pool moves a card outside its gift library: then only the library's own order
+	// can be checked.
+	if seq != c.GiftCount || (holder != c.OwnerId && c.SharedBy == 0) {
 		a.r.problem("card %d: library of %d gifts ends with %d, card says %d gifts, owner %d", c.Id, seq, holder, c.GiftCount, c.OwnerId)
 	}
 	if c.State == messages.CardState_CARD_STATE_GIFTING {
@@ -279,10 +295,63 @@ func (a *auditor) wallets(s *persistence.Snapshot) error {
 	for _, n := range a.r.Cards {
 		cards += n
 	}
-	if a.r.WalletEntries != cards {
-		a.r.problem("%d wallet entries for %d cards", a.r.WalletEntries, cards)
+	if a.r.WalletEntries+a.r.PoolEntries != cards {
+		a.r.problem("%d wallet entries and %d pool entries for %d cards", a.r.WalletEntries, a.r.PoolEntries, cards)
 	}
 	return err
+}
+
+// pools checks that every pool entry is a SHARED card of the pool's owner.
+func (a *auditor) pools(s *persistence.Snapshot) error {
+	return s.Scan([]byte{persistence.PrefixPoolEntry}, func(k, v []byte) (bool, error) {
+		a.r.PoolEntries++
+		pe := &messages.PoolEntry{}
+		if err := proto.Unmarshal(v, pe); err != nil {
+			return false, fmt.Errorf("pool entry %x: %w", k, err)
+		}
+		c := &messages.Card{}
+		if err := s.GetProto(persistence.CardKey(pe.CardId), c); err != nil {
+			a.r.problem("pool of %d names card %d: %v", pe.Owner, pe.CardId, err)
+			return true, nil
+		}
+		if c.State != messages.CardState_CARD_STATE_SHARED || c.OwnerId != pe.Owner || c.SharedAt != pe.SharedAt ||
+			!bytes.Equal(k, persistence.PoolEntryKey(pe.Owner, pe.SharedAt, pe.CardId)) {
+			a.r.problem("pool of %d names card %d, which is %s of %d", pe.Owner, pe.CardId, c.State, c.OwnerId)
+		}
+		return true, nil
+	})
+}
+
+// rewards checks every reward against the card that earned it and the cards it granted.
+func (a *auditor) rewards(s *persistence.Snapshot) error {
+	return s.Scan([]byte{persistence.PrefixReward}, func(k, v []byte) (bool, error) {
+		r := &messages.Reward{}
+		if err := proto.Unmarshal(v, r); err != nil {
+			return false, fmt.Errorf("reward %x: %w", k, err)
+		}
+		a.r.Rewards[shortState(r.State.String())]++
+		used := &messages.Card{}
+		if err := s.GetProto(persistence.CardKey(r.CardId), used); err != nil || used.SharedBy != r.Sharer {
+			a.r.problem("reward %s of %d: the used card %d did not come from their pool", r.UseId, r.Sharer, r.CardId)
+		}
+		granted := func(id uint64, who string) {
+			c := &messages.Card{}
+			if err := s.GetProto(persistence.CardKey(id), c); err != nil || c.TemplateId != r.RewardTemplate {
+				a.r.problem("reward %s: the %s's card %d is missing or of another template", r.UseId, who, id)
+			}
+		}
+		switch r.State {
+		case messages.RewardState_REWARD_STATE_GRANTED:
+			granted(r.SharerCard, "sharer")
+			if r.RewardUser && !r.UserOutOfStock {
+				granted(r.UserCard, "user")
+			}
+		case messages.RewardState_REWARD_STATE_PENDING, messages.RewardState_REWARD_STATE_OUT_OF_STOCK:
+		default:
+			a.r.problem("reward %s in state %s", r.UseId, r.State)
+		}
+		return true, nil
+	})
 }
 
 // giftIndexes checks that every indexed offer belongs to a card GIFTING with that time-out.

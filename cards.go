@@ -3,7 +3,6 @@ package kaquan
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"math/big"
@@ -169,9 +168,5 @@ func paymentCode() string {
 	return fmt.Sprintf("%0*d", actors.PaymentCodeDigits, n)
 }
 
-// cardCode draws an unguessable 16-character card code (80 bits).
-func cardCode() string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return base32.StdEncoding.EncodeToString(b[:])
-}
+// cardCode draws an unguessable card code.
+func cardCode() string { return actors.NewCardCode() }

@@ -17,6 +17,7 @@ import (
 	"github.com/kaquan/kaquan/actors/account"
 	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/actors/payment"
+	"github.com/kaquan/kaquan/actors/pool"
 	"github.com/kaquan/kaquan/actors/template"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
@@ -32,14 +33,15 @@ type Engine struct {
 	system *actor.ActorSystem
 	host   *actors.Host
 
-	slots   chan struct{} // one per call under way: bounds every mailbox together
-	calls   atomic.Int64  // calls under way, including abandoned ones still running
-	closed  atomic.Bool
-	parties sync.Mutex // serialises party creation (rare, administrative)
-	fatal   chan struct{}
-	fatalMu sync.Once
-	cause   error
-	sweeper sweeper
+	slots      chan struct{} // one per call under way: bounds every mailbox together
+	calls      atomic.Int64  // calls under way, including abandoned ones still running
+	closed     atomic.Bool
+	parties    sync.Mutex // serialises party creation (rare, administrative)
+	contactsMu sync.Mutex // serialises contact changes (keeps the per-user bound exact)
+	fatal      chan struct{}
+	fatalMu    sync.Once
+	cause      error
+	sweeper    sweeper
 }
 
 const cleanMarker = "clean-shutdown"
@@ -63,10 +65,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.host = &actors.Host{
 		System: e.system, Store: store, Writer: writer, Logger: opts.Logger, Fatal: e.stop,
-		Settings: actors.Settings{IdleTimeout: opts.IdleTimeout, PaymentCodeTTL: opts.PaymentCodeTTL},
+		Settings: actors.Settings{IdleTimeout: opts.IdleTimeout, PaymentCodeTTL: opts.PaymentCodeTTL, Now: func() int64 { return opts.Clock().UnixNano() }},
 		Producers: map[actors.Kind]actors.Producer{
 			actors.KindAccount: account.Load, actors.KindTemplate: template.Load,
-			actors.KindCard: card.Load, actors.KindPayment: payment.Load,
+			actors.KindCard: card.Load, actors.KindPayment: payment.Load, actors.KindPool: pool.Load,
 		},
 	}
 	e.host.Router = actors.NewRouter(e.host)
@@ -75,6 +77,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err := e.recover(); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("recover: %w", err)
+	}
+	if err := e.recoverRewards(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("recover rewards: %w", err)
 	}
 	// Offers that timed out while the engine was down go back first.
 	if err := e.sweepGiftOffers(context.Background()); err != nil {

@@ -39,6 +39,7 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 		if old.Kind != req.Kind || old.Name != req.Name {
 			return nil, fmt.Errorf("%w: party %d", ErrExists, req.ID)
 		}
+		old.NotifySecret = nil // never handed out
 		return old, nil
 	}
 	if !errors.Is(err, ErrUnknownEntity) {
@@ -60,7 +61,11 @@ func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) 
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	return e.party(id)
+	p, err := e.party(id)
+	if p != nil {
+		p.NotifySecret = nil // never handed out
+	}
+	return p, err
 }
 
 func (e *Engine) party(id uint64) (*messages.Party, error) {

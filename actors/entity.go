@@ -16,6 +16,7 @@ const (
 	KindTemplate
 	KindCard
 	KindPayment
+	KindPool
 )
 
 func (k Kind) String() string {
@@ -28,6 +29,8 @@ func (k Kind) String() string {
 		return "card"
 	case KindPayment:
 		return "payment"
+	case KindPool:
+		return "pool"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -51,6 +54,7 @@ func AccountID(n uint64) ID  { return ID{Kind: KindAccount, Num: n} }
 func TemplateID(n uint64) ID { return ID{Kind: KindTemplate, Num: n} }
 func CardID(n uint64) ID     { return ID{Kind: KindCard, Num: n} }
 func PaymentID(k string) ID  { return ID{Kind: KindPayment, Str: k} }
+func PoolID(user uint64) ID  { return ID{Kind: KindPool, Num: user} }
 
 // Sender delivers a message to an entity, activating it if needed. It is the one seam the cluster
 // work replaces to place entities on other nodes; actors never hold another entity's PID.

@@ -13,27 +13,34 @@ import (
 
 // Domain errors. Callers test them with errors.Is; the engine re-exports them.
 var (
-	ErrInvalidArgument   = errors.New("invalid argument")       // malformed or out-of-range input
-	ErrUnknownEntity     = errors.New("unknown entity")         // no such party, account, template, card or payment
-	ErrExists            = errors.New("already exists")         // an id or key already used, with different fields
-	ErrInsufficientFunds = errors.New("insufficient funds")     // a debit larger than the balance
-	ErrBalanceLimit      = errors.New("balance limit")          // a credit beyond BalanceMax
-	ErrAccountNotActive  = errors.New("account not active")     // frozen or closed
-	ErrCardNotUsable     = errors.New("card not usable")        // see CardError for the reason
-	ErrStockExhausted    = errors.New("stock exhausted")        // template has no cards left
-	ErrLimitReached      = errors.New("claim limit reached")    // per-user claim limit
-	ErrCodeUnknown       = errors.New("payment code unknown")   // never issued (or mistyped)
-	ErrCodeExpired       = errors.New("payment code expired")   // past its time to live
-	ErrCodeUsed          = errors.New("payment code used")      // single use
-	ErrCodeLimit         = errors.New("too many payment codes") // PaymentCodesPerAccountMax active
-	ErrTemplateExpired   = errors.New("template expired")       // claiming after a fixed validity range
-	ErrRefundNotAllowed  = errors.New("refund not allowed")     // not a completed payment, or wrong merchant
-	ErrInterrupted       = errors.New("payment interrupted")    // the engine stopped mid-way; recovery undid it
-	ErrPermissionDenied  = errors.New("permission denied")      // acting on another party's entity
-	ErrEngineStopped     = errors.New("engine stopped")         // closed, or stopped by a failed write
-	ErrOverloaded        = errors.New("engine overloaded")      // too many requests in flight
-	ErrGiftNotAllowed    = errors.New("gift not allowed")       // template forbids gifting, or the card's gift limit is reached
-	ErrGiftNotPending    = errors.New("no gift pending")        // accept or decline of a card not offered to the caller (or the offer timed out)
+	ErrInvalidArgument       = errors.New("invalid argument")                        // malformed or out-of-range input
+	ErrUnknownEntity         = errors.New("unknown entity")                          // no such party, account, template, card or payment
+	ErrExists                = errors.New("already exists")                          // an id or key already used, with different fields
+	ErrInsufficientFunds     = errors.New("insufficient funds")                      // a debit larger than the balance
+	ErrBalanceLimit          = errors.New("balance limit")                           // a credit beyond BalanceMax
+	ErrAccountNotActive      = errors.New("account not active")                      // frozen or closed
+	ErrCardNotUsable         = errors.New("card not usable")                         // see CardError for the reason
+	ErrStockExhausted        = errors.New("stock exhausted")                         // template has no cards left
+	ErrLimitReached          = errors.New("claim limit reached")                     // per-user claim limit
+	ErrCodeUnknown           = errors.New("payment code unknown")                    // never issued (or mistyped)
+	ErrCodeExpired           = errors.New("payment code expired")                    // past its time to live
+	ErrCodeUsed              = errors.New("payment code used")                       // single use
+	ErrCodeLimit             = errors.New("too many payment codes")                  // PaymentCodesPerAccountMax active
+	ErrTemplateExpired       = errors.New("template expired")                        // claiming after a fixed validity range
+	ErrRefundNotAllowed      = errors.New("refund not allowed")                      // not a completed payment, or wrong merchant
+	ErrInterrupted           = errors.New("payment interrupted")                     // the engine stopped mid-way; recovery undid it
+	ErrPermissionDenied      = errors.New("permission denied")                       // acting on another party's entity
+	ErrEngineStopped         = errors.New("engine stopped")                          // closed, or stopped by a failed write
+	ErrOverloaded            = errors.New("engine overloaded")                       // too many requests in flight
+	ErrGiftNotAllowed        = errors.New("gift not allowed")                        // template forbids gifting, or the card's gift limit is reached
+	ErrGiftNotPending        = errors.New("no gift pending")                         // accept or decline of a card not offered to the caller (or the offer timed out)
+	ErrNotInPool             = errors.New("not in the pool")                         // claimed by another contact first, taken back, or never shared
+	ErrPoolFull              = errors.New("pool full")                               // PoolCardsMax cards shared
+	ErrBadSignature          = errors.New("bad signature")                           // a notification not signed with its merchant's secret
+	ErrNotContact            = fmt.Errorf("%w: not a contact", ErrPermissionDenied)  // a pool seen or claimed by a non-contact
+	ErrNotShared             = fmt.Errorf("%w: card not shared", ErrInvalidArgument) // a notification for a card that did not come from a pool
+	ErrStaleNotification     = fmt.Errorf("%w: notification time outside the window", ErrInvalidArgument)
+	ErrDuplicateNotification = fmt.Errorf("%w: duplicate notification", ErrExists) // a notification already accepted (its reward is returned too)
 
 	// Bad images and messages are invalid arguments too: errors.Is(err, ErrInvalidArgument) holds.
 	ErrImageInvalid   = fmt.Errorf("%w: image invalid", ErrInvalidArgument)    // not PNG, JPEG, GIF or WebP, or truncated or corrupt

@@ -1,6 +1,10 @@
 package actors
 
-import "time"
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"time"
+)
 
 // Limits of the domain. Amounts are int64 minor units.
 const (
@@ -19,6 +23,13 @@ const (
 	GiftOfferTTLMin                 = time.Second
 	GiftOfferTTLMax                 = 30 * 24 * time.Hour
 	GiftOfferTTLDefault             = 24 * time.Hour
+	PoolCardsMax                    = 1000 // cards in one user's pool
+	ContactsMax                     = 5000 // contacts of one user
+	PoolPageMax                     = 100  // cards in one page of a pool listing
+	NotificationWindow              = 5 * time.Minute
+	NotificationIDBytesMax          = 64
+	NotifySecretBytesMin            = 16
+	NotifySecretBytesMax            = 128
 )
 
 // IsPaymentCode reports whether code has the form of a payment code: PaymentCodeDigits ASCII digits.
@@ -32,4 +43,11 @@ func IsPaymentCode(code string) bool {
 		}
 	}
 	return true
+}
+
+// NewCardCode draws an unguessable 16-character card code (80 bits from crypto/rand).
+func NewCardCode() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.EncodeToString(b[:])
 }

@@ -26,6 +26,7 @@ type Producer func(id ID, h *Host) (Behavior, error)
 type Settings struct {
 	IdleTimeout    time.Duration // an entity with no message for this long is passivated
 	PaymentCodeTTL time.Duration
+	Now            func() int64 // the engine's clock, for shells; pure rules get time passed in
 }
 
 // Host is what every entity reaches the world through: store, writer, routing, settings.
@@ -197,6 +198,10 @@ func (c *Context) AfterDurable(fn func(error)) {
 	}
 	c.Persist(nil, fn)
 }
+
+// AfterAllDurable runs fn once every write submitted so far, by any entity, is durable: for an
+// answer that depends on another entity's write (a card's, answering a pool).
+func (c *Context) AfterAllDurable(fn func(error)) { c.Persist(nil, fn) }
 
 // Tell sends msg to another entity, with this actor as the reply address.
 func (c *Context) Tell(id ID, msg any) { c.shell.host.Sender.Send(id, msg, c.Self()) }

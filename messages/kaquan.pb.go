@@ -248,6 +248,7 @@ const (
 	CardState_CARD_STATE_EXPIRED     CardState = 4
 	CardState_CARD_STATE_VOID        CardState = 5
 	CardState_CARD_STATE_GIFTING     CardState = 6 // offered to another user; waits for accept, decline or time-out
+	CardState_CARD_STATE_SHARED      CardState = 7 // in its owner's coupon pool, claimable by the owner's contacts
 )
 
 // Enum value maps for CardState.
@@ -260,6 +261,7 @@ var (
 		4: "CARD_STATE_EXPIRED",
 		5: "CARD_STATE_VOID",
 		6: "CARD_STATE_GIFTING",
+		7: "CARD_STATE_SHARED",
 	}
 	CardState_value = map[string]int32{
 		"CARD_STATE_UNSPECIFIED": 0,
@@ -269,6 +271,7 @@ var (
 		"CARD_STATE_EXPIRED":     4,
 		"CARD_STATE_VOID":        5,
 		"CARD_STATE_GIFTING":     6,
+		"CARD_STATE_SHARED":      7,
 	}
 )
 
@@ -297,6 +300,122 @@ func (x CardState) Number() protoreflect.EnumNumber {
 // Deprecated: Use CardState.Descriptor instead.
 func (CardState) EnumDescriptor() ([]byte, []int) {
 	return file_kaquan_proto_rawDescGZIP(), []int{4}
+}
+
+type PoolResult int32
+
+const (
+	PoolResult_POOL_RESULT_UNSPECIFIED       PoolResult = 0
+	PoolResult_POOL_RESULT_OK                PoolResult = 1
+	PoolResult_POOL_RESULT_UNKNOWN_CARD      PoolResult = 2
+	PoolResult_POOL_RESULT_NOT_OWNER         PoolResult = 3
+	PoolResult_POOL_RESULT_NOT_AVAILABLE     PoolResult = 4
+	PoolResult_POOL_RESULT_EXPIRED           PoolResult = 5
+	PoolResult_POOL_RESULT_SHARE_NOT_ALLOWED PoolResult = 6
+	PoolResult_POOL_RESULT_NOT_IN_POOL       PoolResult = 7
+)
+
+// Enum value maps for PoolResult.
+var (
+	PoolResult_name = map[int32]string{
+		0: "POOL_RESULT_UNSPECIFIED",
+		1: "POOL_RESULT_OK",
+		2: "POOL_RESULT_UNKNOWN_CARD",
+		3: "POOL_RESULT_NOT_OWNER",
+		4: "POOL_RESULT_NOT_AVAILABLE",
+		5: "POOL_RESULT_EXPIRED",
+		6: "POOL_RESULT_SHARE_NOT_ALLOWED",
+		7: "POOL_RESULT_NOT_IN_POOL",
+	}
+	PoolResult_value = map[string]int32{
+		"POOL_RESULT_UNSPECIFIED":       0,
+		"POOL_RESULT_OK":                1,
+		"POOL_RESULT_UNKNOWN_CARD":      2,
+		"POOL_RESULT_NOT_OWNER":         3,
+		"POOL_RESULT_NOT_AVAILABLE":     4,
+		"POOL_RESULT_EXPIRED":           5,
+		"POOL_RESULT_SHARE_NOT_ALLOWED": 6,
+		"POOL_RESULT_NOT_IN_POOL":       7,
+	}
+)
+
+func (x PoolResult) Enum() *PoolResult {
+	p := new(PoolResult)
+	*p = x
+	return p
+}
+
+func (x PoolResult) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PoolResult) Descriptor() protoreflect.EnumDescriptor {
+	return file_kaquan_proto_enumTypes[5].Descriptor()
+}
+
+func (PoolResult) Type() protoreflect.EnumType {
+	return &file_kaquan_proto_enumTypes[5]
+}
+
+func (x PoolResult) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PoolResult.Descriptor instead.
+func (PoolResult) EnumDescriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{5}
+}
+
+type RewardState int32
+
+const (
+	RewardState_REWARD_STATE_UNSPECIFIED  RewardState = 0
+	RewardState_REWARD_STATE_PENDING      RewardState = 1 // use confirmed; reward cards being claimed
+	RewardState_REWARD_STATE_GRANTED      RewardState = 2
+	RewardState_REWARD_STATE_OUT_OF_STOCK RewardState = 3 // the reward template ran out: recorded, not retried
+)
+
+// Enum value maps for RewardState.
+var (
+	RewardState_name = map[int32]string{
+		0: "REWARD_STATE_UNSPECIFIED",
+		1: "REWARD_STATE_PENDING",
+		2: "REWARD_STATE_GRANTED",
+		3: "REWARD_STATE_OUT_OF_STOCK",
+	}
+	RewardState_value = map[string]int32{
+		"REWARD_STATE_UNSPECIFIED":  0,
+		"REWARD_STATE_PENDING":      1,
+		"REWARD_STATE_GRANTED":      2,
+		"REWARD_STATE_OUT_OF_STOCK": 3,
+	}
+)
+
+func (x RewardState) Enum() *RewardState {
+	p := new(RewardState)
+	*p = x
+	return p
+}
+
+func (x RewardState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RewardState) Descriptor() protoreflect.EnumDescriptor {
+	return file_kaquan_proto_enumTypes[6].Descriptor()
+}
+
+func (RewardState) Type() protoreflect.EnumType {
+	return &file_kaquan_proto_enumTypes[6]
+}
+
+func (x RewardState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RewardState.Descriptor instead.
+func (RewardState) EnumDescriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{6}
 }
 
 type GiftMode int32
@@ -332,11 +451,11 @@ func (x GiftMode) String() string {
 }
 
 func (GiftMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[5].Descriptor()
+	return file_kaquan_proto_enumTypes[7].Descriptor()
 }
 
 func (GiftMode) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[5]
+	return &file_kaquan_proto_enumTypes[7]
 }
 
 func (x GiftMode) Number() protoreflect.EnumNumber {
@@ -345,7 +464,7 @@ func (x GiftMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GiftMode.Descriptor instead.
 func (GiftMode) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{5}
+	return file_kaquan_proto_rawDescGZIP(), []int{7}
 }
 
 type PaymentState int32
@@ -396,11 +515,11 @@ func (x PaymentState) String() string {
 }
 
 func (PaymentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[6].Descriptor()
+	return file_kaquan_proto_enumTypes[8].Descriptor()
 }
 
 func (PaymentState) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[6]
+	return &file_kaquan_proto_enumTypes[8]
 }
 
 func (x PaymentState) Number() protoreflect.EnumNumber {
@@ -409,7 +528,7 @@ func (x PaymentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentState.Descriptor instead.
 func (PaymentState) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{6}
+	return file_kaquan_proto_rawDescGZIP(), []int{8}
 }
 
 type PaymentResult int32
@@ -472,11 +591,11 @@ func (x PaymentResult) String() string {
 }
 
 func (PaymentResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[7].Descriptor()
+	return file_kaquan_proto_enumTypes[9].Descriptor()
 }
 
 func (PaymentResult) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[7]
+	return &file_kaquan_proto_enumTypes[9]
 }
 
 func (x PaymentResult) Number() protoreflect.EnumNumber {
@@ -485,7 +604,7 @@ func (x PaymentResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentResult.Descriptor instead.
 func (PaymentResult) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{7}
+	return file_kaquan_proto_rawDescGZIP(), []int{9}
 }
 
 // CardReason says why a card cannot be used for a payment.
@@ -537,11 +656,11 @@ func (x CardReason) String() string {
 }
 
 func (CardReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_kaquan_proto_enumTypes[8].Descriptor()
+	return file_kaquan_proto_enumTypes[10].Descriptor()
 }
 
 func (CardReason) Type() protoreflect.EnumType {
-	return &file_kaquan_proto_enumTypes[8]
+	return &file_kaquan_proto_enumTypes[10]
 }
 
 func (x CardReason) Number() protoreflect.EnumNumber {
@@ -550,7 +669,7 @@ func (x CardReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CardReason.Descriptor instead.
 func (CardReason) EnumDescriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{8}
+	return file_kaquan_proto_rawDescGZIP(), []int{10}
 }
 
 // Party is a user or a merchant. Written once at creation; accounts are added by account creation.
@@ -559,7 +678,8 @@ type Party struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Kind          PartyKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=kaquan.v1.PartyKind" json:"kind,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	CreatedAt     int64                  `protobuf:"varint,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // unix nanoseconds
+	CreatedAt     int64                  `protobuf:"varint,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`         // unix nanoseconds
+	NotifySecret  []byte                 `protobuf:"bytes,5,opt,name=notify_secret,json=notifySecret,proto3" json:"notify_secret,omitempty"` // merchants: the HMAC-SHA256 key of their use notifications
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +740,13 @@ func (x *Party) GetCreatedAt() int64 {
 		return x.CreatedAt
 	}
 	return 0
+}
+
+func (x *Party) GetNotifySecret() []byte {
+	if x != nil {
+		return x.NotifySecret
+	}
+	return nil
 }
 
 // PaymentCode is a short-lived, single-use code a consumer shows to a merchant.
@@ -906,8 +1033,10 @@ type Template struct {
 	CanShare          bool                   `protobuf:"varint,16,opt,name=can_share,json=canShare,proto3" json:"can_share,omitempty"`
 	Title             string                 `protobuf:"bytes,17,opt,name=title,proto3" json:"title,omitempty"`
 	CreatedAt         int64                  `protobuf:"varint,18,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	GiftLimit         uint32                 `protobuf:"varint,19,opt,name=gift_limit,json=giftLimit,proto3" json:"gift_limit,omitempty"`            // times one card may be gifted; 0 = no limit
-	GiftOfferTtl      int64                  `protobuf:"varint,20,opt,name=gift_offer_ttl,json=giftOfferTtl,proto3" json:"gift_offer_ttl,omitempty"` // ns an offered gift waits for an answer; 0 = the engine's default (24 h)
+	GiftLimit         uint32                 `protobuf:"varint,19,opt,name=gift_limit,json=giftLimit,proto3" json:"gift_limit,omitempty"`                // times one card may be gifted; 0 = no limit
+	GiftOfferTtl      int64                  `protobuf:"varint,20,opt,name=gift_offer_ttl,json=giftOfferTtl,proto3" json:"gift_offer_ttl,omitempty"`     // ns an offered gift waits for an answer; 0 = the engine's default (24 h)
+	RewardTemplate    uint64                 `protobuf:"varint,21,opt,name=reward_template,json=rewardTemplate,proto3" json:"reward_template,omitempty"` // a shared card's use rewards its sharer with a card of this template; 0 = none
+	RewardUser        bool                   `protobuf:"varint,22,opt,name=reward_user,json=rewardUser,proto3" json:"reward_user,omitempty"`             // ... and the contact who used it too
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1082,6 +1211,20 @@ func (x *Template) GetGiftOfferTtl() int64 {
 	return 0
 }
 
+func (x *Template) GetRewardTemplate() uint64 {
+	if x != nil {
+		return x.RewardTemplate
+	}
+	return 0
+}
+
+func (x *Template) GetRewardUser() bool {
+	if x != nil {
+		return x.RewardUser
+	}
+	return false
+}
+
 type Card struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // template id << 32 | issue number
@@ -1109,6 +1252,10 @@ type Card struct {
 	ClaimedBy         uint64       `protobuf:"varint,22,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"` // the first owner: the gift library starts from them
 	GiftCount         uint32       `protobuf:"varint,23,opt,name=gift_count,json=giftCount,proto3" json:"gift_count,omitempty"` // transfers so far = entries in the card's gift library
 	Offer             *GiftOffer   `protobuf:"bytes,24,opt,name=offer,proto3" json:"offer,omitempty"`                           // set while GIFTING
+	SharedBy          uint64       `protobuf:"varint,25,opt,name=shared_by,json=sharedBy,proto3" json:"shared_by,omitempty"`    // the user who shared it into their pool (set once claimed from the pool)
+	SharedAt          int64        `protobuf:"varint,26,opt,name=shared_at,json=sharedAt,proto3" json:"shared_at,omitempty"`    // when it was put into a pool (its pool entry's key)
+	RewardTemplate    uint64       `protobuf:"varint,27,opt,name=reward_template,json=rewardTemplate,proto3" json:"reward_template,omitempty"`
+	RewardUser        bool         `protobuf:"varint,28,opt,name=reward_user,json=rewardUser,proto3" json:"reward_user,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1311,6 +1458,658 @@ func (x *Card) GetOffer() *GiftOffer {
 	return nil
 }
 
+func (x *Card) GetSharedBy() uint64 {
+	if x != nil {
+		return x.SharedBy
+	}
+	return 0
+}
+
+func (x *Card) GetSharedAt() int64 {
+	if x != nil {
+		return x.SharedAt
+	}
+	return 0
+}
+
+func (x *Card) GetRewardTemplate() uint64 {
+	if x != nil {
+		return x.RewardTemplate
+	}
+	return 0
+}
+
+func (x *Card) GetRewardUser() bool {
+	if x != nil {
+		return x.RewardUser
+	}
+	return false
+}
+
+// PoolEntry is a card in a user's pool (key: owner + newest first + card).
+type PoolEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardId        uint64                 `protobuf:"varint,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Owner         uint64                 `protobuf:"varint,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	TemplateId    uint64                 `protobuf:"varint,3,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
+	SharedAt      int64                  `protobuf:"varint,4,opt,name=shared_at,json=sharedAt,proto3" json:"shared_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolEntry) Reset() {
+	*x = PoolEntry{}
+	mi := &file_kaquan_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolEntry) ProtoMessage() {}
+
+func (x *PoolEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolEntry.ProtoReflect.Descriptor instead.
+func (*PoolEntry) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PoolEntry) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *PoolEntry) GetOwner() uint64 {
+	if x != nil {
+		return x.Owner
+	}
+	return 0
+}
+
+func (x *PoolEntry) GetTemplateId() uint64 {
+	if x != nil {
+		return x.TemplateId
+	}
+	return 0
+}
+
+func (x *PoolEntry) GetSharedAt() int64 {
+	if x != nil {
+		return x.SharedAt
+	}
+	return 0
+}
+
+// Pool -> card requests, answered with PoolCardDone.
+type ShareCard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         uint64                 `protobuf:"varint,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Now           int64                  `protobuf:"varint,2,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareCard) Reset() {
+	*x = ShareCard{}
+	mi := &file_kaquan_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareCard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareCard) ProtoMessage() {}
+
+func (x *ShareCard) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareCard.ProtoReflect.Descriptor instead.
+func (*ShareCard) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ShareCard) GetOwner() uint64 {
+	if x != nil {
+		return x.Owner
+	}
+	return 0
+}
+
+func (x *ShareCard) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+type UnshareCard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         uint64                 `protobuf:"varint,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Now           int64                  `protobuf:"varint,2,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnshareCard) Reset() {
+	*x = UnshareCard{}
+	mi := &file_kaquan_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnshareCard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnshareCard) ProtoMessage() {}
+
+func (x *UnshareCard) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnshareCard.ProtoReflect.Descriptor instead.
+func (*UnshareCard) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UnshareCard) GetOwner() uint64 {
+	if x != nil {
+		return x.Owner
+	}
+	return 0
+}
+
+func (x *UnshareCard) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+type ClaimSharedCard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Claimer       uint64                 `protobuf:"varint,1,opt,name=claimer,proto3" json:"claimer,omitempty"`
+	Sharer        uint64                 `protobuf:"varint,2,opt,name=sharer,proto3" json:"sharer,omitempty"`
+	NewCode       string                 `protobuf:"bytes,3,opt,name=new_code,json=newCode,proto3" json:"new_code,omitempty"`
+	Now           int64                  `protobuf:"varint,4,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimSharedCard) Reset() {
+	*x = ClaimSharedCard{}
+	mi := &file_kaquan_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimSharedCard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimSharedCard) ProtoMessage() {}
+
+func (x *ClaimSharedCard) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimSharedCard.ProtoReflect.Descriptor instead.
+func (*ClaimSharedCard) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClaimSharedCard) GetClaimer() uint64 {
+	if x != nil {
+		return x.Claimer
+	}
+	return 0
+}
+
+func (x *ClaimSharedCard) GetSharer() uint64 {
+	if x != nil {
+		return x.Sharer
+	}
+	return 0
+}
+
+func (x *ClaimSharedCard) GetNewCode() string {
+	if x != nil {
+		return x.NewCode
+	}
+	return ""
+}
+
+func (x *ClaimSharedCard) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+type PoolCardDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardId        uint64                 `protobuf:"varint,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Result        PoolResult             `protobuf:"varint,2,opt,name=result,proto3,enum=kaquan.v1.PoolResult" json:"result,omitempty"`
+	Card          *Card                  `protobuf:"bytes,3,opt,name=card,proto3" json:"card,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolCardDone) Reset() {
+	*x = PoolCardDone{}
+	mi := &file_kaquan_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolCardDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolCardDone) ProtoMessage() {}
+
+func (x *PoolCardDone) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolCardDone.ProtoReflect.Descriptor instead.
+func (*PoolCardDone) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PoolCardDone) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *PoolCardDone) GetResult() PoolResult {
+	if x != nil {
+		return x.Result
+	}
+	return PoolResult_POOL_RESULT_UNSPECIFIED
+}
+
+func (x *PoolCardDone) GetCard() *Card {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
+// Reward is what one confirmed use of a shared card earned (key: sharer + use id).
+type Reward struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UseId          string                 `protobuf:"bytes,1,opt,name=use_id,json=useId,proto3" json:"use_id,omitempty"`     // "pay:" + payment key, or "ntf:" + merchant + ":" + notification id
+	CardId         uint64                 `protobuf:"varint,2,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"` // the shared card that was used
+	Sharer         uint64                 `protobuf:"varint,3,opt,name=sharer,proto3" json:"sharer,omitempty"`
+	User           uint64                 `protobuf:"varint,4,opt,name=user,proto3" json:"user,omitempty"` // the contact who used it
+	RewardTemplate uint64                 `protobuf:"varint,5,opt,name=reward_template,json=rewardTemplate,proto3" json:"reward_template,omitempty"`
+	RewardUser     bool                   `protobuf:"varint,6,opt,name=reward_user,json=rewardUser,proto3" json:"reward_user,omitempty"`
+	State          RewardState            `protobuf:"varint,7,opt,name=state,proto3,enum=kaquan.v1.RewardState" json:"state,omitempty"`
+	SharerCard     uint64                 `protobuf:"varint,8,opt,name=sharer_card,json=sharerCard,proto3" json:"sharer_card,omitempty"` // the sharer's reward card, once granted
+	UserCard       uint64                 `protobuf:"varint,9,opt,name=user_card,json=userCard,proto3" json:"user_card,omitempty"`       // the user's, when the template rewards the user too
+	ConfirmedAt    int64                  `protobuf:"varint,10,opt,name=confirmed_at,json=confirmedAt,proto3" json:"confirmed_at,omitempty"`
+	SettledAt      int64                  `protobuf:"varint,11,opt,name=settled_at,json=settledAt,proto3" json:"settled_at,omitempty"`
+	Merchant       uint64                 `protobuf:"varint,12,opt,name=merchant,proto3" json:"merchant,omitempty"`
+	UserOutOfStock bool                   `protobuf:"varint,13,opt,name=user_out_of_stock,json=userOutOfStock,proto3" json:"user_out_of_stock,omitempty"` // the sharer was rewarded, the user's card was not (stock)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Reward) Reset() {
+	*x = Reward{}
+	mi := &file_kaquan_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reward) ProtoMessage() {}
+
+func (x *Reward) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reward.ProtoReflect.Descriptor instead.
+func (*Reward) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Reward) GetUseId() string {
+	if x != nil {
+		return x.UseId
+	}
+	return ""
+}
+
+func (x *Reward) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *Reward) GetSharer() uint64 {
+	if x != nil {
+		return x.Sharer
+	}
+	return 0
+}
+
+func (x *Reward) GetUser() uint64 {
+	if x != nil {
+		return x.User
+	}
+	return 0
+}
+
+func (x *Reward) GetRewardTemplate() uint64 {
+	if x != nil {
+		return x.RewardTemplate
+	}
+	return 0
+}
+
+func (x *Reward) GetRewardUser() bool {
+	if x != nil {
+		return x.RewardUser
+	}
+	return false
+}
+
+func (x *Reward) GetState() RewardState {
+	if x != nil {
+		return x.State
+	}
+	return RewardState_REWARD_STATE_UNSPECIFIED
+}
+
+func (x *Reward) GetSharerCard() uint64 {
+	if x != nil {
+		return x.SharerCard
+	}
+	return 0
+}
+
+func (x *Reward) GetUserCard() uint64 {
+	if x != nil {
+		return x.UserCard
+	}
+	return 0
+}
+
+func (x *Reward) GetConfirmedAt() int64 {
+	if x != nil {
+		return x.ConfirmedAt
+	}
+	return 0
+}
+
+func (x *Reward) GetSettledAt() int64 {
+	if x != nil {
+		return x.SettledAt
+	}
+	return 0
+}
+
+func (x *Reward) GetMerchant() uint64 {
+	if x != nil {
+		return x.Merchant
+	}
+	return 0
+}
+
+func (x *Reward) GetUserOutOfStock() bool {
+	if x != nil {
+		return x.UserOutOfStock
+	}
+	return false
+}
+
+// Card -> pool: a confirmed use to reward. Pool -> template: claim a reward card, once per key.
+type RewardDue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reward        *Reward                `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewardDue) Reset() {
+	*x = RewardDue{}
+	mi := &file_kaquan_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardDue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardDue) ProtoMessage() {}
+
+func (x *RewardDue) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardDue.ProtoReflect.Descriptor instead.
+func (*RewardDue) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RewardDue) GetReward() *Reward {
+	if x != nil {
+		return x.Reward
+	}
+	return nil
+}
+
+type ClaimReward struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          uint64                 `protobuf:"varint,1,opt,name=user,proto3" json:"user,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Code          string                 `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Now           int64                  `protobuf:"varint,4,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimReward) Reset() {
+	*x = ClaimReward{}
+	mi := &file_kaquan_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimReward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimReward) ProtoMessage() {}
+
+func (x *ClaimReward) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimReward.ProtoReflect.Descriptor instead.
+func (*ClaimReward) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ClaimReward) GetUser() uint64 {
+	if x != nil {
+		return x.User
+	}
+	return 0
+}
+
+func (x *ClaimReward) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ClaimReward) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ClaimReward) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+type RewardClaimed struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CardId          uint64                 `protobuf:"varint,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	StockExhausted  bool                   `protobuf:"varint,2,opt,name=stock_exhausted,json=stockExhausted,proto3" json:"stock_exhausted,omitempty"`
+	UnknownTemplate bool                   `protobuf:"varint,3,opt,name=unknown_template,json=unknownTemplate,proto3" json:"unknown_template,omitempty"`
+	Key             string                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RewardClaimed) Reset() {
+	*x = RewardClaimed{}
+	mi := &file_kaquan_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardClaimed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardClaimed) ProtoMessage() {}
+
+func (x *RewardClaimed) ProtoReflect() protoreflect.Message {
+	mi := &file_kaquan_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardClaimed.ProtoReflect.Descriptor instead.
+func (*RewardClaimed) Descriptor() ([]byte, []int) {
+	return file_kaquan_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RewardClaimed) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *RewardClaimed) GetStockExhausted() bool {
+	if x != nil {
+		return x.StockExhausted
+	}
+	return false
+}
+
+func (x *RewardClaimed) GetUnknownTemplate() bool {
+	if x != nil {
+		return x.UnknownTemplate
+	}
+	return false
+}
+
+func (x *RewardClaimed) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 // GiftOffer is a gift waiting for its receiver's answer.
 type GiftOffer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1326,7 +2125,7 @@ type GiftOffer struct {
 
 func (x *GiftOffer) Reset() {
 	*x = GiftOffer{}
-	mi := &file_kaquan_proto_msgTypes[6]
+	mi := &file_kaquan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +2137,7 @@ func (x *GiftOffer) String() string {
 func (*GiftOffer) ProtoMessage() {}
 
 func (x *GiftOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[6]
+	mi := &file_kaquan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +2150,7 @@ func (x *GiftOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftOffer.ProtoReflect.Descriptor instead.
 func (*GiftOffer) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{6}
+	return file_kaquan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GiftOffer) GetFrom() uint64 {
@@ -1413,7 +2212,7 @@ type GiftRecord struct {
 
 func (x *GiftRecord) Reset() {
 	*x = GiftRecord{}
-	mi := &file_kaquan_proto_msgTypes[7]
+	mi := &file_kaquan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +2224,7 @@ func (x *GiftRecord) String() string {
 func (*GiftRecord) ProtoMessage() {}
 
 func (x *GiftRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[7]
+	mi := &file_kaquan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +2237,7 @@ func (x *GiftRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftRecord.ProtoReflect.Descriptor instead.
 func (*GiftRecord) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{7}
+	return file_kaquan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GiftRecord) GetCardId() uint64 {
@@ -1512,7 +2311,7 @@ type StoredImage struct {
 
 func (x *StoredImage) Reset() {
 	*x = StoredImage{}
-	mi := &file_kaquan_proto_msgTypes[8]
+	mi := &file_kaquan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +2323,7 @@ func (x *StoredImage) String() string {
 func (*StoredImage) ProtoMessage() {}
 
 func (x *StoredImage) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[8]
+	mi := &file_kaquan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +2336,7 @@ func (x *StoredImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredImage.ProtoReflect.Descriptor instead.
 func (*StoredImage) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{8}
+	return file_kaquan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredImage) GetContentType() string {
@@ -1599,7 +2398,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_kaquan_proto_msgTypes[9]
+	mi := &file_kaquan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +2410,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[9]
+	mi := &file_kaquan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +2423,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{9}
+	return file_kaquan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Payment) GetKey() string {
@@ -1751,7 +2550,7 @@ type ConsumeCode struct {
 
 func (x *ConsumeCode) Reset() {
 	*x = ConsumeCode{}
-	mi := &file_kaquan_proto_msgTypes[10]
+	mi := &file_kaquan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2562,7 @@ func (x *ConsumeCode) String() string {
 func (*ConsumeCode) ProtoMessage() {}
 
 func (x *ConsumeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[10]
+	mi := &file_kaquan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2575,7 @@ func (x *ConsumeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumeCode.ProtoReflect.Descriptor instead.
 func (*ConsumeCode) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{10}
+	return file_kaquan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ConsumeCode) GetCode() string {
@@ -1811,7 +2610,7 @@ type CodeConsumed struct {
 
 func (x *CodeConsumed) Reset() {
 	*x = CodeConsumed{}
-	mi := &file_kaquan_proto_msgTypes[11]
+	mi := &file_kaquan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2622,7 @@ func (x *CodeConsumed) String() string {
 func (*CodeConsumed) ProtoMessage() {}
 
 func (x *CodeConsumed) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[11]
+	mi := &file_kaquan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2635,7 @@ func (x *CodeConsumed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodeConsumed.ProtoReflect.Descriptor instead.
 func (*CodeConsumed) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{11}
+	return file_kaquan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CodeConsumed) GetResult() PaymentResult {
@@ -1874,7 +2673,7 @@ type ReserveCard struct {
 
 func (x *ReserveCard) Reset() {
 	*x = ReserveCard{}
-	mi := &file_kaquan_proto_msgTypes[12]
+	mi := &file_kaquan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2685,7 @@ func (x *ReserveCard) String() string {
 func (*ReserveCard) ProtoMessage() {}
 
 func (x *ReserveCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[12]
+	mi := &file_kaquan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2698,7 @@ func (x *ReserveCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveCard.ProtoReflect.Descriptor instead.
 func (*ReserveCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{12}
+	return file_kaquan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReserveCard) GetPayment() string {
@@ -1947,7 +2746,7 @@ type CardReserved struct {
 
 func (x *CardReserved) Reset() {
 	*x = CardReserved{}
-	mi := &file_kaquan_proto_msgTypes[13]
+	mi := &file_kaquan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2758,7 @@ func (x *CardReserved) String() string {
 func (*CardReserved) ProtoMessage() {}
 
 func (x *CardReserved) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[13]
+	mi := &file_kaquan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2771,7 @@ func (x *CardReserved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardReserved.ProtoReflect.Descriptor instead.
 func (*CardReserved) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{13}
+	return file_kaquan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CardReserved) GetReason() CardReason {
@@ -2000,7 +2799,7 @@ type ReleaseCard struct {
 
 func (x *ReleaseCard) Reset() {
 	*x = ReleaseCard{}
-	mi := &file_kaquan_proto_msgTypes[14]
+	mi := &file_kaquan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2811,7 @@ func (x *ReleaseCard) String() string {
 func (*ReleaseCard) ProtoMessage() {}
 
 func (x *ReleaseCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[14]
+	mi := &file_kaquan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2824,7 @@ func (x *ReleaseCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseCard.ProtoReflect.Descriptor instead.
 func (*ReleaseCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{14}
+	return file_kaquan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseCard) GetPayment() string {
@@ -2053,7 +2852,7 @@ type UseCard struct {
 
 func (x *UseCard) Reset() {
 	*x = UseCard{}
-	mi := &file_kaquan_proto_msgTypes[15]
+	mi := &file_kaquan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2864,7 @@ func (x *UseCard) String() string {
 func (*UseCard) ProtoMessage() {}
 
 func (x *UseCard) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[15]
+	mi := &file_kaquan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2877,7 @@ func (x *UseCard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseCard.ProtoReflect.Descriptor instead.
 func (*UseCard) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{15}
+	return file_kaquan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UseCard) GetPayment() string {
@@ -2103,7 +2902,7 @@ type CardDone struct {
 
 func (x *CardDone) Reset() {
 	*x = CardDone{}
-	mi := &file_kaquan_proto_msgTypes[16]
+	mi := &file_kaquan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2914,7 @@ func (x *CardDone) String() string {
 func (*CardDone) ProtoMessage() {}
 
 func (x *CardDone) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[16]
+	mi := &file_kaquan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2927,7 @@ func (x *CardDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardDone.ProtoReflect.Descriptor instead.
 func (*CardDone) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{16}
+	return file_kaquan_proto_rawDescGZIP(), []int{25}
 }
 
 // Post asks an account to post one ledger entry for a payment step.
@@ -2146,7 +2945,7 @@ type Post struct {
 
 func (x *Post) Reset() {
 	*x = Post{}
-	mi := &file_kaquan_proto_msgTypes[17]
+	mi := &file_kaquan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2957,7 @@ func (x *Post) String() string {
 func (*Post) ProtoMessage() {}
 
 func (x *Post) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[17]
+	mi := &file_kaquan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2970,7 @@ func (x *Post) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Post.ProtoReflect.Descriptor instead.
 func (*Post) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{17}
+	return file_kaquan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Post) GetTransfer() string {
@@ -2226,7 +3025,7 @@ type Posted struct {
 
 func (x *Posted) Reset() {
 	*x = Posted{}
-	mi := &file_kaquan_proto_msgTypes[18]
+	mi := &file_kaquan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +3037,7 @@ func (x *Posted) String() string {
 func (*Posted) ProtoMessage() {}
 
 func (x *Posted) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[18]
+	mi := &file_kaquan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +3050,7 @@ func (x *Posted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Posted.ProtoReflect.Descriptor instead.
 func (*Posted) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{18}
+	return file_kaquan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Posted) GetResult() PaymentResult {
@@ -2278,7 +3077,7 @@ type FindEntry struct {
 
 func (x *FindEntry) Reset() {
 	*x = FindEntry{}
-	mi := &file_kaquan_proto_msgTypes[19]
+	mi := &file_kaquan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +3089,7 @@ func (x *FindEntry) String() string {
 func (*FindEntry) ProtoMessage() {}
 
 func (x *FindEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[19]
+	mi := &file_kaquan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +3102,7 @@ func (x *FindEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindEntry.ProtoReflect.Descriptor instead.
 func (*FindEntry) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{19}
+	return file_kaquan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FindEntry) GetTransfer() string {
@@ -2323,7 +3122,7 @@ type EntryFound struct {
 
 func (x *EntryFound) Reset() {
 	*x = EntryFound{}
-	mi := &file_kaquan_proto_msgTypes[20]
+	mi := &file_kaquan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +3134,7 @@ func (x *EntryFound) String() string {
 func (*EntryFound) ProtoMessage() {}
 
 func (x *EntryFound) ProtoReflect() protoreflect.Message {
-	mi := &file_kaquan_proto_msgTypes[20]
+	mi := &file_kaquan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +3147,7 @@ func (x *EntryFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryFound.ProtoReflect.Descriptor instead.
 func (*EntryFound) Descriptor() ([]byte, []int) {
-	return file_kaquan_proto_rawDescGZIP(), []int{20}
+	return file_kaquan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EntryFound) GetFound() bool {
@@ -2369,13 +3168,14 @@ var File_kaquan_proto protoreflect.FileDescriptor
 
 const file_kaquan_proto_rawDesc = "" +
 	"\n" +
-	"\fkaquan.proto\x12\tkaquan.v1\"t\n" +
+	"\fkaquan.proto\x12\tkaquan.v1\"\x99\x01\n" +
 	"\x05Party\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.kaquan.v1.PartyKindR\x04kind\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\x03R\tcreatedAt\"\x91\x01\n" +
+	"created_at\x18\x04 \x01(\x03R\tcreatedAt\x12#\n" +
+	"\rnotify_secret\x18\x05 \x01(\fR\fnotifySecret\"\x91\x01\n" +
 	"\vPaymentCode\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1d\n" +
 	"\n" +
@@ -2402,7 +3202,7 @@ const file_kaquan_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2\x14.kaquan.v1.EntryKindR\x04kind\x12\x1a\n" +
 	"\btransfer\x18\x06 \x01(\tR\btransfer\x12'\n" +
 	"\x0fcounter_account\x18\a \x01(\x04R\x0ecounterAccount\x12\x0e\n" +
-	"\x02at\x18\b \x01(\x03R\x02at\"\x8f\x05\n" +
+	"\x02at\x18\b \x01(\x03R\x02at\"\xd9\x05\n" +
 	"\bTemplate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\x04R\n" +
@@ -2433,7 +3233,10 @@ const file_kaquan_proto_rawDesc = "" +
 	"created_at\x18\x12 \x01(\x03R\tcreatedAt\x12\x1d\n" +
 	"\n" +
 	"gift_limit\x18\x13 \x01(\rR\tgiftLimit\x12$\n" +
-	"\x0egift_offer_ttl\x18\x14 \x01(\x03R\fgiftOfferTtl\"\x93\x06\n" +
+	"\x0egift_offer_ttl\x18\x14 \x01(\x03R\fgiftOfferTtl\x12'\n" +
+	"\x0freward_template\x18\x15 \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
+	"\vreward_user\x18\x16 \x01(\bR\n" +
+	"rewardUser\"\x97\a\n" +
 	"\x04Card\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vtemplate_id\x18\x02 \x01(\x04R\n" +
@@ -2469,7 +3272,63 @@ const file_kaquan_proto_rawDesc = "" +
 	"claimed_by\x18\x16 \x01(\x04R\tclaimedBy\x12\x1d\n" +
 	"\n" +
 	"gift_count\x18\x17 \x01(\rR\tgiftCount\x12*\n" +
-	"\x05offer\x18\x18 \x01(\v2\x14.kaquan.v1.GiftOfferR\x05offer\"\xa2\x01\n" +
+	"\x05offer\x18\x18 \x01(\v2\x14.kaquan.v1.GiftOfferR\x05offer\x12\x1b\n" +
+	"\tshared_by\x18\x19 \x01(\x04R\bsharedBy\x12\x1b\n" +
+	"\tshared_at\x18\x1a \x01(\x03R\bsharedAt\x12'\n" +
+	"\x0freward_template\x18\x1b \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
+	"\vreward_user\x18\x1c \x01(\bR\n" +
+	"rewardUser\"x\n" +
+	"\tPoolEntry\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\x04R\x05owner\x12\x1f\n" +
+	"\vtemplate_id\x18\x03 \x01(\x04R\n" +
+	"templateId\x12\x1b\n" +
+	"\tshared_at\x18\x04 \x01(\x03R\bsharedAt\"3\n" +
+	"\tShareCard\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\x04R\x05owner\x12\x10\n" +
+	"\x03now\x18\x02 \x01(\x03R\x03now\"5\n" +
+	"\vUnshareCard\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\x04R\x05owner\x12\x10\n" +
+	"\x03now\x18\x02 \x01(\x03R\x03now\"p\n" +
+	"\x0fClaimSharedCard\x12\x18\n" +
+	"\aclaimer\x18\x01 \x01(\x04R\aclaimer\x12\x16\n" +
+	"\x06sharer\x18\x02 \x01(\x04R\x06sharer\x12\x19\n" +
+	"\bnew_code\x18\x03 \x01(\tR\anewCode\x12\x10\n" +
+	"\x03now\x18\x04 \x01(\x03R\x03now\"{\n" +
+	"\fPoolCardDone\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12-\n" +
+	"\x06result\x18\x02 \x01(\x0e2\x15.kaquan.v1.PoolResultR\x06result\x12#\n" +
+	"\x04card\x18\x03 \x01(\v2\x0f.kaquan.v1.CardR\x04card\"\xa3\x03\n" +
+	"\x06Reward\x12\x15\n" +
+	"\x06use_id\x18\x01 \x01(\tR\x05useId\x12\x17\n" +
+	"\acard_id\x18\x02 \x01(\x04R\x06cardId\x12\x16\n" +
+	"\x06sharer\x18\x03 \x01(\x04R\x06sharer\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\x04R\x04user\x12'\n" +
+	"\x0freward_template\x18\x05 \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
+	"\vreward_user\x18\x06 \x01(\bR\n" +
+	"rewardUser\x12,\n" +
+	"\x05state\x18\a \x01(\x0e2\x16.kaquan.v1.RewardStateR\x05state\x12\x1f\n" +
+	"\vsharer_card\x18\b \x01(\x04R\n" +
+	"sharerCard\x12\x1b\n" +
+	"\tuser_card\x18\t \x01(\x04R\buserCard\x12!\n" +
+	"\fconfirmed_at\x18\n" +
+	" \x01(\x03R\vconfirmedAt\x12\x1d\n" +
+	"\n" +
+	"settled_at\x18\v \x01(\x03R\tsettledAt\x12\x1a\n" +
+	"\bmerchant\x18\f \x01(\x04R\bmerchant\x12)\n" +
+	"\x11user_out_of_stock\x18\r \x01(\bR\x0euserOutOfStock\"6\n" +
+	"\tRewardDue\x12)\n" +
+	"\x06reward\x18\x01 \x01(\v2\x11.kaquan.v1.RewardR\x06reward\"Y\n" +
+	"\vClaimReward\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\x04R\x04user\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x10\n" +
+	"\x03now\x18\x04 \x01(\x03R\x03now\"\x8e\x01\n" +
+	"\rRewardClaimed\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12'\n" +
+	"\x0fstock_exhausted\x18\x02 \x01(\bR\x0estockExhausted\x12)\n" +
+	"\x10unknown_template\x18\x03 \x01(\bR\x0funknownTemplate\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\"\xa2\x01\n" +
 	"\tGiftOffer\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x04R\x02to\x12\x1d\n" +
@@ -2580,7 +3439,7 @@ const file_kaquan_proto_rawDesc = "" +
 	"\fTemplateKind\x12\x1d\n" +
 	"\x19TEMPLATE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TEMPLATE_KIND_CASH\x10\x01\x12\x1a\n" +
-	"\x16TEMPLATE_KIND_DISCOUNT\x10\x02*\xb4\x01\n" +
+	"\x16TEMPLATE_KIND_DISCOUNT\x10\x02*\xcb\x01\n" +
 	"\tCardState\x12\x1a\n" +
 	"\x16CARD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CARD_STATE_AVAILABLE\x10\x01\x12\x17\n" +
@@ -2588,7 +3447,23 @@ const file_kaquan_proto_rawDesc = "" +
 	"\x0fCARD_STATE_USED\x10\x03\x12\x16\n" +
 	"\x12CARD_STATE_EXPIRED\x10\x04\x12\x13\n" +
 	"\x0fCARD_STATE_VOID\x10\x05\x12\x16\n" +
-	"\x12CARD_STATE_GIFTING\x10\x06*P\n" +
+	"\x12CARD_STATE_GIFTING\x10\x06\x12\x15\n" +
+	"\x11CARD_STATE_SHARED\x10\a*\xee\x01\n" +
+	"\n" +
+	"PoolResult\x12\x1b\n" +
+	"\x17POOL_RESULT_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0ePOOL_RESULT_OK\x10\x01\x12\x1c\n" +
+	"\x18POOL_RESULT_UNKNOWN_CARD\x10\x02\x12\x19\n" +
+	"\x15POOL_RESULT_NOT_OWNER\x10\x03\x12\x1d\n" +
+	"\x19POOL_RESULT_NOT_AVAILABLE\x10\x04\x12\x17\n" +
+	"\x13POOL_RESULT_EXPIRED\x10\x05\x12!\n" +
+	"\x1dPOOL_RESULT_SHARE_NOT_ALLOWED\x10\x06\x12\x1b\n" +
+	"\x17POOL_RESULT_NOT_IN_POOL\x10\a*~\n" +
+	"\vRewardState\x12\x1c\n" +
+	"\x18REWARD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14REWARD_STATE_PENDING\x10\x01\x12\x18\n" +
+	"\x14REWARD_STATE_GRANTED\x10\x02\x12\x1d\n" +
+	"\x19REWARD_STATE_OUT_OF_STOCK\x10\x03*P\n" +
 	"\bGiftMode\x12\x19\n" +
 	"\x15GIFT_MODE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10GIFT_MODE_DIRECT\x10\x01\x12\x13\n" +
@@ -2639,64 +3514,79 @@ func file_kaquan_proto_rawDescGZIP() []byte {
 	return file_kaquan_proto_rawDescData
 }
 
-var file_kaquan_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_kaquan_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_kaquan_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_kaquan_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_kaquan_proto_goTypes = []any{
-	(PartyKind)(0),       // 0: kaquan.v1.PartyKind
-	(AccountStatus)(0),   // 1: kaquan.v1.AccountStatus
-	(EntryKind)(0),       // 2: kaquan.v1.EntryKind
-	(TemplateKind)(0),    // 3: kaquan.v1.TemplateKind
-	(CardState)(0),       // 4: kaquan.v1.CardState
-	(GiftMode)(0),        // 5: kaquan.v1.GiftMode
-	(PaymentState)(0),    // 6: kaquan.v1.PaymentState
-	(PaymentResult)(0),   // 7: kaquan.v1.PaymentResult
-	(CardReason)(0),      // 8: kaquan.v1.CardReason
-	(*Party)(nil),        // 9: kaquan.v1.Party
-	(*PaymentCode)(nil),  // 10: kaquan.v1.PaymentCode
-	(*Account)(nil),      // 11: kaquan.v1.Account
-	(*LedgerEntry)(nil),  // 12: kaquan.v1.LedgerEntry
-	(*Template)(nil),     // 13: kaquan.v1.Template
-	(*Card)(nil),         // 14: kaquan.v1.Card
-	(*GiftOffer)(nil),    // 15: kaquan.v1.GiftOffer
-	(*GiftRecord)(nil),   // 16: kaquan.v1.GiftRecord
-	(*StoredImage)(nil),  // 17: kaquan.v1.StoredImage
-	(*Payment)(nil),      // 18: kaquan.v1.Payment
-	(*ConsumeCode)(nil),  // 19: kaquan.v1.ConsumeCode
-	(*CodeConsumed)(nil), // 20: kaquan.v1.CodeConsumed
-	(*ReserveCard)(nil),  // 21: kaquan.v1.ReserveCard
-	(*CardReserved)(nil), // 22: kaquan.v1.CardReserved
-	(*ReleaseCard)(nil),  // 23: kaquan.v1.ReleaseCard
-	(*UseCard)(nil),      // 24: kaquan.v1.UseCard
-	(*CardDone)(nil),     // 25: kaquan.v1.CardDone
-	(*Post)(nil),         // 26: kaquan.v1.Post
-	(*Posted)(nil),       // 27: kaquan.v1.Posted
-	(*FindEntry)(nil),    // 28: kaquan.v1.FindEntry
-	(*EntryFound)(nil),   // 29: kaquan.v1.EntryFound
+	(PartyKind)(0),          // 0: kaquan.v1.PartyKind
+	(AccountStatus)(0),      // 1: kaquan.v1.AccountStatus
+	(EntryKind)(0),          // 2: kaquan.v1.EntryKind
+	(TemplateKind)(0),       // 3: kaquan.v1.TemplateKind
+	(CardState)(0),          // 4: kaquan.v1.CardState
+	(PoolResult)(0),         // 5: kaquan.v1.PoolResult
+	(RewardState)(0),        // 6: kaquan.v1.RewardState
+	(GiftMode)(0),           // 7: kaquan.v1.GiftMode
+	(PaymentState)(0),       // 8: kaquan.v1.PaymentState
+	(PaymentResult)(0),      // 9: kaquan.v1.PaymentResult
+	(CardReason)(0),         // 10: kaquan.v1.CardReason
+	(*Party)(nil),           // 11: kaquan.v1.Party
+	(*PaymentCode)(nil),     // 12: kaquan.v1.PaymentCode
+	(*Account)(nil),         // 13: kaquan.v1.Account
+	(*LedgerEntry)(nil),     // 14: kaquan.v1.LedgerEntry
+	(*Template)(nil),        // 15: kaquan.v1.Template
+	(*Card)(nil),            // 16: kaquan.v1.Card
+	(*PoolEntry)(nil),       // 17: kaquan.v1.PoolEntry
+	(*ShareCard)(nil),       // 18: kaquan.v1.ShareCard
+	(*UnshareCard)(nil),     // 19: kaquan.v1.UnshareCard
+	(*ClaimSharedCard)(nil), // 20: kaquan.v1.ClaimSharedCard
+	(*PoolCardDone)(nil),    // 21: kaquan.v1.PoolCardDone
+	(*Reward)(nil),          // 22: kaquan.v1.Reward
+	(*RewardDue)(nil),       // 23: kaquan.v1.RewardDue
+	(*ClaimReward)(nil),     // 24: kaquan.v1.ClaimReward
+	(*RewardClaimed)(nil),   // 25: kaquan.v1.RewardClaimed
+	(*GiftOffer)(nil),       // 26: kaquan.v1.GiftOffer
+	(*GiftRecord)(nil),      // 27: kaquan.v1.GiftRecord
+	(*StoredImage)(nil),     // 28: kaquan.v1.StoredImage
+	(*Payment)(nil),         // 29: kaquan.v1.Payment
+	(*ConsumeCode)(nil),     // 30: kaquan.v1.ConsumeCode
+	(*CodeConsumed)(nil),    // 31: kaquan.v1.CodeConsumed
+	(*ReserveCard)(nil),     // 32: kaquan.v1.ReserveCard
+	(*CardReserved)(nil),    // 33: kaquan.v1.CardReserved
+	(*ReleaseCard)(nil),     // 34: kaquan.v1.ReleaseCard
+	(*UseCard)(nil),         // 35: kaquan.v1.UseCard
+	(*CardDone)(nil),        // 36: kaquan.v1.CardDone
+	(*Post)(nil),            // 37: kaquan.v1.Post
+	(*Posted)(nil),          // 38: kaquan.v1.Posted
+	(*FindEntry)(nil),       // 39: kaquan.v1.FindEntry
+	(*EntryFound)(nil),      // 40: kaquan.v1.EntryFound
 }
 var file_kaquan_proto_depIdxs = []int32{
 	0,  // 0: kaquan.v1.Party.kind:type_name -> kaquan.v1.PartyKind
 	0,  // 1: kaquan.v1.Account.owner_kind:type_name -> kaquan.v1.PartyKind
 	1,  // 2: kaquan.v1.Account.status:type_name -> kaquan.v1.AccountStatus
-	10, // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
+	12, // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
 	2,  // 4: kaquan.v1.LedgerEntry.kind:type_name -> kaquan.v1.EntryKind
 	3,  // 5: kaquan.v1.Template.kind:type_name -> kaquan.v1.TemplateKind
 	4,  // 6: kaquan.v1.Card.state:type_name -> kaquan.v1.CardState
 	3,  // 7: kaquan.v1.Card.kind:type_name -> kaquan.v1.TemplateKind
-	15, // 8: kaquan.v1.Card.offer:type_name -> kaquan.v1.GiftOffer
-	5,  // 9: kaquan.v1.GiftRecord.mode:type_name -> kaquan.v1.GiftMode
-	6,  // 10: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
-	7,  // 11: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
-	8,  // 12: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
-	7,  // 13: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
-	7,  // 14: kaquan.v1.CodeConsumed.result:type_name -> kaquan.v1.PaymentResult
-	8,  // 15: kaquan.v1.CardReserved.reason:type_name -> kaquan.v1.CardReason
-	2,  // 16: kaquan.v1.Post.kind:type_name -> kaquan.v1.EntryKind
-	7,  // 17: kaquan.v1.Posted.result:type_name -> kaquan.v1.PaymentResult
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	26, // 8: kaquan.v1.Card.offer:type_name -> kaquan.v1.GiftOffer
+	5,  // 9: kaquan.v1.PoolCardDone.result:type_name -> kaquan.v1.PoolResult
+	16, // 10: kaquan.v1.PoolCardDone.card:type_name -> kaquan.v1.Card
+	6,  // 11: kaquan.v1.Reward.state:type_name -> kaquan.v1.RewardState
+	22, // 12: kaquan.v1.RewardDue.reward:type_name -> kaquan.v1.Reward
+	7,  // 13: kaquan.v1.GiftRecord.mode:type_name -> kaquan.v1.GiftMode
+	8,  // 14: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
+	9,  // 15: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
+	10, // 16: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
+	9,  // 17: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
+	9,  // 18: kaquan.v1.CodeConsumed.result:type_name -> kaquan.v1.PaymentResult
+	10, // 19: kaquan.v1.CardReserved.reason:type_name -> kaquan.v1.CardReason
+	2,  // 20: kaquan.v1.Post.kind:type_name -> kaquan.v1.EntryKind
+	9,  // 21: kaquan.v1.Posted.result:type_name -> kaquan.v1.PaymentResult
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_kaquan_proto_init() }
@@ -2709,8 +3599,8 @@ func file_kaquan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kaquan_proto_rawDesc), len(file_kaquan_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   21,
+			NumEnums:      11,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

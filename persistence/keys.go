@@ -21,6 +21,10 @@ const (
 	PrefixImage        byte = 'i' // i + image id (hex SHA-256) -> messages.StoredImage
 	PrefixImageChunk   byte = 'j' // j + image id + chunk index -> up to ImageChunkBytes of the image
 	PrefixGiftOffer    byte = 'o' // o + expires_at + card id -> empty (offer time-outs, oldest first)
+	PrefixPoolEntry    byte = 's' // s + owner + ^shared_at + card id -> messages.PoolEntry (newest first)
+	PrefixContact      byte = 'x' // x + user + contact -> empty (written in both directions at once)
+	PrefixReward       byte = 'v' // v + sharer + use id -> messages.Reward
+	PrefixRewardClaim  byte = 'y' // y + template + claim key -> card id (a reward card is claimed once)
 	PrefixEngineMarker byte = 'z' // z + name -> engine metadata (clean shutdown marker)
 )
 
@@ -93,6 +97,33 @@ func ImageChunkKey(id string, chunk uint32) []byte {
 // GiftOfferKey is the key of a pending offer's time-out. expiresAt is unix ns (never negative).
 func GiftOfferKey(expiresAt int64, card uint64) []byte {
 	return id8(id8([]byte{PrefixGiftOffer}, uint64(expiresAt)), card)
+}
+
+// PoolEntryKey is the key of a card in its owner's pool; newer cards sort first.
+func PoolEntryKey(owner uint64, sharedAt int64, card uint64) []byte {
+	return id8(id8(id8([]byte{PrefixPoolEntry}, owner), ^uint64(sharedAt)), card)
+}
+
+// PoolPrefix is the prefix of a user's pool.
+func PoolPrefix(owner uint64) []byte { return id8([]byte{PrefixPoolEntry}, owner) }
+
+// ContactKey is the key of one direction of a contact relation.
+func ContactKey(user, contact uint64) []byte { return id8(id8([]byte{PrefixContact}, user), contact) }
+
+// ContactPrefix is the prefix of a user's contacts.
+func ContactPrefix(user uint64) []byte { return id8([]byte{PrefixContact}, user) }
+
+// RewardKey is the key of the reward one use earned its sharer.
+func RewardKey(sharer uint64, useID string) []byte {
+	return append(id8([]byte{PrefixReward}, sharer), useID...)
+}
+
+// RewardPrefix is the prefix of a sharer's rewards.
+func RewardPrefix(sharer uint64) []byte { return id8([]byte{PrefixReward}, sharer) }
+
+// RewardClaimKey is the key recording the card a reward claim key obtained from a template.
+func RewardClaimKey(template uint64, key string) []byte {
+	return append(id8([]byte{PrefixRewardClaim}, template), key...)
 }
 
 // MarkerKey is the key of an engine marker.

@@ -37,6 +37,14 @@ type (
 	}
 	// OfferTimeout returns the card to its owner if its offer timed out. Replies *messages.Card.
 	OfferTimeout struct{ Now int64 }
+	// ExternalUse records a merchant's (already verified) notification that the card was used
+	// outside the engine. Replies the pending *messages.Reward, or nil for a repeat or no reward.
+	ExternalUse struct {
+		Merchant       uint64
+		UseID          string
+		RewardTemplate uint64
+		Now            int64
+	}
 )
 
 // NewImage is a checked image to store with a gift.
@@ -68,9 +76,23 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 		b.timeout(c, m.Now)
 		b.handleReserve(c, m)
 	case *messages.UseCard:
-		b.change(c, Use(b.c, m.Payment), nil)
+		next := Use(b.c, m.Payment)
+		var extra []persistence.Entry
+		if next != nil {
+			extra = b.rewardEntries(c, RewardFor(next, "pay:"+m.Payment, 0, 0, m.Now))
+		}
+		b.change(c, next, nil, extra...)
 		c.Respond(&messages.CardDone{})
 		c.Passivate() // a used card is rarely touched again
+	case *messages.ShareCard:
+		next, r := DecideShare(b.c, m.Owner, m.Now)
+		b.poolChange(c, next, r)
+	case *messages.UnshareCard:
+		next, r := DecideUnshare(b.c, m.Owner, m.Now)
+		b.poolChange(c, next, r)
+	case *messages.ClaimSharedCard:
+		next, r := DecideClaimShared(b.c, m.Claimer, m.Sharer, m.NewCode, m.Now)
+		b.poolChange(c, next, r)
 	case *messages.ReleaseCard:
 		b.change(c, Release(b.c, m.Payment, m.Now), nil)
 		c.Respond(&messages.CardDone{})
@@ -115,6 +137,16 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 		next, err = DecideDecline(b.c, m.User, m.Now)
 	case OfferTimeout:
 		b.timeout(c, m.Now)
+	case ExternalUse:
+		if next, err = DecideExternalUse(b.c, m.Merchant, m.UseID, m.Now); err == nil && next != nil {
+			reward := RewardFor(next, m.UseID, m.RewardTemplate, m.Merchant, m.Now)
+			b.change(c, next, func(err error) { call.Respond(reward, err) }, b.rewardEntries(c, reward)...)
+			return
+		}
+		if err == nil {
+			c.AfterDurable(func(err error) { call.Respond((*messages.Reward)(nil), err) })
+			return
+		}
 	default:
 		err = fmt.Errorf("%w: card cannot handle %T", actors.ErrInvalidArgument, m)
 	}
@@ -152,6 +184,29 @@ func (b *behavior) handleGive(c *actors.Context, call *actors.Call, m GiveCard) 
 	b.change(c, next, func(err error) { call.Respond(next, err) }, extra...)
 }
 
+// poolChange carries out a pool's request and answers the pool; the pool answers its caller once
+// this change is durable (the writer keeps submission order).
+func (b *behavior) poolChange(c *actors.Context, next *messages.Card, r messages.PoolResult) {
+	if r == messages.PoolResult_POOL_RESULT_OK {
+		b.change(c, next, nil)
+	}
+	id := c.ID().Num
+	c.Respond(&messages.PoolCardDone{CardId: id, Result: r, Card: next})
+}
+
+// rewardEntries records reward (if any) as pending with the use that earned it, and tells the
+// sharer's pool to grant it. The pool learns of it by message, never by reading a write that may
+// not have landed yet.
+func (b *behavior) rewardEntries(c *actors.Context, reward *messages.Reward) []persistence.Entry {
+	if reward == nil {
+		return nil
+	}
+	v, err := proto.Marshal(reward)
+	actors.Invariant(err == nil, "reward marshals")
+	c.Tell(actors.PoolID(reward.Sharer), &messages.RewardDue{Reward: reward})
+	return []persistence.Entry{{Key: persistence.RewardKey(reward.Sharer, reward.UseId), Value: v}}
+}
+
 // timeout gives the card back when its offer timed out by now, before anything else happens to it.
 func (b *behavior) timeout(c *actors.Context, now int64) {
 	if n := Timeout(b.c, now); n != nil {
@@ -182,9 +237,21 @@ func changeEntries(prev, next *messages.Card) []persistence.Entry {
 	if prev == nil {
 		return es
 	}
-	if prev.OwnerId != next.OwnerId {
-		es = append(es, persistence.Entry{Key: persistence.WalletKey(prev.OwnerId, prev.Id), Delete: true},
-			persistence.Entry{Key: persistence.WalletKey(next.OwnerId, next.Id)})
+	// A card is in its owner's wallet unless it is in their pool.
+	shared := func(c *messages.Card) bool { return c.State == messages.CardState_CARD_STATE_SHARED }
+	if prev.OwnerId != next.OwnerId || shared(prev) != shared(next) {
+		if !shared(prev) {
+			es = append(es, persistence.Entry{Key: persistence.WalletKey(prev.OwnerId, prev.Id), Delete: true})
+		} else {
+			es = append(es, persistence.Entry{Key: persistence.PoolEntryKey(prev.OwnerId, prev.SharedAt, prev.Id), Delete: true})
+		}
+		if !shared(next) {
+			es = append(es, persistence.Entry{Key: persistence.WalletKey(next.OwnerId, next.Id)})
+		} else {
+			pv, err := proto.Marshal(&messages.PoolEntry{CardId: next.Id, Owner: next.OwnerId, TemplateId: next.TemplateId, SharedAt: next.SharedAt})
+			actors.Invariant(err == nil, "pool entry marshals")
+			es = append(es, persistence.Entry{Key: persistence.PoolEntryKey(next.OwnerId, next.SharedAt, next.Id), Value: pv})
+		}
 	}
 	if prev.Code != next.Code {
 		es = append(es, persistence.Entry{Key: persistence.CardCodeKey(prev.Code), Delete: true},

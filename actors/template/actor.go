@@ -34,11 +34,12 @@ type (
 type behavior struct {
 	t       *messages.Template
 	claimed map[uint64]uint32 // users' claim counts, authoritative over the store while cached
+	rewards map[string]uint64 // reward claim keys granted since activation, and their cards
 }
 
 // Load activates template id from the store.
 func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
-	b := &behavior{claimed: make(map[uint64]uint32)}
+	b := &behavior{claimed: make(map[uint64]uint32), rewards: make(map[string]uint64)}
 	t := &messages.Template{}
 	err := h.Store.GetProto(persistence.TemplateKey(id.Num), t)
 	if errors.Is(err, persistence.ErrNotFound) {
@@ -54,6 +55,10 @@ func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
 func (b *behavior) Busy() bool { return false }
 
 func (b *behavior) Receive(c *actors.Context, msg any) {
+	if m, ok := msg.(*messages.ClaimReward); ok {
+		b.handleClaimReward(c, m)
+		return
+	}
 	call, ok := msg.(*actors.Call)
 	if !ok {
 		return
@@ -151,4 +156,66 @@ func (b *behavior) templateEntry() persistence.Entry {
 	v, err := proto.Marshal(b.t)
 	actors.Invariant(err == nil, "template marshals")
 	return persistence.Entry{Key: persistence.TemplateKey(b.t.Id), Value: v}
+}
+
+// handleClaimReward issues a reward card to m.User, once per m.Key however often it is asked (a
+// pool retries after a crash). Rewards draw on the stock but not on the user's claim limit.
+func (b *behavior) handleClaimReward(c *actors.Context, m *messages.ClaimReward) {
+	if id, ok, err := b.rewardCard(c, m.Key); err != nil || ok {
+		if err != nil {
+			c.Host().Fatal(fmt.Errorf("reward claim %q: %w", m.Key, err))
+			return
+		}
+		c.Respond(&messages.RewardClaimed{CardId: id, Key: m.Key})
+		return
+	}
+	card, err := DecideClaim(b.t, 0, m.User, m.Code, m.Now)
+	switch {
+	case b.t == nil:
+		c.Respond(&messages.RewardClaimed{UnknownTemplate: true, Key: m.Key})
+		return
+	case err != nil: // stock exhausted, or a fixed validity range over: nothing left to give
+		c.Respond(&messages.RewardClaimed{StockExhausted: true, Key: m.Key})
+		return
+	}
+	ApplyClaim(b.t, card)
+	if len(b.rewards) >= claimCacheMax {
+		if err := c.WaitDurable(); err != nil { // then the store answers for what is forgotten
+			return
+		}
+		clear(b.rewards)
+	}
+	b.rewards[m.Key] = card.Id
+	cv, err := proto.Marshal(card)
+	actors.Invariant(err == nil, "card marshals")
+	c.Persist([]persistence.Entry{
+		b.templateEntry(),
+		{Key: persistence.CardKey(card.Id), Value: cv},
+		{Key: persistence.CardCodeKey(card.Code), Value: persistence.Uint64(card.Id)},
+		{Key: persistence.WalletKey(m.User, card.Id)},
+		{Key: persistence.RewardClaimKey(b.t.Id, m.Key), Value: persistence.Uint64(card.Id)},
+	}, nil)
+	c.Respond(&messages.RewardClaimed{CardId: card.Id, Key: m.Key})
+}
+
+// rewardCard finds the card a reward key already obtained: in memory for this activation, else in
+// the store (every earlier activation's writes are durable before this one loaded).
+func (b *behavior) rewardCard(c *actors.Context, key string) (uint64, bool, error) {
+	if id, ok := b.rewards[key]; ok {
+		return id, true, nil
+	}
+	if b.t == nil {
+		return 0, false, nil
+	}
+	v, err := c.Host().Store.Get(persistence.RewardClaimKey(b.t.Id, key))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	id, ok := persistence.ParseUint64(v)
+	actors.Invariant(ok, "reward claim index holds a card id")
+	b.rewards[key] = id
+	return id, true, nil
 }

@@ -55,6 +55,10 @@ func validate(t *messages.Template) error {
 		return bad("%d accepted merchants, at most %d", len(t.AcceptedMerchants), actors.AcceptedMerchantsMax)
 	case len(t.Title) > actors.NameBytesMax:
 		return bad("title longer than %d bytes", actors.NameBytesMax)
+	case t.RewardTemplate >= 1<<32:
+		return bad("reward template %d outside 0..2^32-1", t.RewardTemplate)
+	case t.RewardUser && t.RewardTemplate == 0:
+		return bad("reward_user without a reward template")
 	case t.GiftLimit > actors.GiftLimitMax:
 		return bad("gift limit %d above %d", t.GiftLimit, actors.GiftLimitMax)
 	case t.GiftOfferTtl != 0 && (t.GiftOfferTtl < int64(actors.GiftOfferTTLMin) || t.GiftOfferTtl > int64(actors.GiftOfferTTLMax)):
@@ -109,6 +113,7 @@ func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string,
 		Kind: t.Kind, ReduceAmount: t.ReduceAmount, LeastCost: t.LeastCost, DiscountBp: t.DiscountBp,
 		DiscountCap: t.DiscountCap, AcceptedMerchants: slices.Clone(t.AcceptedMerchants), MerchantId: t.MerchantId,
 		CanGift: t.CanGift, CanShare: t.CanShare, GiftLimit: t.GiftLimit, GiftOfferTtl: t.GiftOfferTtl, ClaimedBy: user,
+		RewardTemplate: t.RewardTemplate, RewardUser: t.RewardUser,
 	}, nil
 }
 

@@ -1,0 +1,528 @@
+package kaquan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	shareTemplate  = 11 // cards that may be shared; their use rewards the sharer with rewardTemplate
+	rewardTemplate = 12
+)
+
+// poolWorld adds the share and reward templates to w (reward stock rewardStock; rewardUser: the
+// user who used the card is rewarded too).
+func poolWorld(t *testing.T, e *kaquan.Engine, w world, rewardStock uint32, rewardUser bool) {
+	t.Helper()
+	ctx := context.Background()
+	must(t)(e.CreateTemplate(ctx, &messages.Template{Id: rewardTemplate, MerchantId: w.merchant,
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 100, StockTotal: rewardStock, PerUserLimit: 1, ValidDays: 30}))
+	must(t)(e.CreateTemplate(ctx, &messages.Template{Id: shareTemplate, MerchantId: w.merchant,
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 100_000,
+		PerUserLimit: 100_000, ValidDays: 30, CanShare: true, RewardTemplate: rewardTemplate, RewardUser: rewardUser}))
+}
+
+func claimShareable(t *testing.T, e *kaquan.Engine, u uint64) *messages.Card {
+	t.Helper()
+	c, err := e.Claim(context.Background(), kaquan.Claim{Template: shareTemplate, User: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func poolIDs(t *testing.T, e *kaquan.Engine, viewer uint64) []uint64 {
+	t.Helper()
+	var ids []uint64
+	cursor := ""
+	for {
+		p, err := e.ContactPools(context.Background(), viewer, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.Cards {
+			ids = append(ids, c.CardId)
+		}
+		if p.Next == "" {
+			return ids
+		}
+		cursor = p.Next
+	}
+}
+
+// TestPool_AccessControl: only contacts see and claim a pool; removing a contact hides it at once.
+func TestPool_AccessControl(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 4, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	a, b, c, d := w.users[0], w.users[1], w.users[2], w.users[3]
+	must(t)(nil, e.AddContact(ctx, a, b))
+	must(t)(nil, e.AddContact(ctx, d, b))
+	card := claimShareable(t, e, a)
+	shared, err := e.Share(ctx, a, card.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared.State != messages.CardState_CARD_STATE_SHARED {
+		t.Fatalf("shared: %v", shared)
+	}
+	if ids := walletIDs(t, e, a); len(ids) != 0 {
+		t.Errorf("sharer's wallet still holds %v", ids)
+	}
+	// Three more cards, from two pools, to check the merged order: newest first.
+	var want []uint64
+	for _, owner := range []uint64{d, a, d} {
+		x := claimShareable(t, e, owner)
+		if _, err := e.Share(ctx, owner, x.Id); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]uint64{x.Id}, want...)
+	}
+	want = append(want, card.Id)
+	if got := poolIDs(t, e, b); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("contact's merged view: got %v, want %v (newest first)", got, want)
+	}
+	if got := poolIDs(t, e, c); len(got) != 0 {
+		t.Errorf("non-contact sees %v", got)
+	}
+	if _, err := e.ClaimShared(ctx, c, a, card.Id); !errors.Is(err, kaquan.ErrNotContact) || !errors.Is(err, kaquan.ErrPermissionDenied) {
+		t.Errorf("non-contact claim: got %v, want ErrNotContact", err)
+	}
+	if _, err := e.ClaimShared(ctx, a, a, card.Id); !errors.Is(err, kaquan.ErrInvalidArgument) {
+		t.Errorf("own claim: got %v, want ErrInvalidArgument", err)
+	}
+	for _, size := range []int{0, 101} {
+		if _, err := e.ContactPools(ctx, b, "", size); !errors.Is(err, kaquan.ErrInvalidArgument) {
+			t.Errorf("page size %d: got %v", size, err)
+		}
+	}
+	if _, err := e.ContactPools(ctx, b, "garbage", 10); !errors.Is(err, kaquan.ErrInvalidArgument) {
+		t.Errorf("bad cursor: got %v", err)
+	}
+	must(t)(nil, e.RemoveContact(ctx, b, a))
+	if got := poolIDs(t, e, b); len(got) != 2 {
+		t.Errorf("after removing a, b sees %v, want only d's two cards", got)
+	}
+	if _, err := e.ClaimShared(ctx, b, a, card.Id); !errors.Is(err, kaquan.ErrNotContact) {
+		t.Errorf("claim after removal: got %v, want ErrNotContact", err)
+	}
+	must(t)(nil, e.AddContact(ctx, a, b))
+	got, err := e.ClaimShared(ctx, b, a, card.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OwnerId != b || got.SharedBy != a || got.Code == card.Code || got.State != messages.CardState_CARD_STATE_AVAILABLE {
+		t.Errorf("claimed: %v", got)
+	}
+	if _, err := e.ClaimShared(ctx, b, a, card.Id); !errors.Is(err, kaquan.ErrNotInPool) {
+		t.Errorf("second claim: got %v, want ErrNotInPool", err)
+	}
+	mustAuditOK(t, e)
+}
+
+// TestPool_ShareBadInput: sharing what one may not share changes nothing.
+func TestPool_ShareBadInput(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	a, b := w.users[0], w.users[1]
+	card := claimShareable(t, e, a)
+	plain, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: a}) // its template forbids sharing
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		user, card uint64
+		want       error
+	}{
+		{"NotOwner", b, card.Id, kaquan.ErrPermissionDenied},
+		{"TemplateForbids", a, plain.Id, kaquan.ErrPermissionDenied},
+		{"UnknownCard", a, shareTemplate<<32 | 999, kaquan.ErrUnknownEntity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := e.Share(ctx, tt.user, tt.card); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if _, err := e.Share(ctx, a, card.Id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Share(ctx, a, card.Id); !errors.Is(err, kaquan.ErrExists) {
+		t.Errorf("share twice: got %v, want ErrExists", err)
+	}
+	if _, err := e.Unshare(ctx, b, card.Id); err == nil {
+		t.Errorf("take back from another's pool: got nil")
+	}
+	back, err := e.Unshare(ctx, a, card.Id)
+	if err != nil || back.State != messages.CardState_CARD_STATE_AVAILABLE {
+		t.Fatalf("take back: %v, %v", back, err)
+	}
+	if ids := walletIDs(t, e, a); len(ids) != 2 {
+		t.Errorf("wallet after take-back: %v", ids)
+	}
+	if err := e.AddContact(ctx, a, a); !errors.Is(err, kaquan.ErrInvalidArgument) {
+		t.Errorf("self contact: %v", err)
+	}
+	if err := e.AddContact(ctx, a, 99_999); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Errorf("unknown contact: %v", err)
+	}
+	mustAuditOK(t, e)
+}
+
+// TestPool_ThousandClaimers: 1,000 contacts claim one shared card at once: exactly one wins.
+func TestPool_ThousandClaimers(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 1001, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	owner := w.users[0]
+	for _, u := range w.users[1:] {
+		must(t)(nil, e.AddContact(ctx, owner, u))
+	}
+	card := claimShareable(t, e, owner)
+	if _, err := e.Share(ctx, owner, card.Id); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var winner atomic.Uint64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, u := range w.users[1:] {
+		wg.Go(func() {
+			<-start
+			_, err := e.ClaimShared(ctx, u, owner, card.Id)
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(u)
+			case !errors.Is(err, kaquan.ErrNotInPool):
+				t.Errorf("claimer %d: got %v, want ErrNotInPool", u, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("winners: %d, want 1", wins.Load())
+	}
+	c, _ := e.Card(ctx, card.Id)
+	if c.OwnerId != winner.Load() || c.SharedBy != owner {
+		t.Errorf("card: %v, want owned by %d", c, winner.Load())
+	}
+	mustAuditOK(t, e)
+}
+
+// sharedAndClaimed has a share a card and b claim it; it returns the card as b's.
+func sharedAndClaimed(t *testing.T, e *kaquan.Engine, a, b uint64) *messages.Card {
+	t.Helper()
+	ctx := context.Background()
+	must(t)(nil, e.AddContact(ctx, a, b))
+	card := claimShareable(t, e, a)
+	if _, err := e.Share(ctx, a, card.Id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.ClaimShared(ctx, b, a, card.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func waitReward(t *testing.T, e *kaquan.Engine, sharer uint64, n int) []*messages.Reward {
+	t.Helper()
+	var rs []*messages.Reward
+	waitFor(t, func() bool {
+		var err error
+		rs, err = e.Rewards(context.Background(), sharer, "")
+		if err != nil || len(rs) != n {
+			return false
+		}
+		for _, r := range rs {
+			if r.State == messages.RewardState_REWARD_STATE_PENDING {
+				return false
+			}
+		}
+		return true
+	}, "rewards settled")
+	return rs
+}
+
+// TestPool_PaymentRewardsSharerAndUser: a claimed card used in a payment rewards its sharer (and,
+// as its template says, the user) once.
+func TestPool_PaymentRewardsSharerAndUser(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 100_000, 10)
+	poolWorld(t, e, w, 100, true)
+	a, b := w.users[0], w.users[1]
+	card := sharedAndClaimed(t, e, a, b)
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: b, Account: userAccount(b), Card: card.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	rs := waitReward(t, e, a, 1)
+	r := rs[0]
+	if r.State != messages.RewardState_REWARD_STATE_GRANTED || r.User != b || r.CardId != card.Id || r.UseId != "pay:"+kaquan.PaymentKey(w.merchant, "p1") {
+		t.Fatalf("reward: %v", r)
+	}
+	for who, id := range map[uint64]uint64{a: r.SharerCard, b: r.UserCard} {
+		c, err := e.Card(ctx, id)
+		if err != nil || c.OwnerId != who || c.TemplateId != rewardTemplate {
+			t.Errorf("reward card %d: %v, %v (want owner %d)", id, c, err, who)
+		}
+	}
+	// A retry of the same payment rewards nothing more.
+	if _, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	waitReward(t, e, a, 1)
+	r2 := mustAuditOK(t, e)
+	if r2.Rewards["GRANTED"] != 1 {
+		t.Errorf("audit rewards: %v", r2.Rewards)
+	}
+}
+
+func notifyWorld(t *testing.T, e *kaquan.Engine, w world) []byte {
+	t.Helper()
+	secret := []byte("0123456789abcdef-merchant-secret")
+	must(t)(nil, e.SetNotifySecret(context.Background(), w.merchant, secret))
+	return secret
+}
+
+// TestPool_NotificationFiftyTimes: one notification delivered 50 times at once rewards once.
+func TestPool_NotificationFiftyTimes(t *testing.T) {
+	clock := newFakeClock()
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	secret := notifyWorld(t, e, w)
+	a, b := w.users[0], w.users[1]
+	card := sharedAndClaimed(t, e, a, b)
+	n := kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: clock.Now().Unix()}
+	n.Signature = n.Sign(secret)
+	var firsts, dups atomic.Int32
+	rewards := make(chan *messages.Reward, 50)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			r, err := e.ConfirmUse(ctx, n)
+			switch {
+			case err == nil:
+				firsts.Add(1)
+			case errors.Is(err, kaquan.ErrDuplicateNotification) && errors.Is(err, kaquan.ErrExists):
+				dups.Add(1)
+			default:
+				t.Errorf("delivery: %v", err)
+			}
+			rewards <- r
+		})
+	}
+	wg.Wait()
+	close(rewards)
+	if firsts.Load() != 1 || dups.Load() != 49 {
+		t.Fatalf("first %d, duplicates %d; want 1 and 49", firsts.Load(), dups.Load())
+	}
+	var sharerCard uint64
+	for r := range rewards {
+		if r == nil || r.State != messages.RewardState_REWARD_STATE_GRANTED {
+			t.Fatalf("a delivery saw reward %v", r)
+		}
+		if sharerCard != 0 && r.SharerCard != sharerCard {
+			t.Fatalf("two different reward cards: %d and %d", sharerCard, r.SharerCard)
+		}
+		sharerCard = r.SharerCard
+	}
+	if tpl, _ := e.Template(ctx, rewardTemplate); tpl.Issued != 1 {
+		t.Errorf("reward cards issued: %d, want 1", tpl.Issued)
+	}
+	if c, _ := e.Card(ctx, card.Id); c.State != messages.CardState_CARD_STATE_USED {
+		t.Errorf("used card: %v", c)
+	}
+	mustAuditOK(t, e)
+}
+
+// TestPool_NotificationRefused: forged, stale, unaccepted, unshared or malformed notifications
+// change nothing.
+func TestPool_NotificationRefused(t *testing.T) {
+	clock := newFakeClock()
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	secret := notifyWorld(t, e, w)
+	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "other shop"}))
+	must(t)(nil, e.SetNotifySecret(ctx, 2, secret))
+	a, b := w.users[0], w.users[1]
+	card := sharedAndClaimed(t, e, a, b)
+	plain := claimShareable(t, e, b) // never shared
+	now := clock.Now().Unix()
+	signed := func(n kaquan.UseNotification) kaquan.UseNotification { n.Signature = n.Sign(secret); return n }
+	good := kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: now}
+	forged := good
+	forged.Signature = good.Sign([]byte("not the merchant's secret at all"))
+	tampered := signed(good)
+	tampered.RewardTemplate = shareTemplate
+	tests := []struct {
+		name string
+		n    kaquan.UseNotification
+		want error
+	}{
+		{"Forged", forged, kaquan.ErrBadSignature},
+		{"Tampered", tampered, kaquan.ErrBadSignature},
+		{"NotHex", kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: now, Signature: "zz"}, kaquan.ErrBadSignature},
+		{"TooOld", signed(kaquan.UseNotification{ID: "n-2", CardCode: card.Code, Merchant: w.merchant, Time: now - 301}), kaquan.ErrStaleNotification},
+		{"FromTheFuture", signed(kaquan.UseNotification{ID: "n-3", CardCode: card.Code, Merchant: w.merchant, Time: now + 301}), kaquan.ErrStaleNotification},
+		{"MerchantNotAccepted", signed(kaquan.UseNotification{ID: "n-4", CardCode: card.Code, Merchant: 2, Time: now}), kaquan.ErrCardNotUsable},
+		{"NotShared", signed(kaquan.UseNotification{ID: "n-5", CardCode: plain.Code, Merchant: w.merchant, Time: now}), kaquan.ErrNotShared},
+		{"UnknownCard", signed(kaquan.UseNotification{ID: "n-6", CardCode: "NOPE", Merchant: w.merchant, Time: now}), kaquan.ErrUnknownEntity},
+		{"UnknownMerchant", signed(kaquan.UseNotification{ID: "n-7", CardCode: card.Code, Merchant: 77, Time: now}), kaquan.ErrUnknownEntity},
+		{"NoID", signed(kaquan.UseNotification{CardCode: card.Code, Merchant: w.merchant, Time: now}), kaquan.ErrInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := e.ConfirmUse(ctx, tt.n); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+			if c, _ := e.Card(ctx, card.Id); c.State != messages.CardState_CARD_STATE_AVAILABLE {
+				t.Errorf("card changed: %v", c)
+			}
+		})
+	}
+	if rs, _ := e.Rewards(ctx, a, ""); len(rs) != 0 {
+		t.Errorf("rewards after refused notifications: %v", rs)
+	}
+	if p, _ := e.Party(ctx, w.merchant); len(p.NotifySecret) != 0 {
+		t.Errorf("Party hands out the merchant's secret")
+	}
+	// Exactly five minutes off is still inside the window.
+	if _, err := e.ConfirmUse(ctx, signed(kaquan.UseNotification{ID: "n-8", CardCode: card.Code, Merchant: w.merchant, Time: now - 300})); err != nil {
+		t.Errorf("5 minutes old: %v", err)
+	}
+	mustAuditOK(t, e)
+}
+
+// TestPool_RewardStockExhausted: when the reward template runs out, the reward is recorded as out
+// of stock, not retried, and the audit holds.
+func TestPool_RewardStockExhausted(t *testing.T) {
+	clock := newFakeClock()
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 3, 0, 10)
+	poolWorld(t, e, w, 1, false)
+	secret := notifyWorld(t, e, w)
+	a := w.users[0]
+	for i, u := range w.users[1:] {
+		card := sharedAndClaimed(t, e, a, u)
+		n := kaquan.UseNotification{ID: fmt.Sprint("use-", i), CardCode: card.Code, Merchant: w.merchant, Time: clock.Now().Unix()}
+		n.Signature = n.Sign(secret)
+		r, err := e.ConfirmUse(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := messages.RewardState_REWARD_STATE_GRANTED
+		if i == 1 {
+			want = messages.RewardState_REWARD_STATE_OUT_OF_STOCK
+		}
+		if r.State != want {
+			t.Errorf("use %d: reward %v, want %s", i, r, want)
+		}
+	}
+	r := mustAuditOK(t, e)
+	if r.Rewards["GRANTED"] != 1 || r.Rewards["STOCK"] != 1 {
+		t.Errorf("audit rewards: %v", r.Rewards)
+	}
+}
+
+// TestPool_RewardOnceAfterCrash: a reward left PENDING after its card was already claimed from
+// the reward template (a crash between the two writes) is settled at the next Open with that same
+// card: nothing is issued twice.
+func TestPool_RewardOnceAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	clock := newFakeClock()
+	opts := kaquan.DefaultOptions()
+	opts.Clock = clock.Now
+	e, err := kaquan.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 0, 10)
+	poolWorld(t, e, w, 100, true)
+	secret := notifyWorld(t, e, w)
+	a, b := w.users[0], w.users[1]
+	card := sharedAndClaimed(t, e, a, b)
+	n := kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: clock.Now().Unix()}
+	n.Signature = n.Sign(secret)
+	granted, err := e.ConfirmUse(ctx, n)
+	if err != nil || granted.State != messages.RewardState_REWARD_STATE_GRANTED {
+		t.Fatalf("confirm: %v, %v", granted, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What a crash after the template's claims but before the reward's settlement leaves on disk.
+	pending := proto.Clone(granted).(*messages.Reward)
+	pending.State, pending.SharerCard, pending.UserCard, pending.SettledAt = messages.RewardState_REWARD_STATE_PENDING, 0, 0, 0
+	writeRaw(t, dir, persistence.RewardKey(a, pending.UseId), pending)
+	e, err = kaquan.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rs, err := e.Rewards(ctx, a, "")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("rewards: %v, %v", rs, err)
+	}
+	if r := rs[0]; r.State != messages.RewardState_REWARD_STATE_GRANTED || r.SharerCard != granted.SharerCard || r.UserCard != granted.UserCard {
+		t.Errorf("after recovery: %v, want the cards of %v", r, granted)
+	}
+	if tpl, _ := e.Template(ctx, rewardTemplate); tpl.Issued != 2 {
+		t.Errorf("reward cards issued: %d, want 2 (sharer and user, once)", tpl.Issued)
+	}
+	mustAuditOK(t, e)
+}
+
+// writeRaw writes one record straight into a closed engine's store.
+func writeRaw(t *testing.T, dir string, key []byte, m proto.Message) {
+	t.Helper()
+	v, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := persistence.Open(dir, persistence.DurabilitySync, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := persistence.NewWriter(store, persistence.DefaultWriterConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if err := wr.Submit(&persistence.Write{Entries: []persistence.Entry{{Key: key, Value: v}}, Done: func(err error) { done <- err }}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(<-done, wr.Close(), store.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
