@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kaquan/kaquan/messages"
@@ -428,6 +429,12 @@ func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) e
 			}
 			continue
 		}
+		if strings.HasPrefix(k, claimAckPrefix) || strings.HasPrefix(k, rewardAckPrefix) {
+			if err := e.checkPoolAck(r, k); err != nil {
+				return err
+			}
+			continue
+		}
 		p := &messages.Payment{}
 		err := e.store.GetProto(persistence.PaymentKey(k), p)
 		switch {
@@ -466,6 +473,62 @@ func (e *Engine) checkGiftAck(r *AuditReport, line string) error {
 		return err
 	case rec.To != to:
 		r.problem("acknowledged gift %d of card %d went to %d, library says %d", seq, card, to, rec.To)
+	}
+	return nil
+}
+
+// Ack-log lines of the pools scenario: a claim from a pool (claim:CARD:CLAIMER) and a confirmed
+// use's reward (reward:SHARER:USEID).
+const (
+	claimAckPrefix  = "claim:"
+	rewardAckPrefix = "reward:"
+)
+
+// ClaimAck is the ack-log line of an acknowledged claim from a pool.
+func ClaimAck(card, claimer uint64) string {
+	return fmt.Sprintf("%s%d:%d", claimAckPrefix, card, claimer)
+}
+
+// RewardAck is the ack-log line of an acknowledged confirmation's reward.
+func RewardAck(sharer uint64, useID string) string {
+	return fmt.Sprintf("%s%d:%s", rewardAckPrefix, sharer, useID)
+}
+
+func (e *Engine) checkPoolAck(r *AuditReport, line string) error {
+	if rest, ok := strings.CutPrefix(line, claimAckPrefix); ok {
+		var card, claimer uint64
+		if _, err := fmt.Sscanf(rest, "%d:%d", &card, &claimer); err != nil {
+			r.problem("ack %q: %v", line, err)
+			return nil
+		}
+		c := &messages.Card{}
+		err := e.store.GetProto(persistence.CardKey(card), c)
+		switch {
+		case err == persistence.ErrNotFound:
+			r.problem("acknowledged claim of card %d: no such card", card)
+		case err != nil:
+			return err
+		case c.SharedBy == 0 || (c.OwnerId != claimer && c.GiftCount == 0):
+			r.problem("acknowledged claim of card %d by %d: the card is %d's, shared by %d", card, claimer, c.OwnerId, c.SharedBy)
+		}
+		return nil
+	}
+	rest, _ := strings.CutPrefix(line, rewardAckPrefix)
+	sharerText, useID, ok := strings.Cut(rest, ":")
+	sharer, err := strconv.ParseUint(sharerText, 10, 64)
+	if !ok || err != nil {
+		r.problem("ack %q: malformed", line)
+		return nil
+	}
+	rw := &messages.Reward{}
+	err = e.store.GetProto(persistence.RewardKey(sharer, useID), rw)
+	switch {
+	case err == persistence.ErrNotFound:
+		r.problem("acknowledged reward %s of %d does not exist", useID, sharer)
+	case err != nil:
+		return err
+	case rw.State == messages.RewardState_REWARD_STATE_PENDING:
+		r.problem("acknowledged reward %s of %d is still pending", useID, sharer)
 	}
 	return nil
 }

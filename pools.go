@@ -58,8 +58,19 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 			}
 		}
 	}
-	return e.put(persistence.Entry{Key: persistence.ContactKey(a, b), Delete: !on},
+	err := e.put(persistence.Entry{Key: persistence.ContactKey(a, b), Delete: !on},
 		persistence.Entry{Key: persistence.ContactKey(b, a), Delete: !on})
+	if err != nil {
+		return err
+	}
+	// Both pools answer claims from what they were told: tell them before returning, so a removed
+	// contact is refused from now on.
+	for _, p := range [][2]uint64{{a, b}, {b, a}} {
+		if _, err := e.call(ctx, actors.PoolID(p[0]), pool.ContactChanged{User: p[1], On: on}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *Engine) countContacts(u uint64) (int, error) {
@@ -116,7 +127,7 @@ type PoolPage struct {
 }
 
 // ContactPools lists the cards shared by viewer's contacts, merged, newest first, limit per page
-// (1..actors.PoolPageMax), from one consistent snapshot. A user who is nobody's contact sees nothing.
+// (1..actors.PoolPageMax). A user who is nobody's contact sees nothing.
 func (e *Engine) ContactPools(ctx context.Context, viewer uint64, cursor string, limit int) (*PoolPage, error) {
 	if limit < 1 || limit > actors.PoolPageMax {
 		return nil, fmt.Errorf("%w: page size %d outside 1..%d", ErrInvalidArgument, limit, actors.PoolPageMax)
@@ -128,50 +139,27 @@ func (e *Engine) ContactPools(ctx context.Context, viewer uint64, cursor string,
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	var all []*messages.PoolEntry
-	err = e.store.View(func(snap *persistence.Snapshot) error {
-		return snap.Scan(persistence.ContactPrefix(viewer), func(k, _ []byte) (bool, error) {
-			owner := persistence.ParseID(k, 9)
-			start := persistence.PoolPrefix(owner)
-			if after != nil {
-				start = persistence.PoolEntryKey(owner, after.SharedAt, after.CardId)
-			}
-			n := 0
-			err := snap.ScanFrom(persistence.PoolPrefix(owner), start, func(k, v []byte) (bool, error) {
-				pe := &messages.PoolEntry{}
-				if err := proto.Unmarshal(v, pe); err != nil {
-					return false, fmt.Errorf("pool entry %x: %w", k, err)
-				}
-				if after == nil || poolAfter(pe, after) {
-					all = append(all, pe)
-					n++
-				}
-				return n < limit, nil
-			})
-			return true, err
-		})
-	})
+	// The pools answer from memory: a pool's key range churns (shared, claimed, deleted), and a
+	// store scan would wade through its deletions.
+	contacts, err := e.Contacts(ctx, viewer)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(all, func(i, j int) bool { return poolAfter(all[j], all[i]) })
+	var all []*messages.PoolEntry
+	for _, owner := range contacts {
+		r, err := e.call(ctx, actors.PoolID(owner), pool.List{Cursor: after, Limit: limit})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, r.([]*messages.PoolEntry)...)
+	}
+	sort.Slice(all, func(i, j int) bool { return pool.After(all[j], all[i]) })
 	page := &PoolPage{Cards: all[:min(limit, len(all))]}
 	if len(all) > limit {
 		last := page.Cards[limit-1]
 		page.Next = fmt.Sprintf("%d.%d.%d", last.SharedAt, last.Owner, last.CardId)
 	}
 	return page, nil
-}
-
-// poolAfter reports whether a comes after b in a merged listing: newer first, then by owner and card.
-func poolAfter(a, b *messages.PoolEntry) bool {
-	if a.SharedAt != b.SharedAt {
-		return a.SharedAt < b.SharedAt
-	}
-	if a.Owner != b.Owner {
-		return a.Owner > b.Owner
-	}
-	return a.CardId > b.CardId
 }
 
 func parsePoolCursor(c string) (*messages.PoolEntry, error) {

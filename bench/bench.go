@@ -21,7 +21,7 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Scenario      string        // "payments" or "gifts"
+	Scenario      string        // "payments", "gifts" or "pools"
 	Duration      time.Duration // how long clients run
 	Concurrency   int           // concurrent clients
 	Accounts      int           // users, each with one funded account
@@ -46,8 +46,10 @@ const (
 // Validate checks every bound.
 func (c Config) Validate() error {
 	switch {
-	case c.Scenario != "payments" && c.Scenario != "gifts":
-		return fmt.Errorf("scenario %q: want payments or gifts", c.Scenario)
+	case c.Scenario != "payments" && c.Scenario != "gifts" && c.Scenario != "pools":
+		return fmt.Errorf("scenario %q: want payments, gifts or pools", c.Scenario)
+	case c.Scenario == "pools" && min(c.Accounts, poolContactsMax) < c.Concurrency:
+		return fmt.Errorf("pools: each of the %d clients needs a contact among the first %d users", c.Concurrency, poolContactsMax)
 	case c.Scenario == "gifts" && c.Accounts < 2*c.Concurrency:
 		return fmt.Errorf("gifts: accounts %d below twice the concurrency (each client gifts among its own users)", c.Accounts)
 	case c.Duration <= 0 || c.Duration > DurationMax:
@@ -86,6 +88,12 @@ type Result struct {
 	Images                 int64   `json:"images,omitempty"`
 	ImageBytesPerImage     float64 `json:"image_bytes_per_image,omitempty"`
 	DiskBytesPerImageAdded float64 `json:"disk_bytes_per_image_added,omitempty"`
+	// pools: claims lost to another contact (not errors), and confirmed uses with their reward
+	// latency (the signed notification until the reward is settled).
+	ClaimsLost    int64   `json:"claims_lost,omitempty"`
+	Confirmations int64   `json:"confirmations,omitempty"`
+	RewardP50Ms   float64 `json:"reward_p50_ms,omitempty"`
+	RewardP99Ms   float64 `json:"reward_p99_ms,omitempty"`
 }
 
 // JSON renders r on one line.
@@ -113,6 +121,17 @@ func Run(ctx context.Context, e *kaquan.Engine, cfg Config) (*Result, error) {
 	if err := setup(ctx, e, cfg); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
+	var ownerCards chan uint64
+	if cfg.Scenario == "pools" {
+		cards, err := setupPools(ctx, e, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
+		}
+		ownerCards = make(chan uint64, len(cards))
+		for _, c := range cards {
+			ownerCards <- c
+		}
+	}
 	clients, err := newClients(ctx, e, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
@@ -129,7 +148,7 @@ func Run(ctx context.Context, e *kaquan.Engine, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := drive(ctx, clients, cfg, ack)
+	res := drive(ctx, e, clients, cfg, ack, ownerCards)
 	res.SetupS = setupS
 	if cfg.Scenario == "gifts" {
 		after, err := e.ImageStats(ctx)
@@ -223,6 +242,11 @@ type client struct {
 	run    string
 	n      int
 	themes [][]byte // gifts: the theme images
+	// pools
+	contacts   []uint64
+	page       []*messages.PoolEntry
+	lost       int64
+	rewardHist *hdr.Histogram
 }
 
 type benchUser struct {
@@ -244,7 +268,15 @@ func newClients(ctx context.Context, e *kaquan.Engine, cfg Config) ([]*client, e
 	clients := make([]*client, cfg.Concurrency)
 	for i := range clients {
 		clients[i] = &client{e: e, cfg: cfg, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
-			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i), themes: imgs}
+			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i), themes: imgs,
+			rewardHist: hdr.New(1, 60_000_000, 3)}
+	}
+	if cfg.Scenario == "pools" {
+		for i := range min(cfg.Accounts, poolContactsMax) {
+			c := clients[i%cfg.Concurrency]
+			c.contacts = append(c.contacts, uint64(userBase+i))
+		}
+		return clients, nil // pool scenario users claim from the pool, not from templates
 	}
 	for i := range cfg.Accounts {
 		c := clients[i%cfg.Concurrency]
@@ -305,7 +337,7 @@ func (c *client) pay(ctx context.Context, ack *ackLog) error {
 	return nil
 }
 
-func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Result {
+func drive(ctx context.Context, e *kaquan.Engine, clients []*client, cfg Config, ack *ackLog, ownerCards <-chan uint64) *Result {
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	if cfg.Measure != nil {
@@ -314,10 +346,19 @@ func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Res
 	var ops, errCount atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	sharerErrs := &errorCounts{m: map[string]int{}}
+	if cfg.Scenario == "pools" {
+		for i := range min(cfg.Concurrency, 64) {
+			wg.Go(func() { share(runCtx, e, cfg, ownerCards, rand.New(rand.NewPCG(uint64(i), 99)), sharerErrs) })
+		}
+	}
 	for _, c := range clients {
 		op := c.pay
-		if cfg.Scenario == "gifts" {
+		switch cfg.Scenario {
+		case "gifts":
 			op = c.gift
+		case "pools":
+			op = c.claimFromPool
 		}
 		wg.Add(1)
 		go func() {
@@ -326,6 +367,9 @@ func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Res
 				if err := op(runCtx, ack); err != nil {
 					if runCtx.Err() != nil {
 						return // the clock ran out mid-operation
+					}
+					if err == errSkip {
+						continue
 					}
 					c.errs[errorKind(err)]++
 					errCount.Add(1)
@@ -339,13 +383,23 @@ func drive(ctx context.Context, clients []*client, cfg Config, ack *ackLog) *Res
 	wg.Wait()
 	stop()
 	elapsed := time.Since(start).Seconds()
-	all := hdr.New(1, 60_000_000, 3)
+	all, rewards := hdr.New(1, 60_000_000, 3), hdr.New(1, 60_000_000, 3)
 	res := &Result{Scenario: cfg.Scenario, Concurrency: cfg.Concurrency, DurationS: elapsed, ErrorsByKind: map[string]int{}}
 	for _, c := range clients {
 		all.Merge(c.hist)
+		rewards.Merge(c.rewardHist)
+		res.ClaimsLost += c.lost
 		for k, n := range c.errs {
 			res.ErrorsByKind[k] += n
 		}
+	}
+	for k, n := range sharerErrs.m {
+		res.ErrorsByKind[k] += n
+		errCount.Add(int64(n))
+	}
+	if n := rewards.TotalCount(); n > 0 {
+		res.Confirmations = n
+		res.RewardP50Ms, res.RewardP99Ms = float64(rewards.ValueAtQuantile(50))/1000, float64(rewards.ValueAtQuantile(99))/1000
 	}
 	res.Ops, res.Errors = ops.Load(), errCount.Load()
 	res.OpsPerS = float64(res.Ops) / elapsed

@@ -32,16 +32,32 @@ type (
 	GetReward struct{ UseID string }
 	// Resume settles a reward left pending by a crash (engine start-up). Replies *messages.Reward.
 	Resume struct{ Reward *messages.Reward }
+	// List replies the pool's cards after Cursor (nil: newest first), at most Limit, as
+	// []*messages.PoolEntry, once every share it shows is durable.
+	List struct {
+		Cursor *messages.PoolEntry
+		Limit  int
+	}
+	// ContactChanged tells the pool that User became (On) or stopped being its owner's contact,
+	// once that is durable: the pool's answer to the next claim follows it. Replies nil.
+	ContactChanged struct {
+		User uint64
+		On   bool
+	}
 )
+
+// contactCacheMax bounds the contact answers a pool remembers (non-contacts included).
+const contactCacheMax = 10_000
 
 // rewardsInFlightMax bounds the rewards one pool settles at once; more wait in the store (PENDING)
 // for the next start-up.
 const rewardsInFlightMax = 10_000
 
 type behavior struct {
-	s       *State
-	calls   map[uint64]*actors.Call    // card -> the call its request answers
-	rewards map[string]*rewardInFlight // use id -> reward being settled
+	s        *State
+	contacts map[uint64]bool            // whether a user is the owner's contact, as last read or told
+	calls    map[uint64]*actors.Call    // card -> the call its request answers
+	rewards  map[string]*rewardInFlight // use id -> reward being settled
 }
 
 type rewardInFlight struct {
@@ -51,13 +67,13 @@ type rewardInFlight struct {
 
 // Load activates the pool of user id.Num from the store.
 func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
-	b := &behavior{s: NewState(id.Num), calls: map[uint64]*actors.Call{}, rewards: map[string]*rewardInFlight{}}
+	b := &behavior{s: NewState(id.Num), contacts: map[uint64]bool{}, calls: map[uint64]*actors.Call{}, rewards: map[string]*rewardInFlight{}}
 	err := h.Store.Scan(persistence.PoolPrefix(id.Num), false, func(k, v []byte) (bool, error) {
 		e := &messages.PoolEntry{}
 		if err := proto.Unmarshal(v, e); err != nil {
 			return false, fmt.Errorf("pool entry %x: %w", k, err)
 		}
-		b.s.Entries[e.CardId] = e
+		Add(b.s, e)
 		return true, nil
 	})
 	return b, err
@@ -91,13 +107,23 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 		}
 	case Claim:
 		var contact bool
-		if contact, err = c.Host().Store.Has(persistence.ContactKey(b.s.Owner, m.Claimer)); err == nil {
+		if contact, err = b.isContact(c, m.Claimer); err == nil {
 			if err = DecideClaim(b.s, m.Claimer, m.Card, contact); err == nil {
 				b.ask(c, call, m.Card, &messages.ClaimSharedCard{Claimer: m.Claimer, Sharer: b.s.Owner, NewCode: m.NewCode, Now: m.Now})
 			}
 		}
 	case GetReward:
 		b.getReward(c, call, m.UseID)
+	case List:
+		page := Page(b.s, m.Cursor, m.Limit)
+		c.AfterAllDurable(func(err error) { call.Respond(page, err) })
+	case ContactChanged:
+		if len(b.contacts) < contactCacheMax {
+			b.contacts[m.User] = m.On
+		} else {
+			delete(b.contacts, m.User)
+		}
+		call.Respond(nil, nil)
 	case Resume:
 		b.settle(c, m.Reward, call)
 	default:
@@ -106,6 +132,22 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 	if err != nil {
 		call.Respond(nil, err)
 	}
+}
+
+// isContact answers from memory when it can: contact changes are told to both pools.
+func (b *behavior) isContact(c *actors.Context, user uint64) (bool, error) {
+	if on, ok := b.contacts[user]; ok {
+		return on, nil
+	}
+	on, err := c.Host().Store.Has(persistence.ContactKey(b.s.Owner, user))
+	if err != nil {
+		return false, err
+	}
+	if len(b.contacts) >= contactCacheMax {
+		clear(b.contacts)
+	}
+	b.contacts[user] = on
+	return on, nil
 }
 
 // ask sends a request to a card; its answer (PoolCardDone) settles the call.

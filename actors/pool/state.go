@@ -6,6 +6,7 @@ package pool
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -15,6 +16,7 @@ import (
 type State struct {
 	Owner   uint64
 	Entries map[uint64]*messages.PoolEntry // cards in the pool
+	Order   []*messages.PoolEntry          // the same, oldest first (listings walk it from the end)
 	Busy    map[uint64]bool                // cards with a request under way at the card
 }
 
@@ -72,10 +74,31 @@ func Done(s *State, card uint64, r messages.PoolResult, c *messages.Card) {
 		return
 	}
 	if c.GetState() == messages.CardState_CARD_STATE_SHARED {
-		s.Entries[card] = &messages.PoolEntry{CardId: card, Owner: c.OwnerId, TemplateId: c.TemplateId, SharedAt: c.SharedAt}
+		Add(s, &messages.PoolEntry{CardId: card, Owner: c.OwnerId, TemplateId: c.TemplateId, SharedAt: c.SharedAt})
 		return
 	}
-	delete(s.Entries, card)
+	if e := s.Entries[card]; e != nil {
+		delete(s.Entries, card)
+		i := s.position(e)
+		s.Order = append(s.Order[:i], s.Order[i+1:]...)
+	}
+}
+
+// Add puts entry e into the pool (a share, or loading the pool).
+func Add(s *State, e *messages.PoolEntry) {
+	if s.Entries[e.CardId] != nil {
+		return
+	}
+	s.Entries[e.CardId] = e
+	i := s.position(e) // new shares are the newest: usually the end
+	s.Order = append(s.Order, nil)
+	copy(s.Order[i+1:], s.Order[i:])
+	s.Order[i] = e
+}
+
+// position is where e sits (or would sit) in Order.
+func (s *State) position(e *messages.PoolEntry) int {
+	return sort.Search(len(s.Order), func(i int) bool { return !After(s.Order[i], e) })
 }
 
 // ResultError is the typed error of a card's answer to a pool request.
@@ -123,3 +146,27 @@ func Granted(reward *messages.Reward, key string, card uint64, stockOut bool, no
 // SharerKey and UserKey are the claim keys of a use's reward cards: one card each, ever.
 func SharerKey(useID string) string { return useID + "/sharer" }
 func UserKey(useID string) string   { return useID + "/user" }
+
+// After reports whether a comes after b in a listing: newer first, then by owner and card.
+func After(a, b *messages.PoolEntry) bool {
+	if a.SharedAt != b.SharedAt {
+		return a.SharedAt < b.SharedAt
+	}
+	if a.Owner != b.Owner {
+		return a.Owner > b.Owner
+	}
+	return a.CardId > b.CardId
+}
+
+// Page lists at most limit cards of the pool that come after cursor (nil: from the newest).
+func Page(s *State, cursor *messages.PoolEntry, limit int) []*messages.PoolEntry {
+	end := len(s.Order)
+	if cursor != nil {
+		end = s.position(cursor) // everything before it comes after the cursor in the listing
+	}
+	var out []*messages.PoolEntry
+	for i := end - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, s.Order[i])
+	}
+	return out
+}

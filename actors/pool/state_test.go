@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/kaquan/kaquan/actors"
@@ -154,5 +155,45 @@ func TestPool_Granted(t *testing.T) {
 	}
 	if SharerKey("u") == UserKey("u") {
 		t.Error("the sharer's and the user's claim keys collide")
+	}
+}
+
+func TestPool_PageOrder(t *testing.T) {
+	s := NewState(owner)
+	// Shared out of order, with a tie in time broken by card id.
+	for _, e := range []struct {
+		card uint64
+		at   int64
+	}{{1, 10}, {2, 30}, {3, 20}, {4, 30}, {5, 5}} {
+		Add(s, &messages.PoolEntry{CardId: e.card, Owner: owner, SharedAt: e.at})
+	}
+	ids := func(es []*messages.PoolEntry) (out []uint64) {
+		for _, e := range es {
+			out = append(out, e.CardId)
+		}
+		return out
+	}
+	if got, want := ids(Page(s, nil, 10)), []uint64{2, 4, 3, 1, 5}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("newest first: got %v, want %v", got, want)
+	}
+	first := Page(s, nil, 2)
+	if got := ids(Page(s, first[1], 2)); fmt.Sprint(got) != "[3 1]" {
+		t.Errorf("page after %v: got %v, want [3 1]", first[1], got)
+	}
+	Done(s, 3, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 3, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
+	if got := ids(Page(s, first[1], 2)); fmt.Sprint(got) != "[1 5]" {
+		t.Errorf("after claiming 3: got %v, want [1 5]", got)
+	}
+	// The cursor's own card may be gone: the page still continues after it.
+	Done(s, 4, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 4, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
+	if got := ids(Page(s, first[1], 5)); fmt.Sprint(got) != "[1 5]" {
+		t.Errorf("after the cursor's card left: got %v, want [1 5]", got)
+	}
+	if len(s.Order) != len(s.Entries) || len(s.Order) != 3 {
+		t.Errorf("order %d entries %d, want 3", len(s.Order), len(s.Entries))
+	}
+	Add(s, s.Entries[1]) // adding twice changes nothing
+	if len(s.Order) != 3 {
+		t.Errorf("double add: %d", len(s.Order))
 	}
 }

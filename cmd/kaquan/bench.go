@@ -16,13 +16,13 @@ import (
 func (m Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlags("bench")
 	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
-	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments) or gifts (direct gifts with images)")
+	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), gifts (direct gifts with images) or pools (contacts claiming from one busy pool, with confirmations and rewards)")
 	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	durability := fs.String("durability", "sync", "sync (fsync every group commit) or none (benchmarks only: no fsync)")
 	accounts := fs.Int("accounts", 10_000, "users, each with a funded account")
 	merchants := fs.Int("merchants", 100, "merchants, each with an account")
-	cards := fs.Int("cards-per-user", 2, "cards each user claims before the clock starts")
+	cards := fs.Int("cards-per-user", 2, "cards each user claims before the clock starts (pools: the pool's owner claims this many per contact)")
 	ackLog := fs.String("ack-log", "", "append each acknowledged payment key to this file")
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
@@ -53,6 +53,10 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	res.Durability = string(d)
 	fmt.Fprintf(m.Stdout, "setup %.1fs; %d %s in %.1fs: %.0f/s; latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms\n",
 		res.SetupS, res.Ops, res.Scenario, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs)
+	if res.Scenario == "pools" {
+		fmt.Fprintf(m.Stdout, "claims lost to another contact: %d; confirmed uses %d, reward latency p50 %.2fms p99 %.2fms\n",
+			res.ClaimsLost, res.Confirmations, res.RewardP50Ms, res.RewardP99Ms)
+	}
 	if res.Images > 0 {
 		fmt.Fprintf(m.Stdout, "images: %d distinct, %.0f bytes stored per image, data folder grew %.0f bytes per image added\n",
 			res.Images, res.ImageBytesPerImage, res.DiskBytesPerImageAdded)

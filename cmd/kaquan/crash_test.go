@@ -38,6 +38,13 @@ func TestCrash_GiftsSurviveSIGKILL(t *testing.T) {
 	crashLoop(t, "gifts", 10)
 }
 
+// TestCrash_PoolsSurviveSIGKILL does the same while contacts claim from a pool and merchants
+// confirm uses: every acknowledged claim holds, and every acknowledged reward is settled (a reward
+// cut off between its confirmation and its cards is settled at the next Open, once).
+func TestCrash_PoolsSurviveSIGKILL(t *testing.T) {
+	crashLoop(t, "pools", 10)
+}
+
 func crashLoop(t *testing.T, scenario string, kills int) {
 	if testing.Short() {
 		t.Skip("crash test runs child processes")
