@@ -56,6 +56,7 @@ func crashLoop(t *testing.T, scenario string, kills int) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	recovered := 0 // kills after which Open found work cut off mid-way (and finished or undid it)
 	for i := range kills {
 		child := exec.Command(os.Args[0], "bench", "--scenario", scenario, "--data", data, "--duration", "60s", "--concurrency", "16",
 			"--accounts", "200", "--merchants", "4", "--cards-per-user", "1", "--ack-log", acks)
@@ -82,10 +83,13 @@ func crashLoop(t *testing.T, scenario string, kills int) {
 		}
 		var audit bytes.Buffer
 		if code := (Main{Stdout: &audit, Stderr: &audit}).Run(context.Background(),
-			[]string{"audit", "--data", data, "--expect-acks", acks}); code != ExitOK {
+			[]string{"audit", "-v", "--data", data, "--expect-acks", acks}); code != ExitOK {
 			t.Fatalf("kill %d: audit exit %d:\n%s\nchild output:\n%s", i, code, audit.String(), out.String())
 		}
-		t.Logf("kill %d: %s", i, firstLine(audit.String()))
+		if strings.Contains(audit.String(), "recovering interrupted payments") || strings.Contains(audit.String(), "settling pending rewards") {
+			recovered++
+		}
+		t.Logf("kill %d: %s", i, lastLine(audit.String()))
 	}
 	keys, err := readAcks(acks)
 	if err != nil {
@@ -94,7 +98,7 @@ func crashLoop(t *testing.T, scenario string, kills int) {
 	if len(keys) < 100 {
 		t.Fatalf("only %d %s were acknowledged over %d runs: the test did not exercise them", len(keys), scenario, kills)
 	}
-	t.Logf("%d acknowledged %s checked after %d kills", len(keys), scenario, kills)
+	t.Logf("%d acknowledged %s checked after %d kills; %d kills cut work off mid-way", len(keys), scenario, kills, recovered)
 }
 
 // waitForGrowth waits (bounded) until the file at path grows.
@@ -116,7 +120,8 @@ func waitForGrowth(t *testing.T, path string, limit time.Duration) {
 	t.Fatalf("no payment acknowledged within %s", limit)
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// lastLine is the audit's verdict (log lines come first).
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
