@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -475,24 +474,7 @@ func TestGift_AuditCatchesBrokenOwnership(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			store, err := persistence.Open(dir, persistence.DurabilitySync, slog.Default())
-			if err != nil {
-				t.Fatal(err)
-			}
-			wr, err := persistence.NewWriter(store, persistence.DefaultWriterConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			if err := wr.Submit(&persistence.Write{Entries: []persistence.Entry{change(given, a, b)}, Done: func(err error) { done <- err }}); err != nil {
-				t.Fatal(err)
-			}
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if err := errors.Join(wr.Close(), store.Close()); err != nil {
-				t.Fatal(err)
-			}
+			writeRaw(t, dir, change(given, a, b))
 			e, err = kaquan.Open(dir, kaquan.DefaultOptions())
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,8 @@ package kaquan_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"fmt"
 	"testing"
 	"time"
@@ -75,4 +77,25 @@ func ctxTimeout(tb testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// writeRaw writes entries straight into a closed engine's store (to stage what a crash or a bug
+// could leave there).
+func writeRaw(t *testing.T, dir string, entries ...persistence.Entry) {
+	t.Helper()
+	store, err := persistence.Open(dir, persistence.DurabilitySync, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := persistence.NewWriter(store, persistence.DefaultWriterConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if err := wr.Submit(&persistence.Write{Entries: entries, Done: func(err error) { done <- err }}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(<-done, wr.Close(), store.Close()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -484,7 +483,11 @@ func TestPool_RewardOnceAfterCrash(t *testing.T) {
 	// What a crash after the template's claims but before the reward's settlement leaves on disk.
 	pending := proto.Clone(granted).(*messages.Reward)
 	pending.State, pending.SharerCard, pending.UserCard, pending.SettledAt = messages.RewardState_REWARD_STATE_PENDING, 0, 0, 0
-	writeRaw(t, dir, persistence.RewardKey(a, pending.UseId), pending)
+	v, err := proto.Marshal(pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRaw(t, dir, persistence.Entry{Key: persistence.RewardKey(a, pending.UseId), Value: v})
 	e, err = kaquan.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -503,26 +506,3 @@ func TestPool_RewardOnceAfterCrash(t *testing.T) {
 	mustAuditOK(t, e)
 }
 
-// writeRaw writes one record straight into a closed engine's store.
-func writeRaw(t *testing.T, dir string, key []byte, m proto.Message) {
-	t.Helper()
-	v, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := persistence.Open(dir, persistence.DurabilitySync, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wr, err := persistence.NewWriter(store, persistence.DefaultWriterConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	if err := wr.Submit(&persistence.Write{Entries: []persistence.Entry{{Key: key, Value: v}}, Done: func(err error) { done <- err }}); err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(<-done, wr.Close(), store.Close()); err != nil {
-		t.Fatal(err)
-	}
-}
