@@ -3,8 +3,8 @@ package kaquan_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 

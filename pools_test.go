@@ -505,4 +505,3 @@ func TestPool_RewardOnceAfterCrash(t *testing.T) {
 	}
 	mustAuditOK(t, e)
 }
-
