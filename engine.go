@@ -218,6 +218,9 @@ func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 // WriterStats reports the group-commit writer's counters.
 func (e *Engine) WriterStats() persistence.WriterStats { return e.writer.Stats() }
 
+// CallsInFlight reports the calls under way (each waits on an entity's mailbox or its write).
+func (e *Engine) CallsInFlight() int64 { return e.calls.Load() }
+
 // ActiveEntities reports how many entities (accounts, templates, cards, payments) are in memory.
 func (e *Engine) ActiveEntities() int64 { return e.host.Router.Active() }
 

@@ -25,6 +25,7 @@ const (
 	PrefixContact      byte = 'x' // x + user + contact -> empty (written in both directions at once)
 	PrefixReward       byte = 'v' // v + sharer + use id -> messages.Reward
 	PrefixRewardClaim  byte = 'y' // y + template + claim key -> card id (a reward card is claimed once)
+	PrefixToken        byte = 'T' // T + SHA-256 of a bearer token -> messages.TokenRecord (the token itself is never stored)
 	PrefixEngineMarker byte = 'z' // z + name -> engine metadata (clean shutdown marker)
 )
 
@@ -125,6 +126,9 @@ func RewardPrefix(sharer uint64) []byte { return id8([]byte{PrefixReward}, share
 func RewardClaimKey(template uint64, key string) []byte {
 	return append(id8([]byte{PrefixRewardClaim}, template), key...)
 }
+
+// TokenKey is the key of a bearer token's record, by the token's SHA-256.
+func TokenKey(hash [32]byte) []byte { return append([]byte{PrefixToken}, hash[:]...) }
 
 // MarkerKey is the key of an engine marker.
 func MarkerKey(name string) []byte { return append([]byte{PrefixEngineMarker}, name...) }

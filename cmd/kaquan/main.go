@@ -52,6 +52,8 @@ func (m Main) Run(ctx context.Context, args []string) int {
 		err = m.audit(ctx, args[1:])
 	case "bench":
 		err = m.bench(ctx, args[1:])
+	case "serve":
+		err = m.serve(ctx, args[1:])
 	case "help", "-h", "--help":
 		m.usage()
 		return ExitOK
@@ -79,7 +81,8 @@ func (m Main) usage() {
 Usage:
   kaquan demo  [--data DIR]                 run the whole payment flow on an embedded engine
   kaquan audit --data DIR [--expect-acks F] check conservation, ledgers, cards, payments
-  kaquan bench --data DIR [flags]           load-test card-validated payments
+  kaquan bench --data DIR [flags]           load-test payments, gifts or pools
+  kaquan serve [--data DIR] [--listen ADDR] the network service (gRPC, gRPC-Web, JSON) on one port
 
 Every flag can also be set by the environment: --data is KAQUAN_DATA, --duration KAQUAN_DURATION...
 Run "kaquan COMMAND -h" for a command's flags.

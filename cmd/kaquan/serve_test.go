@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/messages/messagesconnect"
+)
+
+const testAdminToken = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+// TestServe_GracefulShutdown runs `kaquan serve`, keeps 16 clients paying, stops the server (as
+// SIGTERM does) while payments are under way, and checks on the data folder that every payment the
+// server acknowledged is complete and the audit holds.
+func TestServe_GracefulShutdown(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, stop := context.WithCancel(context.Background())
+	out, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-token", testAdminToken})
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	c := messagesconnect.NewKaquanServiceClient(http.DefaultClient, "http://"+addr, connect.WithProtoJSON(),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				req.Header().Set("Authorization", "Bearer "+testAdminToken)
+				return next(ctx, req)
+			}
+		})))
+	bg := context.Background()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.CreateParty(bg, connect.NewRequest(&messages.CreatePartyRequest{Id: 1, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "m"})))
+	must(c.CreateAccount(bg, connect.NewRequest(&messages.CreateAccountRequest{Id: 10, Owner: 1})))
+	const clients = 16
+	for u := range uint64(clients) {
+		must(c.CreateParty(bg, connect.NewRequest(&messages.CreatePartyRequest{Id: 100 + u, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"})))
+		must(c.CreateAccount(bg, connect.NewRequest(&messages.CreateAccountRequest{Id: 1000 + u, Owner: 100 + u})))
+		must(c.Deposit(bg, connect.NewRequest(&messages.TransferRequest{Account: 1000 + u, Amount: 1 << 40, Key: "d"})))
+	}
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for u := range uint64(clients) {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				code, err := c.IssuePaymentCode(bg, connect.NewRequest(&messages.IssuePaymentCodeRequest{User: 100 + u, Account: 1000 + u}))
+				if err != nil {
+					return // the server is going away
+				}
+				key := fmt.Sprintf("u%d-%d", u, i)
+				if _, err := c.Pay(bg, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10, Code: code.Msg.Code, Amount: 100, Key: key})); err != nil {
+					return
+				}
+				mu.Lock()
+				acked = append(acked, kaquan.PaymentKey(1, key))
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop() // what SIGTERM does
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("serve exit %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	wg.Wait()
+	if len(acked) < 10 {
+		t.Fatalf("only %d payments acknowledged", len(acked))
+	}
+	e, err := kaquan.Open(data, kaquan.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	r, err := e.Audit(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CheckAcks(bg, r, acked); err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("after shutdown: %s %v", r, r.Problems)
+	}
+	t.Logf("%d payments acknowledged before the shutdown, all complete: %s", len(acked), r)
+}

@@ -1,0 +1,103 @@
+// Package server is kaquan's network service: the embedding API as protobuf over gRPC, gRPC-Web
+// and JSON on one port (Connect), with bearer-token principals, health, reflection, Prometheus
+// metrics and the payment-code and image endpoints.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages/messagesconnect"
+)
+
+// Options configures a Server.
+type Options struct {
+	AdminToken      string        // bootstrap admin token (64 hex digits); "" for none
+	RequestBytesMax int           // largest request body (a gift image is 2 MiB)
+	RequestTimeout  time.Duration // deadline of every request
+	CodeGuessesMax  int           // failed payment-code look-ups a merchant may make per second
+	Pprof           bool          // serve /debug/pprof/
+	Logger          *slog.Logger
+}
+
+// DefaultOptions are the defaults.
+func DefaultOptions() Options {
+	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, Logger: slog.Default()}
+}
+
+// Server serves one engine.
+type Server struct {
+	e           *kaquan.Engine
+	opts        Options
+	adminHash   *[32]byte
+	codeGuesses *guessLimiter
+	metrics     *metrics
+}
+
+// New builds a server for e.
+func New(e *kaquan.Engine, opts Options) (*Server, error) {
+	switch {
+	case opts.RequestBytesMax < 1<<10 || opts.RequestBytesMax > 64<<20:
+		return nil, fmt.Errorf("server: RequestBytesMax %d outside 1KiB..64MiB", opts.RequestBytesMax)
+	case opts.RequestTimeout < 10*time.Millisecond || opts.RequestTimeout > 10*time.Minute:
+		return nil, fmt.Errorf("server: RequestTimeout %s outside 10ms..10m", opts.RequestTimeout)
+	case opts.CodeGuessesMax < 1 || opts.CodeGuessesMax > 1000:
+		return nil, fmt.Errorf("server: CodeGuessesMax %d outside 1..1000", opts.CodeGuessesMax)
+	case opts.AdminToken != "" && len(opts.AdminToken) != 64:
+		return nil, errors.New("server: the admin token must be 64 hex digits (256 bits)")
+	case opts.Logger == nil:
+		return nil, errors.New("server: Logger is required")
+	}
+	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax), metrics: newMetrics(e)}
+	if opts.AdminToken != "" {
+		h := sha256.Sum256([]byte(opts.AdminToken))
+		s.adminHash = &h
+	}
+	return s, nil
+}
+
+// Handler is everything the server answers on its one port.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(s.metrics.interceptor(), s.deadlineInterceptor(), s.authInterceptor()),
+		connect.WithReadMaxBytes(s.opts.RequestBytesMax),
+		connect.WithCodec(strictJSON{name: "json"}), connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
+	}
+	mux.Handle(messagesconnect.NewKaquanServiceHandler(s, opts...))
+	checker := grpchealth.NewStaticChecker(messagesconnect.KaquanServiceName)
+	mux.Handle(grpchealth.NewHandler(checker))
+	reflector := grpcreflect.NewStaticReflector(messagesconnect.KaquanServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("GET /images/{id}", s.serveImage)
+	mux.HandleFunc("GET /payment-codes/{code}/{format}", s.servePaymentCode)
+	if s.opts.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// deadlineInterceptor bounds every request's wait.
+func (s *Server) deadlineInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+			defer cancel()
+			return next(ctx, req)
+		}
+	}
+}
