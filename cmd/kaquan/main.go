@@ -58,6 +58,10 @@ func (m Main) Run(ctx context.Context, args []string) int {
 		m.usage()
 		return ExitOK
 	default:
+		if _, ok := clientCommands[args[0]]; ok {
+			err = m.client(ctx, args[0], args[1:])
+			break
+		}
 		fmt.Fprintf(m.Stderr, "kaquan: unknown command %q\n", args[0])
 		m.usage()
 		return ExitUsage
@@ -83,6 +87,10 @@ Usage:
   kaquan audit --data DIR [--expect-acks F] check conservation, ledgers, cards, payments
   kaquan bench --data DIR [flags]           load-test payments, gifts or pools
   kaquan serve [--data DIR] [--listen ADDR] the network service (gRPC, gRPC-Web, JSON) on one port
+
+Client commands, against a server (--server URL, --token T or KAQUAN_SERVER, KAQUAN_TOKEN):
+  create-user, create-merchant, create-token, deposit, create-template, claim, wallet,
+  payment-code, pay, gift, share, claim-shared
 
 Every flag can also be set by the environment: --data is KAQUAN_DATA, --duration KAQUAN_DURATION...
 Run "kaquan COMMAND -h" for a command's flags.
