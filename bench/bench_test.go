@@ -67,10 +67,10 @@ func BenchmarkPayment(b *testing.B) {
 			defer e.Close()
 			ctx := context.Background()
 			cfg := Config{Scenario: "payments", Duration: 1, Concurrency: 64, Accounts: 640, Merchants: 10}
-			if err := setup(ctx, e, cfg); err != nil {
+			if err := setup(ctx, Local{e}, cfg); err != nil {
 				b.Fatal(err)
 			}
-			clients, err := newClients(ctx, e, cfg)
+			clients, err := newClients(ctx, Local{e}, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

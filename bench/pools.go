@@ -34,7 +34,7 @@ func merchantSecret(m uint64) []byte { return fmt.Appendf(nil, "bench-merchant-s
 // secrets and the owner's contacts (all idempotent, so a rerun reuses them), and has the owner
 // claim the cards they will share: CardsPerUser for each contact (the sharers claim more if the
 // run outlasts them).
-func setupPools(ctx context.Context, e *kaquan.Engine, cfg Config) ([]uint64, error) {
+func setupPools(ctx context.Context, e API, cfg Config) ([]uint64, error) {
 	if err := setupPoolWorld(ctx, e, cfg); err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func setupPools(ctx context.Context, e *kaquan.Engine, cfg Config) ([]uint64, er
 	return cards, err
 }
 
-func setupPoolWorld(ctx context.Context, e *kaquan.Engine, cfg Config) error {
+func setupPoolWorld(ctx context.Context, e API, cfg Config) error {
 	if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: poolOwner, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "bench pool owner"}); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func setupPoolWorld(ctx context.Context, e *kaquan.Engine, cfg Config) error {
 
 // share keeps the pool full until ctx ends: it shares the owner's cards (claiming more when they
 // run out).
-func share(ctx context.Context, e *kaquan.Engine, cfg Config, cards <-chan uint64, rng *rand.Rand, errs *errorCounts) {
+func share(ctx context.Context, e API, cfg Config, cards <-chan uint64, rng *rand.Rand, errs *errorCounts) {
 	for ctx.Err() == nil {
 		var card uint64
 		select {

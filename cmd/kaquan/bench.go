@@ -27,6 +27,8 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine")
+	token := fs.String("token", "", "with --target: an admin token (better from KAQUAN_TOKEN)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -34,23 +36,35 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := kaquan.DefaultOptions()
-	opts.Durability = d
-	opts.Logger = m.logger(*verbose)
-	e, err := kaquan.Open(*data, opts)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	fmt.Fprintf(m.Stdout, "bench %s: %d clients for %s, durability %s, %d accounts, %d merchants\n",
-		*scenario, *concurrency, *duration, d, *accounts, *merchants)
-	res, err := bench.Run(ctx, e, bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
+	cfg := bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
 		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog,
-		Progress: m.Stdout, ProgressEvery: time.Second, Measure: measure(*cpuProfile, m, e)})
+		Progress: m.Stdout, ProgressEvery: time.Second}
+	var api bench.API
+	where := fmt.Sprintf("durability %s", d)
+	if *target != "" {
+		api, where = bench.NewRemote(*target, *token), "server "+*target
+		cfg.Measure = measure(*cpuProfile, m, nil)
+	} else {
+		opts := kaquan.DefaultOptions()
+		opts.Durability = d
+		opts.Logger = m.logger(*verbose)
+		e, err := kaquan.Open(*data, opts)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		api, cfg.Measure = bench.Local{Engine: e}, measure(*cpuProfile, m, e)
+	}
+	fmt.Fprintf(m.Stdout, "bench %s: %d clients for %s, %s, %d accounts, %d merchants\n",
+		*scenario, *concurrency, *duration, where, *accounts, *merchants)
+	res, err := bench.Run(ctx, api, cfg)
 	if err != nil {
 		return err
 	}
 	res.Durability = string(d)
+	if *target != "" {
+		res.Durability, res.Target = "", *target
+	}
 	fmt.Fprintf(m.Stdout, "setup %.1fs; %d %s in %.1fs: %.0f/s; latency p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms\n",
 		res.SetupS, res.Ops, res.Scenario, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs)
 	if res.Scenario == "pools" {
@@ -75,7 +89,8 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// measure reports the CPU time the timed part of a run used, and profiles it when path is set.
+// measure reports the CPU time the timed part of a run used (and, embedded, the writer's work),
+// and profiles it when path is set.
 func measure(path string, m Main, e *kaquan.Engine) func() func() {
 	return func() func() {
 		var f *os.File
@@ -89,9 +104,15 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 				f = nil
 			}
 		}
-		before, w0, t0 := cpuTime(), e.WriterStats(), time.Now()
+		stats := func() persistence.WriterStats {
+			if e == nil {
+				return persistence.WriterStats{}
+			}
+			return e.WriterStats()
+		}
+		before, w0, t0 := cpuTime(), stats(), time.Now()
 		return func() {
-			w1, secs := e.WriterStats(), time.Since(t0).Seconds()
+			w1, secs := stats(), time.Since(t0).Seconds()
 			if n := w1.Batches - w0.Batches; n > 0 {
 				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
 					float64(n)/secs, float64(w1.Writes-w0.Writes)/float64(n), float64(w1.Entries-w0.Entries)/float64(n),
@@ -101,7 +122,7 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 				pprof.StopCPUProfile()
 				f.Close()
 			}
-			fmt.Fprintf(m.Stdout, "process CPU during the run: %.1fs\n", (cpuTime() - before).Seconds())
+			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs\n", (cpuTime() - before).Seconds())
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,4 +111,42 @@ func TestServe_GracefulShutdown(t *testing.T) {
 		t.Fatalf("after shutdown: %s %v", r, r.Problems)
 	}
 	t.Logf("%d payments acknowledged before the shutdown, all complete: %s", len(acked), r)
+}
+
+// startServe runs `kaquan serve` on a loopback port and returns its URL; it stops with the test.
+func startServe(t *testing.T, data string) string {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	out, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-token", testAdminToken})
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	t.Cleanup(func() { stop(); <-done })
+	return "http://" + strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+}
+
+// TestBench_Target runs the payments scenario through the network API of a running server.
+func TestBench_Target(t *testing.T) {
+	url := startServe(t, filepath.Join(t.TempDir(), "data"))
+	var stdout, stderr strings.Builder
+	code := Main{Stdout: &stdout, Stderr: &stderr}.Run(context.Background(), []string{"bench", "--target", url, "--token", testAdminToken,
+		"--duration", "1s", "--concurrency", "8", "--accounts", "50", "--merchants", "2", "--cards-per-user", "1", "--json"})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	res := map[string]any{}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res["target"] != url || res["audit_ok"] != true || res["ops"].(float64) < 10 || res["errors"].(float64) != 0 {
+		t.Errorf("result: %v", res)
+	}
 }

@@ -50,6 +50,16 @@ var errorKinds = []struct {
 	{context.Canceled, connect.CodeCanceled, "canceled"},
 }
 
+// ReasonError is the engine error a reason names (nil for none): how a client gets typed errors back.
+func ReasonError(reason string) error {
+	for _, k := range errorKinds {
+		if k.reason == reason {
+			return k.err
+		}
+	}
+	return nil
+}
+
 // engineError turns an engine error into a status with the typed reason in its details.
 func engineError(err error) error {
 	var ce *connect.Error
