@@ -729,6 +729,330 @@ func (x *GetAccountRequest) GetId() uint64 {
 	return 0
 }
 
+type SetAccountStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status        AccountStatus          `protobuf:"varint,2,opt,name=status,proto3,enum=kaquan.v1.AccountStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountStatusRequest) Reset() {
+	*x = SetAccountStatusRequest{}
+	mi := &file_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountStatusRequest) ProtoMessage() {}
+
+func (x *SetAccountStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountStatusRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountStatusRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetAccountStatusRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SetAccountStatusRequest) GetStatus() AccountStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AccountStatus_ACCOUNT_STATUS_UNSPECIFIED
+}
+
+type GetPartyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPartyRequest) Reset() {
+	*x = GetPartyRequest{}
+	mi := &file_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPartyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPartyRequest) ProtoMessage() {}
+
+func (x *GetPartyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPartyRequest.ProtoReflect.Descriptor instead.
+func (*GetPartyRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetPartyRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type GetTemplateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTemplateRequest) Reset() {
+	*x = GetTemplateRequest{}
+	mi := &file_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTemplateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTemplateRequest) ProtoMessage() {}
+
+func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTemplateRequest.ProtoReflect.Descriptor instead.
+func (*GetTemplateRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetTemplateRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type GetCardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCardRequest) Reset() {
+	*x = GetCardRequest{}
+	mi := &file_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCardRequest) ProtoMessage() {}
+
+func (x *GetCardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCardRequest.ProtoReflect.Descriptor instead.
+func (*GetCardRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetCardRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type CardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Merchant      uint64                 `protobuf:"varint,1,opt,name=merchant,proto3" json:"merchant,omitempty"`
+	Card          uint64                 `protobuf:"varint,2,opt,name=card,proto3" json:"card,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardRequest) Reset() {
+	*x = CardRequest{}
+	mi := &file_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardRequest) ProtoMessage() {}
+
+func (x *CardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardRequest.ProtoReflect.Descriptor instead.
+func (*CardRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CardRequest) GetMerchant() uint64 {
+	if x != nil {
+		return x.Merchant
+	}
+	return 0
+}
+
+func (x *CardRequest) GetCard() uint64 {
+	if x != nil {
+		return x.Card
+	}
+	return 0
+}
+
+type ListContactsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          uint64                 `protobuf:"varint,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsRequest) Reset() {
+	*x = ListContactsRequest{}
+	mi := &file_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsRequest) ProtoMessage() {}
+
+func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
+func (*ListContactsRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListContactsRequest) GetUser() uint64 {
+	if x != nil {
+		return x.User
+	}
+	return 0
+}
+
+type ListContactsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contacts      []uint64               `protobuf:"varint,1,rep,packed,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsResponse) Reset() {
+	*x = ListContactsResponse{}
+	mi := &file_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsResponse) ProtoMessage() {}
+
+func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
+func (*ListContactsResponse) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListContactsResponse) GetContacts() []uint64 {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
 type GetAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -740,7 +1064,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_service_proto_msgTypes[13]
+	mi := &file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1076,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[13]
+	mi := &file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +1089,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{13}
+	return file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -798,7 +1122,7 @@ type CreateTemplateRequest struct {
 
 func (x *CreateTemplateRequest) Reset() {
 	*x = CreateTemplateRequest{}
-	mi := &file_service_proto_msgTypes[14]
+	mi := &file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1134,7 @@ func (x *CreateTemplateRequest) String() string {
 func (*CreateTemplateRequest) ProtoMessage() {}
 
 func (x *CreateTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[14]
+	mi := &file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1147,7 @@ func (x *CreateTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTemplateRequest.ProtoReflect.Descriptor instead.
 func (*CreateTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{14}
+	return file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateTemplateRequest) GetTemplate() *Template {
@@ -843,7 +1167,7 @@ type SetNotifySecretRequest struct {
 
 func (x *SetNotifySecretRequest) Reset() {
 	*x = SetNotifySecretRequest{}
-	mi := &file_service_proto_msgTypes[15]
+	mi := &file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1179,7 @@ func (x *SetNotifySecretRequest) String() string {
 func (*SetNotifySecretRequest) ProtoMessage() {}
 
 func (x *SetNotifySecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[15]
+	mi := &file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1192,7 @@ func (x *SetNotifySecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNotifySecretRequest.ProtoReflect.Descriptor instead.
 func (*SetNotifySecretRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{15}
+	return file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetNotifySecretRequest) GetMerchant() uint64 {
@@ -893,7 +1217,7 @@ type SetNotifySecretResponse struct {
 
 func (x *SetNotifySecretResponse) Reset() {
 	*x = SetNotifySecretResponse{}
-	mi := &file_service_proto_msgTypes[16]
+	mi := &file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1229,7 @@ func (x *SetNotifySecretResponse) String() string {
 func (*SetNotifySecretResponse) ProtoMessage() {}
 
 func (x *SetNotifySecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[16]
+	mi := &file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1242,7 @@ func (x *SetNotifySecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNotifySecretResponse.ProtoReflect.Descriptor instead.
 func (*SetNotifySecretResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{16}
+	return file_service_proto_rawDescGZIP(), []int{23}
 }
 
 type PayRequest struct {
@@ -934,7 +1258,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_service_proto_msgTypes[17]
+	mi := &file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1270,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[17]
+	mi := &file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1283,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{17}
+	return file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PayRequest) GetMerchant() uint64 {
@@ -1007,7 +1331,7 @@ type RefundRequest struct {
 
 func (x *RefundRequest) Reset() {
 	*x = RefundRequest{}
-	mi := &file_service_proto_msgTypes[18]
+	mi := &file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1343,7 @@ func (x *RefundRequest) String() string {
 func (*RefundRequest) ProtoMessage() {}
 
 func (x *RefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[18]
+	mi := &file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1356,7 @@ func (x *RefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
 func (*RefundRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{18}
+	return file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RefundRequest) GetMerchant() uint64 {
@@ -1059,7 +1383,7 @@ type GetPaymentRequest struct {
 
 func (x *GetPaymentRequest) Reset() {
 	*x = GetPaymentRequest{}
-	mi := &file_service_proto_msgTypes[19]
+	mi := &file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1395,7 @@ func (x *GetPaymentRequest) String() string {
 func (*GetPaymentRequest) ProtoMessage() {}
 
 func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[19]
+	mi := &file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1408,7 @@ func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentRequest.ProtoReflect.Descriptor instead.
 func (*GetPaymentRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{19}
+	return file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetPaymentRequest) GetMerchant() uint64 {
@@ -1111,7 +1435,7 @@ type PaymentResponse struct {
 
 func (x *PaymentResponse) Reset() {
 	*x = PaymentResponse{}
-	mi := &file_service_proto_msgTypes[20]
+	mi := &file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1447,7 @@ func (x *PaymentResponse) String() string {
 func (*PaymentResponse) ProtoMessage() {}
 
 func (x *PaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[20]
+	mi := &file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1460,7 @@ func (x *PaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentResponse.ProtoReflect.Descriptor instead.
 func (*PaymentResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{20}
+	return file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PaymentResponse) GetPayment() *Payment {
@@ -1163,7 +1487,7 @@ type ClaimRequest struct {
 
 func (x *ClaimRequest) Reset() {
 	*x = ClaimRequest{}
-	mi := &file_service_proto_msgTypes[21]
+	mi := &file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1499,7 @@ func (x *ClaimRequest) String() string {
 func (*ClaimRequest) ProtoMessage() {}
 
 func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[21]
+	mi := &file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1512,7 @@ func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{21}
+	return file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClaimRequest) GetTemplate() uint64 {
@@ -1214,7 +1538,7 @@ type WalletRequest struct {
 
 func (x *WalletRequest) Reset() {
 	*x = WalletRequest{}
-	mi := &file_service_proto_msgTypes[22]
+	mi := &file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1550,7 @@ func (x *WalletRequest) String() string {
 func (*WalletRequest) ProtoMessage() {}
 
 func (x *WalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[22]
+	mi := &file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1563,7 @@ func (x *WalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletRequest.ProtoReflect.Descriptor instead.
 func (*WalletRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{22}
+	return file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WalletRequest) GetUser() uint64 {
@@ -1258,7 +1582,7 @@ type WalletResponse struct {
 
 func (x *WalletResponse) Reset() {
 	*x = WalletResponse{}
-	mi := &file_service_proto_msgTypes[23]
+	mi := &file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1594,7 @@ func (x *WalletResponse) String() string {
 func (*WalletResponse) ProtoMessage() {}
 
 func (x *WalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[23]
+	mi := &file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1607,7 @@ func (x *WalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletResponse.ProtoReflect.Descriptor instead.
 func (*WalletResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{23}
+	return file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WalletResponse) GetCards() []*Card {
@@ -1304,7 +1628,7 @@ type IssuePaymentCodeRequest struct {
 
 func (x *IssuePaymentCodeRequest) Reset() {
 	*x = IssuePaymentCodeRequest{}
-	mi := &file_service_proto_msgTypes[24]
+	mi := &file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1640,7 @@ func (x *IssuePaymentCodeRequest) String() string {
 func (*IssuePaymentCodeRequest) ProtoMessage() {}
 
 func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[24]
+	mi := &file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1653,7 @@ func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePaymentCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssuePaymentCodeRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{24}
+	return file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *IssuePaymentCodeRequest) GetUser() uint64 {
@@ -1368,7 +1692,7 @@ type GiftRequest struct {
 
 func (x *GiftRequest) Reset() {
 	*x = GiftRequest{}
-	mi := &file_service_proto_msgTypes[25]
+	mi := &file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1704,7 @@ func (x *GiftRequest) String() string {
 func (*GiftRequest) ProtoMessage() {}
 
 func (x *GiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[25]
+	mi := &file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1717,7 @@ func (x *GiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftRequest.ProtoReflect.Descriptor instead.
 func (*GiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{25}
+	return file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GiftRequest) GetFrom() uint64 {
@@ -1455,7 +1779,7 @@ type AnswerGiftRequest struct {
 
 func (x *AnswerGiftRequest) Reset() {
 	*x = AnswerGiftRequest{}
-	mi := &file_service_proto_msgTypes[26]
+	mi := &file_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1791,7 @@ func (x *AnswerGiftRequest) String() string {
 func (*AnswerGiftRequest) ProtoMessage() {}
 
 func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[26]
+	mi := &file_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1804,7 @@ func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerGiftRequest.ProtoReflect.Descriptor instead.
 func (*AnswerGiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{26}
+	return file_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AnswerGiftRequest) GetUser() uint64 {
@@ -1507,7 +1831,7 @@ type GiftLibraryRequest struct {
 
 func (x *GiftLibraryRequest) Reset() {
 	*x = GiftLibraryRequest{}
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1843,7 @@ func (x *GiftLibraryRequest) String() string {
 func (*GiftLibraryRequest) ProtoMessage() {}
 
 func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1856,7 @@ func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryRequest.ProtoReflect.Descriptor instead.
 func (*GiftLibraryRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{27}
+	return file_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GiftLibraryRequest) GetCard() uint64 {
@@ -1558,7 +1882,7 @@ type GiftLibraryResponse struct {
 
 func (x *GiftLibraryResponse) Reset() {
 	*x = GiftLibraryResponse{}
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1894,7 @@ func (x *GiftLibraryResponse) String() string {
 func (*GiftLibraryResponse) ProtoMessage() {}
 
 func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1907,7 @@ func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryResponse.ProtoReflect.Descriptor instead.
 func (*GiftLibraryResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{28}
+	return file_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GiftLibraryResponse) GetRecords() []*GiftRecord {
@@ -1603,7 +1927,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1939,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1952,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{29}
+	return file_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShareRequest) GetUser() uint64 {
@@ -1656,7 +1980,7 @@ type ClaimSharedRequest struct {
 
 func (x *ClaimSharedRequest) Reset() {
 	*x = ClaimSharedRequest{}
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1992,7 @@ func (x *ClaimSharedRequest) String() string {
 func (*ClaimSharedRequest) ProtoMessage() {}
 
 func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +2005,7 @@ func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimSharedRequest.ProtoReflect.Descriptor instead.
 func (*ClaimSharedRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{30}
+	return file_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ClaimSharedRequest) GetClaimer() uint64 {
@@ -1716,7 +2040,7 @@ type ContactPoolsRequest struct {
 
 func (x *ContactPoolsRequest) Reset() {
 	*x = ContactPoolsRequest{}
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2052,7 @@ func (x *ContactPoolsRequest) String() string {
 func (*ContactPoolsRequest) ProtoMessage() {}
 
 func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2065,7 @@ func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsRequest.ProtoReflect.Descriptor instead.
 func (*ContactPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{31}
+	return file_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ContactPoolsRequest) GetViewer() uint64 {
@@ -1775,7 +2099,7 @@ type ContactPoolsResponse struct {
 
 func (x *ContactPoolsResponse) Reset() {
 	*x = ContactPoolsResponse{}
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2111,7 @@ func (x *ContactPoolsResponse) String() string {
 func (*ContactPoolsResponse) ProtoMessage() {}
 
 func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2124,7 @@ func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsResponse.ProtoReflect.Descriptor instead.
 func (*ContactPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{32}
+	return file_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ContactPoolsResponse) GetCards() []*PoolEntry {
@@ -1827,7 +2151,7 @@ type RewardsRequest struct {
 
 func (x *RewardsRequest) Reset() {
 	*x = RewardsRequest{}
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2163,7 @@ func (x *RewardsRequest) String() string {
 func (*RewardsRequest) ProtoMessage() {}
 
 func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2176,7 @@ func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsRequest.ProtoReflect.Descriptor instead.
 func (*RewardsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{33}
+	return file_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RewardsRequest) GetSharer() uint64 {
@@ -1878,7 +2202,7 @@ type RewardsResponse struct {
 
 func (x *RewardsResponse) Reset() {
 	*x = RewardsResponse{}
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2214,7 @@ func (x *RewardsResponse) String() string {
 func (*RewardsResponse) ProtoMessage() {}
 
 func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2227,7 @@ func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsResponse.ProtoReflect.Descriptor instead.
 func (*RewardsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{34}
+	return file_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RewardsResponse) GetRewards() []*Reward {
@@ -1927,7 +2251,7 @@ type ConfirmUseRequest struct {
 
 func (x *ConfirmUseRequest) Reset() {
 	*x = ConfirmUseRequest{}
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2263,7 @@ func (x *ConfirmUseRequest) String() string {
 func (*ConfirmUseRequest) ProtoMessage() {}
 
 func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2276,7 @@ func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmUseRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{35}
+	return file_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConfirmUseRequest) GetId() string {
@@ -2007,7 +2331,7 @@ type ConfirmUseResponse struct {
 
 func (x *ConfirmUseResponse) Reset() {
 	*x = ConfirmUseResponse{}
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2343,7 @@ func (x *ConfirmUseResponse) String() string {
 func (*ConfirmUseResponse) ProtoMessage() {}
 
 func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2356,7 @@ func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmUseResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{36}
+	return file_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConfirmUseResponse) GetReward() *Reward {
@@ -2060,7 +2384,7 @@ type ErrorReason struct {
 
 func (x *ErrorReason) Reset() {
 	*x = ErrorReason{}
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2396,7 @@ func (x *ErrorReason) String() string {
 func (*ErrorReason) ProtoMessage() {}
 
 func (x *ErrorReason) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2409,7 @@ func (x *ErrorReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReason.ProtoReflect.Descriptor instead.
 func (*ErrorReason) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{37}
+	return file_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ErrorReason) GetReason() string {
@@ -2144,7 +2468,23 @@ const file_service_proto_rawDesc = "" +
 	"\x01b\x18\x02 \x01(\x04R\x01b\"\x11\n" +
 	"\x0fContactResponse\"#\n" +
 	"\x11GetAccountRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"n\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"[\n" +
+	"\x17SetAccountStatusRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x18.kaquan.v1.AccountStatusR\x06status\"!\n" +
+	"\x0fGetPartyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"$\n" +
+	"\x12GetTemplateRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\" \n" +
+	"\x0eGetCardRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"=\n" +
+	"\vCardRequest\x12\x1a\n" +
+	"\bmerchant\x18\x01 \x01(\x04R\bmerchant\x12\x12\n" +
+	"\x04card\x18\x02 \x01(\x04R\x04card\")\n" +
+	"\x13ListContactsRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\x04R\x04user\"2\n" +
+	"\x14ListContactsResponse\x12\x1a\n" +
+	"\bcontacts\x18\x01 \x03(\x04R\bcontacts\"n\n" +
 	"\x12GetAccountResponse\x12,\n" +
 	"\aaccount\x18\x01 \x01(\v2\x12.kaquan.v1.AccountR\aaccount\x12\x18\n" +
 	"\abalance\x18\x02 \x01(\x03R\abalance\x12\x10\n" +
@@ -2235,7 +2575,7 @@ const file_service_proto_rawDesc = "" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRINCIPAL_KIND_ADMIN\x10\x01\x12\x1b\n" +
 	"\x17PRINCIPAL_KIND_MERCHANT\x10\x02\x12\x17\n" +
-	"\x13PRINCIPAL_KIND_USER\x10\x032\xe2\x0e\n" +
+	"\x13PRINCIPAL_KIND_USER\x10\x032\x9f\x12\n" +
 	"\rKaquanService\x12L\n" +
 	"\vCreateToken\x12\x1d.kaquan.v1.CreateTokenRequest\x1a\x1e.kaquan.v1.CreateTokenResponse\x12L\n" +
 	"\vRevokeToken\x12\x1d.kaquan.v1.RevokeTokenRequest\x1a\x1e.kaquan.v1.RevokeTokenResponse\x12>\n" +
@@ -2246,7 +2586,12 @@ const file_service_proto_rawDesc = "" +
 	"\x05Audit\x12\x17.kaquan.v1.AuditRequest\x1a\x18.kaquan.v1.AuditResponse\x12C\n" +
 	"\n" +
 	"AddContact\x12\x19.kaquan.v1.ContactRequest\x1a\x1a.kaquan.v1.ContactResponse\x12F\n" +
-	"\rRemoveContact\x12\x19.kaquan.v1.ContactRequest\x1a\x1a.kaquan.v1.ContactResponse\x12I\n" +
+	"\rRemoveContact\x12\x19.kaquan.v1.ContactRequest\x1a\x1a.kaquan.v1.ContactResponse\x12J\n" +
+	"\x10SetAccountStatus\x12\".kaquan.v1.SetAccountStatusRequest\x1a\x12.kaquan.v1.Account\x128\n" +
+	"\bGetParty\x12\x1a.kaquan.v1.GetPartyRequest\x1a\x10.kaquan.v1.Party\x12A\n" +
+	"\vGetTemplate\x12\x1d.kaquan.v1.GetTemplateRequest\x1a\x13.kaquan.v1.Template\x125\n" +
+	"\aGetCard\x12\x19.kaquan.v1.GetCardRequest\x1a\x0f.kaquan.v1.Card\x12O\n" +
+	"\fListContacts\x12\x1e.kaquan.v1.ListContactsRequest\x1a\x1f.kaquan.v1.ListContactsResponse\x12I\n" +
 	"\n" +
 	"GetAccount\x12\x1c.kaquan.v1.GetAccountRequest\x1a\x1d.kaquan.v1.GetAccountResponse\x12G\n" +
 	"\x0eCreateTemplate\x12 .kaquan.v1.CreateTemplateRequest\x1a\x13.kaquan.v1.Template\x12X\n" +
@@ -2254,7 +2599,10 @@ const file_service_proto_rawDesc = "" +
 	"\x03Pay\x12\x15.kaquan.v1.PayRequest\x1a\x1a.kaquan.v1.PaymentResponse\x12>\n" +
 	"\x06Refund\x12\x18.kaquan.v1.RefundRequest\x1a\x1a.kaquan.v1.PaymentResponse\x12>\n" +
 	"\n" +
-	"GetPayment\x12\x1c.kaquan.v1.GetPaymentRequest\x1a\x12.kaquan.v1.Payment\x121\n" +
+	"GetPayment\x12\x1c.kaquan.v1.GetPaymentRequest\x1a\x12.kaquan.v1.Payment\x123\n" +
+	"\bVoidCard\x12\x16.kaquan.v1.CardRequest\x1a\x0f.kaquan.v1.Card\x125\n" +
+	"\n" +
+	"ExpireCard\x12\x16.kaquan.v1.CardRequest\x1a\x0f.kaquan.v1.Card\x121\n" +
 	"\x05Claim\x12\x17.kaquan.v1.ClaimRequest\x1a\x0f.kaquan.v1.Card\x12=\n" +
 	"\x06Wallet\x12\x18.kaquan.v1.WalletRequest\x1a\x19.kaquan.v1.WalletResponse\x12N\n" +
 	"\x10IssuePaymentCode\x12\".kaquan.v1.IssuePaymentCodeRequest\x1a\x16.kaquan.v1.PaymentCode\x12/\n" +
@@ -2284,7 +2632,7 @@ func file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_service_proto_goTypes = []any{
 	(PrincipalKind)(0),              // 0: kaquan.v1.PrincipalKind
 	(*TokenRecord)(nil),             // 1: kaquan.v1.TokenRecord
@@ -2300,118 +2648,141 @@ var file_service_proto_goTypes = []any{
 	(*ContactRequest)(nil),          // 11: kaquan.v1.ContactRequest
 	(*ContactResponse)(nil),         // 12: kaquan.v1.ContactResponse
 	(*GetAccountRequest)(nil),       // 13: kaquan.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),      // 14: kaquan.v1.GetAccountResponse
-	(*CreateTemplateRequest)(nil),   // 15: kaquan.v1.CreateTemplateRequest
-	(*SetNotifySecretRequest)(nil),  // 16: kaquan.v1.SetNotifySecretRequest
-	(*SetNotifySecretResponse)(nil), // 17: kaquan.v1.SetNotifySecretResponse
-	(*PayRequest)(nil),              // 18: kaquan.v1.PayRequest
-	(*RefundRequest)(nil),           // 19: kaquan.v1.RefundRequest
-	(*GetPaymentRequest)(nil),       // 20: kaquan.v1.GetPaymentRequest
-	(*PaymentResponse)(nil),         // 21: kaquan.v1.PaymentResponse
-	(*ClaimRequest)(nil),            // 22: kaquan.v1.ClaimRequest
-	(*WalletRequest)(nil),           // 23: kaquan.v1.WalletRequest
-	(*WalletResponse)(nil),          // 24: kaquan.v1.WalletResponse
-	(*IssuePaymentCodeRequest)(nil), // 25: kaquan.v1.IssuePaymentCodeRequest
-	(*GiftRequest)(nil),             // 26: kaquan.v1.GiftRequest
-	(*AnswerGiftRequest)(nil),       // 27: kaquan.v1.AnswerGiftRequest
-	(*GiftLibraryRequest)(nil),      // 28: kaquan.v1.GiftLibraryRequest
-	(*GiftLibraryResponse)(nil),     // 29: kaquan.v1.GiftLibraryResponse
-	(*ShareRequest)(nil),            // 30: kaquan.v1.ShareRequest
-	(*ClaimSharedRequest)(nil),      // 31: kaquan.v1.ClaimSharedRequest
-	(*ContactPoolsRequest)(nil),     // 32: kaquan.v1.ContactPoolsRequest
-	(*ContactPoolsResponse)(nil),    // 33: kaquan.v1.ContactPoolsResponse
-	(*RewardsRequest)(nil),          // 34: kaquan.v1.RewardsRequest
-	(*RewardsResponse)(nil),         // 35: kaquan.v1.RewardsResponse
-	(*ConfirmUseRequest)(nil),       // 36: kaquan.v1.ConfirmUseRequest
-	(*ConfirmUseResponse)(nil),      // 37: kaquan.v1.ConfirmUseResponse
-	(*ErrorReason)(nil),             // 38: kaquan.v1.ErrorReason
-	(PartyKind)(0),                  // 39: kaquan.v1.PartyKind
-	(*Account)(nil),                 // 40: kaquan.v1.Account
-	(*Template)(nil),                // 41: kaquan.v1.Template
-	(*Payment)(nil),                 // 42: kaquan.v1.Payment
-	(*Card)(nil),                    // 43: kaquan.v1.Card
-	(*GiftRecord)(nil),              // 44: kaquan.v1.GiftRecord
-	(*PoolEntry)(nil),               // 45: kaquan.v1.PoolEntry
-	(*Reward)(nil),                  // 46: kaquan.v1.Reward
-	(CardReason)(0),                 // 47: kaquan.v1.CardReason
-	(*Party)(nil),                   // 48: kaquan.v1.Party
-	(*LedgerEntry)(nil),             // 49: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),             // 50: kaquan.v1.PaymentCode
+	(*SetAccountStatusRequest)(nil), // 14: kaquan.v1.SetAccountStatusRequest
+	(*GetPartyRequest)(nil),         // 15: kaquan.v1.GetPartyRequest
+	(*GetTemplateRequest)(nil),      // 16: kaquan.v1.GetTemplateRequest
+	(*GetCardRequest)(nil),          // 17: kaquan.v1.GetCardRequest
+	(*CardRequest)(nil),             // 18: kaquan.v1.CardRequest
+	(*ListContactsRequest)(nil),     // 19: kaquan.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),    // 20: kaquan.v1.ListContactsResponse
+	(*GetAccountResponse)(nil),      // 21: kaquan.v1.GetAccountResponse
+	(*CreateTemplateRequest)(nil),   // 22: kaquan.v1.CreateTemplateRequest
+	(*SetNotifySecretRequest)(nil),  // 23: kaquan.v1.SetNotifySecretRequest
+	(*SetNotifySecretResponse)(nil), // 24: kaquan.v1.SetNotifySecretResponse
+	(*PayRequest)(nil),              // 25: kaquan.v1.PayRequest
+	(*RefundRequest)(nil),           // 26: kaquan.v1.RefundRequest
+	(*GetPaymentRequest)(nil),       // 27: kaquan.v1.GetPaymentRequest
+	(*PaymentResponse)(nil),         // 28: kaquan.v1.PaymentResponse
+	(*ClaimRequest)(nil),            // 29: kaquan.v1.ClaimRequest
+	(*WalletRequest)(nil),           // 30: kaquan.v1.WalletRequest
+	(*WalletResponse)(nil),          // 31: kaquan.v1.WalletResponse
+	(*IssuePaymentCodeRequest)(nil), // 32: kaquan.v1.IssuePaymentCodeRequest
+	(*GiftRequest)(nil),             // 33: kaquan.v1.GiftRequest
+	(*AnswerGiftRequest)(nil),       // 34: kaquan.v1.AnswerGiftRequest
+	(*GiftLibraryRequest)(nil),      // 35: kaquan.v1.GiftLibraryRequest
+	(*GiftLibraryResponse)(nil),     // 36: kaquan.v1.GiftLibraryResponse
+	(*ShareRequest)(nil),            // 37: kaquan.v1.ShareRequest
+	(*ClaimSharedRequest)(nil),      // 38: kaquan.v1.ClaimSharedRequest
+	(*ContactPoolsRequest)(nil),     // 39: kaquan.v1.ContactPoolsRequest
+	(*ContactPoolsResponse)(nil),    // 40: kaquan.v1.ContactPoolsResponse
+	(*RewardsRequest)(nil),          // 41: kaquan.v1.RewardsRequest
+	(*RewardsResponse)(nil),         // 42: kaquan.v1.RewardsResponse
+	(*ConfirmUseRequest)(nil),       // 43: kaquan.v1.ConfirmUseRequest
+	(*ConfirmUseResponse)(nil),      // 44: kaquan.v1.ConfirmUseResponse
+	(*ErrorReason)(nil),             // 45: kaquan.v1.ErrorReason
+	(PartyKind)(0),                  // 46: kaquan.v1.PartyKind
+	(AccountStatus)(0),              // 47: kaquan.v1.AccountStatus
+	(*Account)(nil),                 // 48: kaquan.v1.Account
+	(*Template)(nil),                // 49: kaquan.v1.Template
+	(*Payment)(nil),                 // 50: kaquan.v1.Payment
+	(*Card)(nil),                    // 51: kaquan.v1.Card
+	(*GiftRecord)(nil),              // 52: kaquan.v1.GiftRecord
+	(*PoolEntry)(nil),               // 53: kaquan.v1.PoolEntry
+	(*Reward)(nil),                  // 54: kaquan.v1.Reward
+	(CardReason)(0),                 // 55: kaquan.v1.CardReason
+	(*Party)(nil),                   // 56: kaquan.v1.Party
+	(*LedgerEntry)(nil),             // 57: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),             // 58: kaquan.v1.PaymentCode
 }
 var file_service_proto_depIdxs = []int32{
 	0,  // 0: kaquan.v1.TokenRecord.kind:type_name -> kaquan.v1.PrincipalKind
 	0,  // 1: kaquan.v1.CreateTokenRequest.kind:type_name -> kaquan.v1.PrincipalKind
-	39, // 2: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
-	40, // 3: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
-	41, // 4: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
-	42, // 5: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
-	43, // 6: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
-	44, // 7: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
-	45, // 8: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
-	46, // 9: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
-	46, // 10: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
-	47, // 11: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
-	2,  // 12: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
-	4,  // 13: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
-	6,  // 14: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
-	7,  // 15: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
-	8,  // 16: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
-	8,  // 17: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
-	9,  // 18: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
-	11, // 19: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
-	11, // 20: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
-	13, // 21: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
-	15, // 22: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
-	16, // 23: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
-	18, // 24: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
-	19, // 25: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
-	20, // 26: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
-	22, // 27: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
-	23, // 28: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
-	25, // 29: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
-	26, // 30: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
-	27, // 31: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
-	27, // 32: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
-	28, // 33: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
-	30, // 34: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
-	30, // 35: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
-	31, // 36: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
-	32, // 37: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
-	34, // 38: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
-	36, // 39: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
-	3,  // 40: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
-	5,  // 41: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
-	48, // 42: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
-	40, // 43: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
-	49, // 44: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
-	49, // 45: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
-	10, // 46: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
-	12, // 47: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
-	12, // 48: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
-	14, // 49: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
-	41, // 50: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
-	17, // 51: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
-	21, // 52: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
-	21, // 53: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
-	42, // 54: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
-	43, // 55: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
-	24, // 56: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
-	50, // 57: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
-	43, // 58: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
-	43, // 59: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
-	43, // 60: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
-	29, // 61: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
-	43, // 62: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
-	43, // 63: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
-	43, // 64: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
-	33, // 65: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
-	35, // 66: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
-	37, // 67: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
-	40, // [40:68] is the sub-list for method output_type
-	12, // [12:40] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	46, // 2: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
+	47, // 3: kaquan.v1.SetAccountStatusRequest.status:type_name -> kaquan.v1.AccountStatus
+	48, // 4: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
+	49, // 5: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
+	50, // 6: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
+	51, // 7: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
+	52, // 8: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
+	53, // 9: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
+	54, // 10: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
+	54, // 11: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
+	55, // 12: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
+	2,  // 13: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
+	4,  // 14: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
+	6,  // 15: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
+	7,  // 16: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
+	8,  // 17: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
+	8,  // 18: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
+	9,  // 19: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
+	11, // 20: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
+	11, // 21: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
+	14, // 22: kaquan.v1.KaquanService.SetAccountStatus:input_type -> kaquan.v1.SetAccountStatusRequest
+	15, // 23: kaquan.v1.KaquanService.GetParty:input_type -> kaquan.v1.GetPartyRequest
+	16, // 24: kaquan.v1.KaquanService.GetTemplate:input_type -> kaquan.v1.GetTemplateRequest
+	17, // 25: kaquan.v1.KaquanService.GetCard:input_type -> kaquan.v1.GetCardRequest
+	19, // 26: kaquan.v1.KaquanService.ListContacts:input_type -> kaquan.v1.ListContactsRequest
+	13, // 27: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
+	22, // 28: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
+	23, // 29: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
+	25, // 30: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
+	26, // 31: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
+	27, // 32: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
+	18, // 33: kaquan.v1.KaquanService.VoidCard:input_type -> kaquan.v1.CardRequest
+	18, // 34: kaquan.v1.KaquanService.ExpireCard:input_type -> kaquan.v1.CardRequest
+	29, // 35: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
+	30, // 36: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
+	32, // 37: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
+	33, // 38: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
+	34, // 39: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
+	34, // 40: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
+	35, // 41: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
+	37, // 42: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
+	37, // 43: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
+	38, // 44: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
+	39, // 45: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
+	41, // 46: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
+	43, // 47: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
+	3,  // 48: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
+	5,  // 49: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
+	56, // 50: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
+	48, // 51: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
+	57, // 52: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
+	57, // 53: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
+	10, // 54: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
+	12, // 55: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
+	12, // 56: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
+	48, // 57: kaquan.v1.KaquanService.SetAccountStatus:output_type -> kaquan.v1.Account
+	56, // 58: kaquan.v1.KaquanService.GetParty:output_type -> kaquan.v1.Party
+	49, // 59: kaquan.v1.KaquanService.GetTemplate:output_type -> kaquan.v1.Template
+	51, // 60: kaquan.v1.KaquanService.GetCard:output_type -> kaquan.v1.Card
+	20, // 61: kaquan.v1.KaquanService.ListContacts:output_type -> kaquan.v1.ListContactsResponse
+	21, // 62: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
+	49, // 63: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
+	24, // 64: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
+	28, // 65: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
+	28, // 66: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
+	50, // 67: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
+	51, // 68: kaquan.v1.KaquanService.VoidCard:output_type -> kaquan.v1.Card
+	51, // 69: kaquan.v1.KaquanService.ExpireCard:output_type -> kaquan.v1.Card
+	51, // 70: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
+	31, // 71: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
+	58, // 72: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
+	51, // 73: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
+	51, // 74: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
+	51, // 75: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
+	36, // 76: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
+	51, // 77: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
+	51, // 78: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
+	51, // 79: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
+	40, // 80: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
+	42, // 81: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
+	44, // 82: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
+	48, // [48:83] is the sub-list for method output_type
+	13, // [13:48] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_service_proto_init() }
@@ -2426,7 +2797,7 @@ func file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_service_proto_rawDesc), len(file_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,10 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -149,4 +159,73 @@ func TestBench_Target(t *testing.T) {
 	if res["target"] != url || res["audit_ok"] != true || res["ops"].(float64) < 10 || res["errors"].(float64) != 0 {
 		t.Errorf("result: %v", res)
 	}
+}
+
+// TestServe_TLS serves HTTPS with --tls-cert and --tls-key, and answers a client that trusts the
+// certificate (HTTP/2 over TLS, as gRPC needs).
+func TestServe_TLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool := writeSelfSigned(t, certFile, keyFile)
+	ctx, stop := context.WithCancel(context.Background())
+	out, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"),
+			"--listen", "127.0.0.1:0", "--admin-token", testAdminToken, "--tls-cert", certFile, "--tls-key", keyFile})
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	defer func() { stop(); <-done }()
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	c := messagesconnect.NewKaquanServiceClient(hc, "https://"+addr, connect.WithGRPC(),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				req.Header().Set("Authorization", "Bearer "+testAdminToken)
+				return next(ctx, req)
+			}
+		})))
+	r, err := c.Audit(context.Background(), connect.NewRequest(&messages.AuditRequest{}))
+	if err != nil || !r.Msg.Ok {
+		t.Fatalf("audit over TLS: %v %v", r, err)
+	}
+	if res, err := http.Get("http://" + addr + "/metrics"); err == nil && res.StatusCode == http.StatusOK {
+		t.Errorf("plain HTTP served on the TLS port")
+	}
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key, and returns a pool trusting it.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kaquan test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }

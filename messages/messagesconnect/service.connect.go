@@ -60,6 +60,19 @@ const (
 	// KaquanServiceRemoveContactProcedure is the fully-qualified name of the KaquanService's
 	// RemoveContact RPC.
 	KaquanServiceRemoveContactProcedure = "/kaquan.v1.KaquanService/RemoveContact"
+	// KaquanServiceSetAccountStatusProcedure is the fully-qualified name of the KaquanService's
+	// SetAccountStatus RPC.
+	KaquanServiceSetAccountStatusProcedure = "/kaquan.v1.KaquanService/SetAccountStatus"
+	// KaquanServiceGetPartyProcedure is the fully-qualified name of the KaquanService's GetParty RPC.
+	KaquanServiceGetPartyProcedure = "/kaquan.v1.KaquanService/GetParty"
+	// KaquanServiceGetTemplateProcedure is the fully-qualified name of the KaquanService's GetTemplate
+	// RPC.
+	KaquanServiceGetTemplateProcedure = "/kaquan.v1.KaquanService/GetTemplate"
+	// KaquanServiceGetCardProcedure is the fully-qualified name of the KaquanService's GetCard RPC.
+	KaquanServiceGetCardProcedure = "/kaquan.v1.KaquanService/GetCard"
+	// KaquanServiceListContactsProcedure is the fully-qualified name of the KaquanService's
+	// ListContacts RPC.
+	KaquanServiceListContactsProcedure = "/kaquan.v1.KaquanService/ListContacts"
 	// KaquanServiceGetAccountProcedure is the fully-qualified name of the KaquanService's GetAccount
 	// RPC.
 	KaquanServiceGetAccountProcedure = "/kaquan.v1.KaquanService/GetAccount"
@@ -76,6 +89,11 @@ const (
 	// KaquanServiceGetPaymentProcedure is the fully-qualified name of the KaquanService's GetPayment
 	// RPC.
 	KaquanServiceGetPaymentProcedure = "/kaquan.v1.KaquanService/GetPayment"
+	// KaquanServiceVoidCardProcedure is the fully-qualified name of the KaquanService's VoidCard RPC.
+	KaquanServiceVoidCardProcedure = "/kaquan.v1.KaquanService/VoidCard"
+	// KaquanServiceExpireCardProcedure is the fully-qualified name of the KaquanService's ExpireCard
+	// RPC.
+	KaquanServiceExpireCardProcedure = "/kaquan.v1.KaquanService/ExpireCard"
 	// KaquanServiceClaimProcedure is the fully-qualified name of the KaquanService's Claim RPC.
 	KaquanServiceClaimProcedure = "/kaquan.v1.KaquanService/Claim"
 	// KaquanServiceWalletProcedure is the fully-qualified name of the KaquanService's Wallet RPC.
@@ -123,6 +141,13 @@ type KaquanServiceClient interface {
 	Audit(context.Context, *connect.Request[messages.AuditRequest]) (*connect.Response[messages.AuditResponse], error)
 	AddContact(context.Context, *connect.Request[messages.ContactRequest]) (*connect.Response[messages.ContactResponse], error)
 	RemoveContact(context.Context, *connect.Request[messages.ContactRequest]) (*connect.Response[messages.ContactResponse], error)
+	SetAccountStatus(context.Context, *connect.Request[messages.SetAccountStatusRequest]) (*connect.Response[messages.Account], error)
+	// Reads: a party (itself or admin), a template (anyone with a token), a card (its owner, its
+	// issuing merchant or admin), a user's contacts (the user or admin).
+	GetParty(context.Context, *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error)
+	GetTemplate(context.Context, *connect.Request[messages.GetTemplateRequest]) (*connect.Response[messages.Template], error)
+	GetCard(context.Context, *connect.Request[messages.GetCardRequest]) (*connect.Response[messages.Card], error)
+	ListContacts(context.Context, *connect.Request[messages.ListContactsRequest]) (*connect.Response[messages.ListContactsResponse], error)
 	// Accounts (the owner, or admin).
 	GetAccount(context.Context, *connect.Request[messages.GetAccountRequest]) (*connect.Response[messages.GetAccountResponse], error)
 	// Merchants (their own id, or admin).
@@ -131,6 +156,8 @@ type KaquanServiceClient interface {
 	Pay(context.Context, *connect.Request[messages.PayRequest]) (*connect.Response[messages.PaymentResponse], error)
 	Refund(context.Context, *connect.Request[messages.RefundRequest]) (*connect.Response[messages.PaymentResponse], error)
 	GetPayment(context.Context, *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error)
+	VoidCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
+	ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
 	// Users (their own id, or admin).
 	Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error)
 	Wallet(context.Context, *connect.Request[messages.WalletRequest]) (*connect.Response[messages.WalletResponse], error)
@@ -213,6 +240,36 @@ func NewKaquanServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(kaquanServiceMethods.ByName("RemoveContact")),
 			connect.WithClientOptions(opts...),
 		),
+		setAccountStatus: connect.NewClient[messages.SetAccountStatusRequest, messages.Account](
+			httpClient,
+			baseURL+KaquanServiceSetAccountStatusProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("SetAccountStatus")),
+			connect.WithClientOptions(opts...),
+		),
+		getParty: connect.NewClient[messages.GetPartyRequest, messages.Party](
+			httpClient,
+			baseURL+KaquanServiceGetPartyProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("GetParty")),
+			connect.WithClientOptions(opts...),
+		),
+		getTemplate: connect.NewClient[messages.GetTemplateRequest, messages.Template](
+			httpClient,
+			baseURL+KaquanServiceGetTemplateProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("GetTemplate")),
+			connect.WithClientOptions(opts...),
+		),
+		getCard: connect.NewClient[messages.GetCardRequest, messages.Card](
+			httpClient,
+			baseURL+KaquanServiceGetCardProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("GetCard")),
+			connect.WithClientOptions(opts...),
+		),
+		listContacts: connect.NewClient[messages.ListContactsRequest, messages.ListContactsResponse](
+			httpClient,
+			baseURL+KaquanServiceListContactsProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("ListContacts")),
+			connect.WithClientOptions(opts...),
+		),
 		getAccount: connect.NewClient[messages.GetAccountRequest, messages.GetAccountResponse](
 			httpClient,
 			baseURL+KaquanServiceGetAccountProcedure,
@@ -247,6 +304,18 @@ func NewKaquanServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			httpClient,
 			baseURL+KaquanServiceGetPaymentProcedure,
 			connect.WithSchema(kaquanServiceMethods.ByName("GetPayment")),
+			connect.WithClientOptions(opts...),
+		),
+		voidCard: connect.NewClient[messages.CardRequest, messages.Card](
+			httpClient,
+			baseURL+KaquanServiceVoidCardProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("VoidCard")),
+			connect.WithClientOptions(opts...),
+		),
+		expireCard: connect.NewClient[messages.CardRequest, messages.Card](
+			httpClient,
+			baseURL+KaquanServiceExpireCardProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("ExpireCard")),
 			connect.WithClientOptions(opts...),
 		),
 		claim: connect.NewClient[messages.ClaimRequest, messages.Card](
@@ -341,12 +410,19 @@ type kaquanServiceClient struct {
 	audit            *connect.Client[messages.AuditRequest, messages.AuditResponse]
 	addContact       *connect.Client[messages.ContactRequest, messages.ContactResponse]
 	removeContact    *connect.Client[messages.ContactRequest, messages.ContactResponse]
+	setAccountStatus *connect.Client[messages.SetAccountStatusRequest, messages.Account]
+	getParty         *connect.Client[messages.GetPartyRequest, messages.Party]
+	getTemplate      *connect.Client[messages.GetTemplateRequest, messages.Template]
+	getCard          *connect.Client[messages.GetCardRequest, messages.Card]
+	listContacts     *connect.Client[messages.ListContactsRequest, messages.ListContactsResponse]
 	getAccount       *connect.Client[messages.GetAccountRequest, messages.GetAccountResponse]
 	createTemplate   *connect.Client[messages.CreateTemplateRequest, messages.Template]
 	setNotifySecret  *connect.Client[messages.SetNotifySecretRequest, messages.SetNotifySecretResponse]
 	pay              *connect.Client[messages.PayRequest, messages.PaymentResponse]
 	refund           *connect.Client[messages.RefundRequest, messages.PaymentResponse]
 	getPayment       *connect.Client[messages.GetPaymentRequest, messages.Payment]
+	voidCard         *connect.Client[messages.CardRequest, messages.Card]
+	expireCard       *connect.Client[messages.CardRequest, messages.Card]
 	claim            *connect.Client[messages.ClaimRequest, messages.Card]
 	wallet           *connect.Client[messages.WalletRequest, messages.WalletResponse]
 	issuePaymentCode *connect.Client[messages.IssuePaymentCodeRequest, messages.PaymentCode]
@@ -407,6 +483,31 @@ func (c *kaquanServiceClient) RemoveContact(ctx context.Context, req *connect.Re
 	return c.removeContact.CallUnary(ctx, req)
 }
 
+// SetAccountStatus calls kaquan.v1.KaquanService.SetAccountStatus.
+func (c *kaquanServiceClient) SetAccountStatus(ctx context.Context, req *connect.Request[messages.SetAccountStatusRequest]) (*connect.Response[messages.Account], error) {
+	return c.setAccountStatus.CallUnary(ctx, req)
+}
+
+// GetParty calls kaquan.v1.KaquanService.GetParty.
+func (c *kaquanServiceClient) GetParty(ctx context.Context, req *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error) {
+	return c.getParty.CallUnary(ctx, req)
+}
+
+// GetTemplate calls kaquan.v1.KaquanService.GetTemplate.
+func (c *kaquanServiceClient) GetTemplate(ctx context.Context, req *connect.Request[messages.GetTemplateRequest]) (*connect.Response[messages.Template], error) {
+	return c.getTemplate.CallUnary(ctx, req)
+}
+
+// GetCard calls kaquan.v1.KaquanService.GetCard.
+func (c *kaquanServiceClient) GetCard(ctx context.Context, req *connect.Request[messages.GetCardRequest]) (*connect.Response[messages.Card], error) {
+	return c.getCard.CallUnary(ctx, req)
+}
+
+// ListContacts calls kaquan.v1.KaquanService.ListContacts.
+func (c *kaquanServiceClient) ListContacts(ctx context.Context, req *connect.Request[messages.ListContactsRequest]) (*connect.Response[messages.ListContactsResponse], error) {
+	return c.listContacts.CallUnary(ctx, req)
+}
+
 // GetAccount calls kaquan.v1.KaquanService.GetAccount.
 func (c *kaquanServiceClient) GetAccount(ctx context.Context, req *connect.Request[messages.GetAccountRequest]) (*connect.Response[messages.GetAccountResponse], error) {
 	return c.getAccount.CallUnary(ctx, req)
@@ -435,6 +536,16 @@ func (c *kaquanServiceClient) Refund(ctx context.Context, req *connect.Request[m
 // GetPayment calls kaquan.v1.KaquanService.GetPayment.
 func (c *kaquanServiceClient) GetPayment(ctx context.Context, req *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error) {
 	return c.getPayment.CallUnary(ctx, req)
+}
+
+// VoidCard calls kaquan.v1.KaquanService.VoidCard.
+func (c *kaquanServiceClient) VoidCard(ctx context.Context, req *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	return c.voidCard.CallUnary(ctx, req)
+}
+
+// ExpireCard calls kaquan.v1.KaquanService.ExpireCard.
+func (c *kaquanServiceClient) ExpireCard(ctx context.Context, req *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	return c.expireCard.CallUnary(ctx, req)
 }
 
 // Claim calls kaquan.v1.KaquanService.Claim.
@@ -514,6 +625,13 @@ type KaquanServiceHandler interface {
 	Audit(context.Context, *connect.Request[messages.AuditRequest]) (*connect.Response[messages.AuditResponse], error)
 	AddContact(context.Context, *connect.Request[messages.ContactRequest]) (*connect.Response[messages.ContactResponse], error)
 	RemoveContact(context.Context, *connect.Request[messages.ContactRequest]) (*connect.Response[messages.ContactResponse], error)
+	SetAccountStatus(context.Context, *connect.Request[messages.SetAccountStatusRequest]) (*connect.Response[messages.Account], error)
+	// Reads: a party (itself or admin), a template (anyone with a token), a card (its owner, its
+	// issuing merchant or admin), a user's contacts (the user or admin).
+	GetParty(context.Context, *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error)
+	GetTemplate(context.Context, *connect.Request[messages.GetTemplateRequest]) (*connect.Response[messages.Template], error)
+	GetCard(context.Context, *connect.Request[messages.GetCardRequest]) (*connect.Response[messages.Card], error)
+	ListContacts(context.Context, *connect.Request[messages.ListContactsRequest]) (*connect.Response[messages.ListContactsResponse], error)
 	// Accounts (the owner, or admin).
 	GetAccount(context.Context, *connect.Request[messages.GetAccountRequest]) (*connect.Response[messages.GetAccountResponse], error)
 	// Merchants (their own id, or admin).
@@ -522,6 +640,8 @@ type KaquanServiceHandler interface {
 	Pay(context.Context, *connect.Request[messages.PayRequest]) (*connect.Response[messages.PaymentResponse], error)
 	Refund(context.Context, *connect.Request[messages.RefundRequest]) (*connect.Response[messages.PaymentResponse], error)
 	GetPayment(context.Context, *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error)
+	VoidCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
+	ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
 	// Users (their own id, or admin).
 	Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error)
 	Wallet(context.Context, *connect.Request[messages.WalletRequest]) (*connect.Response[messages.WalletResponse], error)
@@ -600,6 +720,36 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(kaquanServiceMethods.ByName("RemoveContact")),
 		connect.WithHandlerOptions(opts...),
 	)
+	kaquanServiceSetAccountStatusHandler := connect.NewUnaryHandler(
+		KaquanServiceSetAccountStatusProcedure,
+		svc.SetAccountStatus,
+		connect.WithSchema(kaquanServiceMethods.ByName("SetAccountStatus")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceGetPartyHandler := connect.NewUnaryHandler(
+		KaquanServiceGetPartyProcedure,
+		svc.GetParty,
+		connect.WithSchema(kaquanServiceMethods.ByName("GetParty")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceGetTemplateHandler := connect.NewUnaryHandler(
+		KaquanServiceGetTemplateProcedure,
+		svc.GetTemplate,
+		connect.WithSchema(kaquanServiceMethods.ByName("GetTemplate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceGetCardHandler := connect.NewUnaryHandler(
+		KaquanServiceGetCardProcedure,
+		svc.GetCard,
+		connect.WithSchema(kaquanServiceMethods.ByName("GetCard")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceListContactsHandler := connect.NewUnaryHandler(
+		KaquanServiceListContactsProcedure,
+		svc.ListContacts,
+		connect.WithSchema(kaquanServiceMethods.ByName("ListContacts")),
+		connect.WithHandlerOptions(opts...),
+	)
 	kaquanServiceGetAccountHandler := connect.NewUnaryHandler(
 		KaquanServiceGetAccountProcedure,
 		svc.GetAccount,
@@ -634,6 +784,18 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 		KaquanServiceGetPaymentProcedure,
 		svc.GetPayment,
 		connect.WithSchema(kaquanServiceMethods.ByName("GetPayment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceVoidCardHandler := connect.NewUnaryHandler(
+		KaquanServiceVoidCardProcedure,
+		svc.VoidCard,
+		connect.WithSchema(kaquanServiceMethods.ByName("VoidCard")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceExpireCardHandler := connect.NewUnaryHandler(
+		KaquanServiceExpireCardProcedure,
+		svc.ExpireCard,
+		connect.WithSchema(kaquanServiceMethods.ByName("ExpireCard")),
 		connect.WithHandlerOptions(opts...),
 	)
 	kaquanServiceClaimHandler := connect.NewUnaryHandler(
@@ -734,6 +896,16 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 			kaquanServiceAddContactHandler.ServeHTTP(w, r)
 		case KaquanServiceRemoveContactProcedure:
 			kaquanServiceRemoveContactHandler.ServeHTTP(w, r)
+		case KaquanServiceSetAccountStatusProcedure:
+			kaquanServiceSetAccountStatusHandler.ServeHTTP(w, r)
+		case KaquanServiceGetPartyProcedure:
+			kaquanServiceGetPartyHandler.ServeHTTP(w, r)
+		case KaquanServiceGetTemplateProcedure:
+			kaquanServiceGetTemplateHandler.ServeHTTP(w, r)
+		case KaquanServiceGetCardProcedure:
+			kaquanServiceGetCardHandler.ServeHTTP(w, r)
+		case KaquanServiceListContactsProcedure:
+			kaquanServiceListContactsHandler.ServeHTTP(w, r)
 		case KaquanServiceGetAccountProcedure:
 			kaquanServiceGetAccountHandler.ServeHTTP(w, r)
 		case KaquanServiceCreateTemplateProcedure:
@@ -746,6 +918,10 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 			kaquanServiceRefundHandler.ServeHTTP(w, r)
 		case KaquanServiceGetPaymentProcedure:
 			kaquanServiceGetPaymentHandler.ServeHTTP(w, r)
+		case KaquanServiceVoidCardProcedure:
+			kaquanServiceVoidCardHandler.ServeHTTP(w, r)
+		case KaquanServiceExpireCardProcedure:
+			kaquanServiceExpireCardHandler.ServeHTTP(w, r)
 		case KaquanServiceClaimProcedure:
 			kaquanServiceClaimHandler.ServeHTTP(w, r)
 		case KaquanServiceWalletProcedure:
@@ -817,6 +993,26 @@ func (UnimplementedKaquanServiceHandler) RemoveContact(context.Context, *connect
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.RemoveContact is not implemented"))
 }
 
+func (UnimplementedKaquanServiceHandler) SetAccountStatus(context.Context, *connect.Request[messages.SetAccountStatusRequest]) (*connect.Response[messages.Account], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.SetAccountStatus is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) GetParty(context.Context, *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetParty is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) GetTemplate(context.Context, *connect.Request[messages.GetTemplateRequest]) (*connect.Response[messages.Template], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetTemplate is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) GetCard(context.Context, *connect.Request[messages.GetCardRequest]) (*connect.Response[messages.Card], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetCard is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) ListContacts(context.Context, *connect.Request[messages.ListContactsRequest]) (*connect.Response[messages.ListContactsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.ListContacts is not implemented"))
+}
+
 func (UnimplementedKaquanServiceHandler) GetAccount(context.Context, *connect.Request[messages.GetAccountRequest]) (*connect.Response[messages.GetAccountResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetAccount is not implemented"))
 }
@@ -839,6 +1035,14 @@ func (UnimplementedKaquanServiceHandler) Refund(context.Context, *connect.Reques
 
 func (UnimplementedKaquanServiceHandler) GetPayment(context.Context, *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetPayment is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) VoidCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.VoidCard is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.ExpireCard is not implemented"))
 }
 
 func (UnimplementedKaquanServiceHandler) Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error) {

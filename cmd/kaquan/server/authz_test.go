@@ -117,6 +117,27 @@ func TestServer_AuthorizationMatrix(t *testing.T) {
 		{"Rewards", func(c messagesconnect.KaquanServiceClient) error {
 			return e(c.Rewards(ctx, connect.NewRequest(&messages.RewardsRequest{Sharer: 100})))
 		}, "admin user100"},
+		{"SetAccountStatus", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.SetAccountStatus(ctx, connect.NewRequest(&messages.SetAccountStatusRequest{Id: 1010, Status: messages.AccountStatus_ACCOUNT_STATUS_ACTIVE})))
+		}, "admin"},
+		{"GetParty", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.GetParty(ctx, connect.NewRequest(&messages.GetPartyRequest{Id: 100})))
+		}, "admin user100"},
+		{"GetTemplate", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.GetTemplate(ctx, connect.NewRequest(&messages.GetTemplateRequest{Id: 7})))
+		}, "admin merchant1 merchant2 user100 user101"},
+		{"GetCard", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.GetCard(ctx, connect.NewRequest(&messages.GetCardRequest{Id: 7<<32 | 1})))
+		}, "admin merchant1 user100"},
+		{"ListContacts", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.ListContacts(ctx, connect.NewRequest(&messages.ListContactsRequest{User: 100})))
+		}, "admin user100"},
+		{"VoidCard", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.VoidCard(ctx, connect.NewRequest(&messages.CardRequest{Merchant: 1, Card: 7<<32 | 99})))
+		}, "admin merchant1"},
+		{"ExpireCard", func(c messagesconnect.KaquanServiceClient) error {
+			return e(c.ExpireCard(ctx, connect.NewRequest(&messages.CardRequest{Merchant: 1, Card: 7<<32 | 1})))
+		}, "admin merchant1"},
 		// Verified by the notification's signature: open to every caller, token or not.
 		{"ConfirmUse", func(c messagesconnect.KaquanServiceClient) error {
 			return e(c.ConfirmUse(ctx, connect.NewRequest(&messages.ConfirmUseRequest{Id: "n", CardCode: "x", Merchant: 1, Signature: "00"})))

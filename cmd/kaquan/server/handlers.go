@@ -288,3 +288,64 @@ func (s *Server) ConfirmUse(ctx context.Context, r *connect.Request[messages.Con
 	}
 	return respond(&messages.ConfirmUseResponse{Reward: reward}, err)
 }
+
+func (s *Server) SetAccountStatus(ctx context.Context, r *connect.Request[messages.SetAccountStatusRequest]) (*connect.Response[messages.Account], error) {
+	if err := needAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return respond(s.e.SetAccountStatus(ctx, r.Msg.Id, r.Msg.Status))
+}
+
+func (s *Server) GetParty(ctx context.Context, r *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error) {
+	if err := needParty(ctx, r.Msg.Id); err != nil {
+		return nil, err
+	}
+	return respond(s.e.Party(ctx, r.Msg.Id))
+}
+
+func (s *Server) GetTemplate(ctx context.Context, r *connect.Request[messages.GetTemplateRequest]) (*connect.Response[messages.Template], error) {
+	return respond(s.e.Template(ctx, r.Msg.Id)) // offers are public to every holder of a token
+}
+
+func (s *Server) GetCard(ctx context.Context, r *connect.Request[messages.GetCardRequest]) (*connect.Response[messages.Card], error) {
+	c, err := s.e.Card(ctx, r.Msg.Id)
+	if err != nil {
+		if needAdmin(ctx) != nil {
+			return nil, denied("card")
+		}
+		return nil, engineError(err)
+	}
+	if needUser(ctx, c.OwnerId) != nil && needMerchant(ctx, c.MerchantId) != nil {
+		return nil, denied("card")
+	}
+	return connect.NewResponse(c), nil
+}
+
+func (s *Server) ListContacts(ctx context.Context, r *connect.Request[messages.ListContactsRequest]) (*connect.Response[messages.ListContactsResponse], error) {
+	if err := needUser(ctx, r.Msg.User); err != nil {
+		return nil, err
+	}
+	ids, err := s.e.Contacts(ctx, r.Msg.User)
+	return respond(&messages.ListContactsResponse{Contacts: ids}, err)
+}
+
+func (s *Server) VoidCard(ctx context.Context, r *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	if err := needMerchant(ctx, r.Msg.Merchant); err != nil {
+		return nil, err
+	}
+	return respond(s.e.VoidCard(ctx, r.Msg.Merchant, r.Msg.Card))
+}
+
+func (s *Server) ExpireCard(ctx context.Context, r *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
+	if err := needMerchant(ctx, r.Msg.Merchant); err != nil {
+		return nil, err
+	}
+	c, err := s.e.Card(ctx, r.Msg.Card)
+	if err == nil && c.MerchantId != r.Msg.Merchant {
+		return nil, denied("another merchant's card")
+	}
+	if err != nil {
+		return nil, engineError(err)
+	}
+	return respond(s.e.ExpireCard(ctx, r.Msg.Card))
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpcreflect"
@@ -73,6 +74,11 @@ func (s *testServer) client(token string, grpc bool) messagesconnect.KaquanServi
 		opts = append(opts, connect.WithProtoJSON())
 	}
 	return messagesconnect.NewKaquanServiceClient(s.http, s.url, opts...)
+}
+
+// grpcWebClient is a gRPC-Web client (what browsers use) acting with token, over HTTP/1.1.
+func (s *testServer) grpcWebClient(token string) messagesconnect.KaquanServiceClient {
+	return messagesconnect.NewKaquanServiceClient(http.DefaultClient, s.url, connect.WithGRPCWeb(), connect.WithInterceptors(bearer(token)))
 }
 
 func bearer(token string) connect.UnaryInterceptorFunc {
@@ -176,6 +182,20 @@ func TestServer_PaymentFlowConnectJSON(t *testing.T) {
 	payFlow(t, setupFlow(t, s, false))
 }
 
+func TestServer_PaymentFlowGRPCWeb(t *testing.T) {
+	s := startServer(t)
+	f := setupFlow(t, s, true)
+	f.admin, f.merchant, f.user = s.grpcWebClient(adminToken), s.grpcWebClient(f.merchantToken), s.grpcWebClient(f.userToken)
+	payFlow(t, f)
+}
+
+// token creates a token for a party.
+func (s *testServer) token(t *testing.T, kind messages.PrincipalKind, party uint64) string {
+	t.Helper()
+	r, err := s.client(adminToken, true).CreateToken(context.Background(), connect.NewRequest(&messages.CreateTokenRequest{Kind: kind, PartyId: party}))
+	return ok(t, r, err).Token
+}
+
 // postJSON is what curl does: a POST of JSON to /kaquan.v1.KaquanService/<Method>.
 func (s *testServer) postJSON(t *testing.T, token, method, body string) (int, map[string]any) {
 	t.Helper()
@@ -248,6 +268,32 @@ func TestServer_PlainHTTPJSON(t *testing.T) {
 	code, out = s.postJSON(t, f.userToken, svc+"ClaimShared", fmt.Sprintf(`{"claimer": "100", "sharer": "101", "card": %q}`, card))
 	if code != 200 || out["sharedBy"] != "101" {
 		t.Fatalf("claim shared: %d %v", code, out)
+	}
+	// The claimed card is used elsewhere: its merchant's server confirms, signed; 101 is rewarded.
+	// (No template names a reward here, so the notification names one.)
+	if code, out := s.postJSON(t, f.merchantToken, svc+"SetNotifySecret", `{"merchant": "1", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ="}`); code != 200 {
+		t.Fatalf("secret: %d %v", code, out)
+	}
+	_, claimed := s.postJSON(t, f.userToken, svc+"Wallet", `{"user": "100"}`)
+	var cardCode string
+	for _, c := range claimed["cards"].([]any) {
+		if c.(map[string]any)["id"] == card {
+			cardCode = c.(map[string]any)["code"].(string)
+		}
+	}
+	n := kaquan.UseNotification{ID: "n-1", CardCode: cardCode, Merchant: 1, Time: time.Now().Unix(), RewardTemplate: 7}
+	n.Signature = n.Sign([]byte("secret-secret-secret"))
+	note := fmt.Sprintf(`{"id": "n-1", "cardCode": %q, "merchant": "1", "time": "%d", "rewardTemplate": "7", "signature": %q}`, cardCode, n.Time, n.Signature)
+	code, out = s.postJSON(t, "", svc+"ConfirmUse", note)
+	if reward, _ := out["reward"].(map[string]any); code != 200 || reward["state"] != "REWARD_STATE_GRANTED" || reward["sharer"] != "101" {
+		t.Fatalf("confirm: %d %v", code, out)
+	}
+	if code, out := s.postJSON(t, "", svc+"ConfirmUse", note); code != 200 || out["duplicate"] != true {
+		t.Errorf("the same notification again: %d %v", code, out)
+	}
+	otherToken := s.token(t, messages.PrincipalKind_PRINCIPAL_KIND_USER, 101)
+	if code, out := s.postJSON(t, otherToken, svc+"Rewards", `{"sharer": "101"}`); code != 200 || len(out["rewards"].([]any)) != 1 {
+		t.Errorf("rewards: %d %v", code, out)
 	}
 	// Metrics: operations by outcome, and the group commit.
 	res, err = http.Get(s.url + "/metrics")
