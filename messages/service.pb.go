@@ -83,6 +83,7 @@ type TokenRecord struct {
 	PartyId       uint64                 `protobuf:"varint,2,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"` // merchant or user; 0 for admin
 	CreatedAt     int64                  `protobuf:"varint,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	RevokedAt     int64                  `protobuf:"varint,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"` // 0 while valid
+	ExpiresAt     int64                  `protobuf:"varint,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // unix ns; 0: never
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,10 +146,18 @@ func (x *TokenRecord) GetRevokedAt() int64 {
 	return 0
 }
 
+func (x *TokenRecord) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
 type CreateTokenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          PrincipalKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=kaquan.v1.PrincipalKind" json:"kind,omitempty"`
 	PartyId       uint64                 `protobuf:"varint,2,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +202,13 @@ func (x *CreateTokenRequest) GetKind() PrincipalKind {
 func (x *CreateTokenRequest) GetPartyId() uint64 {
 	if x != nil {
 		return x.PartyId
+	}
+	return 0
+}
+
+func (x *CreateTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
 	}
 	return 0
 }
@@ -2430,17 +2446,21 @@ var File_service_proto protoreflect.FileDescriptor
 
 const file_service_proto_rawDesc = "" +
 	"\n" +
-	"\rservice.proto\x12\tkaquan.v1\x1a\fkaquan.proto\"\x94\x01\n" +
+	"\rservice.proto\x12\tkaquan.v1\x1a\fkaquan.proto\"\xb3\x01\n" +
 	"\vTokenRecord\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.kaquan.v1.PrincipalKindR\x04kind\x12\x19\n" +
 	"\bparty_id\x18\x02 \x01(\x04R\apartyId\x12\x1d\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\x03R\tcreatedAt\x12\x1d\n" +
 	"\n" +
-	"revoked_at\x18\x04 \x01(\x03R\trevokedAt\"]\n" +
+	"revoked_at\x18\x04 \x01(\x03R\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\x03R\texpiresAt\"~\n" +
 	"\x12CreateTokenRequest\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.kaquan.v1.PrincipalKindR\x04kind\x12\x19\n" +
-	"\bparty_id\x18\x02 \x01(\x04R\apartyId\"F\n" +
+	"\bparty_id\x18\x02 \x01(\x04R\apartyId\x12\x1f\n" +
+	"\vttl_seconds\x18\x03 \x01(\x03R\n" +
+	"ttlSeconds\"F\n" +
 	"\x13CreateTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\"/\n" +

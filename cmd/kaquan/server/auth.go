@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/kaquan/kaquan"
@@ -70,6 +71,9 @@ func (s *Server) authenticate(ctx context.Context, header http.Header) (Principa
 	rec, err := s.e.Token(ctx, h)
 	if errors.Is(err, kaquan.ErrUnknownEntity) || (err == nil && rec.RevokedAt != 0) {
 		return Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("unknown or revoked token"))
+	}
+	if err == nil && rec.ExpiresAt != 0 && time.Now().UnixNano() >= rec.ExpiresAt {
+		return Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("expired token"))
 	}
 	if err != nil {
 		return Principal{}, engineError(err)

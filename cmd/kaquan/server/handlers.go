@@ -43,9 +43,16 @@ func (s *Server) CreateToken(ctx context.Context, r *connect.Request[messages.Cr
 	default:
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token kind"))
 	}
-	token := newToken()
+	if m.TtlSeconds < 0 || m.TtlSeconds > 10*365*24*3600 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("ttl_seconds outside 0..10 years"))
+	}
+	token, now := newToken(), time.Now()
 	h := tokenHash(token)
-	if err := s.e.PutToken(ctx, h, &messages.TokenRecord{Kind: m.Kind, PartyId: m.PartyId, CreatedAt: time.Now().UnixNano()}); err != nil {
+	rec := &messages.TokenRecord{Kind: m.Kind, PartyId: m.PartyId, CreatedAt: now.UnixNano()}
+	if m.TtlSeconds > 0 {
+		rec.ExpiresAt = now.Add(time.Duration(m.TtlSeconds) * time.Second).UnixNano()
+	}
+	if err := s.e.PutToken(ctx, h, rec); err != nil {
 		return nil, engineError(err)
 	}
 	return connect.NewResponse(&messages.CreateTokenResponse{Token: token, TokenId: tokenID(h)}), nil

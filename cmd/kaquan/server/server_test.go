@@ -372,6 +372,35 @@ func TestServer_Errors(t *testing.T) {
 	if _, err := s.client(tok.Token, true).Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100})); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("revoked token: %v", err)
 	}
+	r, err = f.admin.CreateToken(ctx, connect.NewRequest(&messages.CreateTokenRequest{Kind: messages.PrincipalKind_PRINCIPAL_KIND_USER, PartyId: 100, TtlSeconds: 1}))
+	short := ok(t, r, err)
+	must(t)(s.client(short.Token, true).Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100})))
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := s.client(short.Token, true).Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("expired token: %v", err)
+	}
+}
+
+// TestServer_HealthGRPC asks the health service over gRPC itself: one empty message frame on
+// HTTP/2, answered SERVING with grpc-status 0.
+func TestServer_HealthGRPC(t *testing.T) {
+	s := startServer(t)
+	req, err := http.NewRequest(http.MethodPost, s.url+"/grpc.health.v1.Health/Check", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	res, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	// A frame: not compressed, length 2, then field 1 (status) = 1 (SERVING).
+	if got := res.Trailer.Get("Grpc-Status"); got != "0" || !bytes.Equal(body, []byte{0, 0, 0, 0, 2, 0x08, 0x01}) {
+		t.Errorf("health over gRPC: status %q, body %x", got, body)
+	}
 }
 
 // TestServer_CodeBruteForce: a merchant guessing payment codes is stopped after 5 failures a second.
