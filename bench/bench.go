@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,8 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Scenario      string        // "payments", "gifts" or "pools"
+	Scenario      string        // one of Scenarios
+	FlashStock    int           // flash-sale: the template's stock
 	Duration      time.Duration // how long clients run
 	Concurrency   int           // concurrent clients
 	Accounts      int           // users, each with one funded account
@@ -30,10 +32,14 @@ type Config struct {
 	AckLog        string        // append each acknowledged payment key here ("" = none)
 	Progress      io.Writer     // progress lines (nil = none)
 	ProgressEvery time.Duration
+	Bar           io.Writer // a progress bar while loading and running (nil = none)
 	// Measure, if set, wraps the timed part of the run (a CPU profile, say): it is called when the
 	// clients start and the function it returns when they stop.
 	Measure func() (stop func())
 }
+
+// Scenarios are the workloads.
+var Scenarios = []string{"payments", "hot-merchant", "flash-sale", "gifts", "pools"}
 
 // Limits of a run.
 const (
@@ -46,8 +52,10 @@ const (
 // Validate checks every bound.
 func (c Config) Validate() error {
 	switch {
-	case c.Scenario != "payments" && c.Scenario != "gifts" && c.Scenario != "pools":
-		return fmt.Errorf("scenario %q: want payments, gifts or pools", c.Scenario)
+	case !slices.Contains(Scenarios, c.Scenario):
+		return fmt.Errorf("scenario %q: want one of %v", c.Scenario, Scenarios)
+	case c.Scenario == "flash-sale" && (c.FlashStock < 1 || c.FlashStock > 1<<30):
+		return fmt.Errorf("flash-sale: stock %d outside 1..2^30", c.FlashStock)
 	case c.Scenario == "pools" && min(c.Accounts, poolContactsMax) < c.Concurrency:
 		return fmt.Errorf("pools: each of the %d clients needs a contact among the first %d users", c.Concurrency, poolContactsMax)
 	case c.Scenario == "gifts" && c.Accounts < 2*c.Concurrency:
@@ -71,6 +79,8 @@ type Result struct {
 	Scenario     string         `json:"scenario"`
 	Durability   string         `json:"durability,omitempty"`
 	Target       string         `json:"target,omitempty"` // the server, when run over the network
+	System       string         `json:"system,omitempty"` // "kaquan", or a baseline's name
+	Started      string         `json:"started,omitempty"`
 	Concurrency  int            `json:"concurrency"`
 	DurationS    float64        `json:"duration_s"`
 	Ops          int64          `json:"ops"`
@@ -84,6 +94,7 @@ type Result struct {
 	AuditOK      bool           `json:"audit_ok"`
 	Audit        string         `json:"audit"`
 	SetupS       float64        `json:"setup_s"`
+	Timeline     []float64      `json:"timeline,omitempty"` // operations per second, each second of the run
 	// gifts: distinct images stored, and the bytes stored for them (image bytes plus their records)
 	// and the growth of the data folder, per distinct image added during the run.
 	Images                 int64   `json:"images,omitempty"`
@@ -95,6 +106,15 @@ type Result struct {
 	Confirmations int64   `json:"confirmations,omitempty"`
 	RewardP50Ms   float64 `json:"reward_p50_ms,omitempty"`
 	RewardP99Ms   float64 `json:"reward_p99_ms,omitempty"`
+	// flash-sale: claim attempts (one per user), cards sold (never above the stock), users refused
+	// as sold out, how long the sale took and its attempts per second, and the winners' claim latency.
+	SaleAttempts     int64   `json:"sale_attempts,omitempty"`
+	SaleSold         int64   `json:"sale_sold,omitempty"`
+	SaleSoldOut      int64   `json:"sale_sold_out,omitempty"`
+	SaleS            float64 `json:"sale_s,omitempty"`
+	SaleAttemptsPerS float64 `json:"sale_attempts_per_s,omitempty"`
+	SaleClaimP50Ms   float64 `json:"sale_claim_p50_ms,omitempty"`
+	SaleClaimP99Ms   float64 `json:"sale_claim_p99_ms,omitempty"`
 }
 
 // JSON renders r on one line.
@@ -193,7 +213,10 @@ func setup(ctx context.Context, e API, cfg Config) error {
 			return err
 		}
 	}
+	loading := newBar(cfg.Bar, int64(cfg.Accounts), "loading users")
+	defer loading.finish()
 	return parallel(ctx, cfg.Accounts, cfg.Concurrency, func(i int) error {
+		defer loading.Add(1)
 		u := uint64(userBase + i)
 		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: u, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "bench user"}); err != nil {
 			return err
@@ -242,6 +265,11 @@ type client struct {
 	run    string
 	n      int
 	themes [][]byte // gifts: the theme images
+	// flash-sale
+	flash     *flashSale
+	next      int   // the next user to try the sale
+	winners   []int // users holding a card from the sale
+	claimHist *hdr.Histogram
 	// pools
 	contacts   []uint64
 	page       []*messages.PoolEntry
@@ -269,7 +297,7 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 	for i := range clients {
 		clients[i] = &client{e: e, cfg: cfg, rng: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
 			hist: hdr.New(1, 60_000_000, 3), errs: map[string]int{}, run: fmt.Sprintf("%s-%d", run, i), themes: imgs,
-			rewardHist: hdr.New(1, 60_000_000, 3)}
+			rewardHist: hdr.New(1, 60_000_000, 3), claimHist: hdr.New(1, 60_000_000, 3)}
 	}
 	if cfg.Scenario == "pools" {
 		for i := range min(cfg.Accounts, poolContactsMax) {
@@ -281,6 +309,16 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 	for i := range cfg.Accounts {
 		c := clients[i%cfg.Concurrency]
 		c.users = append(c.users, benchUser{id: uint64(userBase + i), account: uint64(userAccountBase + i)})
+	}
+	if cfg.Scenario == "flash-sale" {
+		sale, err := setupFlash(ctx, e, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range clients {
+			c.flash = sale
+		}
+		return clients, nil // the users claim in the sale, not before
 	}
 	err := parallel(ctx, cfg.Concurrency, cfg.Concurrency, func(i int) error {
 		c := clients[i]
@@ -296,9 +334,24 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 	return clients, err
 }
 
-// claimFrom claims a card for u from a random merchant's template numbered from base.
+// merchantOfTemplate is the bench merchant (0-based) whose template t is: each template belongs to
+// one merchant, numbered from a base per kind of template; the flash-sale template is merchant 0's.
+func merchantOfTemplate(t uint64) int {
+	for _, base := range []uint64{templateBase, giftTemplateBase, poolTemplateBase, rewardTemplateBase} {
+		if t >= base && t < base+MerchantsMax {
+			return int(t - base)
+		}
+	}
+	return 0
+}
+
+// claimFrom claims a card for u from a random merchant's template numbered from base (merchant 0's
+// in the hot-merchant scenario).
 func (c *client) claimFrom(ctx context.Context, u *benchUser, base int) error {
 	m := c.rng.IntN(c.cfg.Merchants)
+	if c.cfg.Scenario == "hot-merchant" {
+		m = 0
+	}
 	card, err := c.e.Claim(ctx, kaquan.Claim{Template: uint64(base + m), User: u.id})
 	if err != nil {
 		return err
@@ -315,12 +368,17 @@ func (c *client) pay(ctx context.Context, ack *ackLog) error {
 			return err
 		}
 	}
+	return c.payWith(ctx, u, ack)
+}
+
+// payWith pays with u's newest card at the card's merchant.
+func (c *client) payWith(ctx context.Context, u *benchUser, ack *ackLog) error {
 	card := u.cards[len(u.cards)-1]
 	code, err := c.e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u.id, Account: u.account, Card: card})
 	if err != nil {
 		return err
 	}
-	m := int(card>>32) - templateBase // the card's merchant: each template belongs to one
+	m := merchantOfTemplate(card >> 32)
 	c.n++
 	key := fmt.Sprintf("b%s-%d", c.run, c.n)
 	start := time.Now()
@@ -359,6 +417,8 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 			op = c.gift
 		case "pools":
 			op = c.claimFromPool
+		case "flash-sale":
+			op = c.flashOp
 		}
 		wg.Add(1)
 		go func() {
@@ -371,6 +431,9 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 					if err == errSkip {
 						continue
 					}
+					if err == errDone {
+						return
+					}
 					c.errs[errorKind(err)]++
 					errCount.Add(1)
 					continue
@@ -381,7 +444,7 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 	}
 	stop := progress(cfg, start, &ops, &errCount)
 	wg.Wait()
-	stop()
+	timeline := stop()
 	elapsed := time.Since(start).Seconds()
 	all, rewards := hdr.New(1, 60_000_000, 3), hdr.New(1, 60_000_000, 3)
 	res := &Result{Scenario: cfg.Scenario, Concurrency: cfg.Concurrency, DurationS: elapsed, ErrorsByKind: map[string]int{}}
@@ -397,30 +460,40 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 		res.ErrorsByKind[k] += n
 		errCount.Add(int64(n))
 	}
+	if sale := clients[0].flash; sale != nil {
+		claims := hdr.New(1, 60_000_000, 3)
+		for _, c := range clients {
+			claims.Merge(c.claimHist)
+		}
+		res.SaleAttempts, res.SaleSold, res.SaleSoldOut = sale.attempts.Load(), sale.sold.Load(), sale.soldOut.Load()
+		if span := sale.last.Sub(sale.first).Seconds(); span > 0 {
+			res.SaleS, res.SaleAttemptsPerS = span, float64(res.SaleAttempts)/span
+		}
+		res.SaleClaimP50Ms, res.SaleClaimP99Ms = float64(claims.ValueAtQuantile(50))/1000, float64(claims.ValueAtQuantile(99))/1000
+	}
 	if n := rewards.TotalCount(); n > 0 {
 		res.Confirmations = n
 		res.RewardP50Ms, res.RewardP99Ms = float64(rewards.ValueAtQuantile(50))/1000, float64(rewards.ValueAtQuantile(99))/1000
 	}
-	res.Ops, res.Errors = ops.Load(), errCount.Load()
+	res.Ops, res.Errors, res.Timeline = ops.Load(), errCount.Load(), timeline
 	res.OpsPerS = float64(res.Ops) / elapsed
 	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
 	res.P50Ms, res.P99Ms, res.P999Ms, res.MaxMs = ms(50), ms(99), ms(99.9), float64(all.Max())/1000
 	return res
 }
 
-func progress(cfg Config, start time.Time, ops, errs *atomic.Int64) (stop func()) {
-	if cfg.Progress == nil {
-		return func() {}
-	}
+// progress samples the rate every ProgressEvery (1 s) into the run's timeline, printing a line per
+// sample to Progress and moving a bar on Bar; stop returns the timeline (operations per second).
+func progress(cfg Config, start time.Time, ops, errs *atomic.Int64) (stop func() []float64) {
 	every := cfg.ProgressEvery
 	if every <= 0 {
 		every = time.Second
 	}
+	bar := newBar(cfg.Bar, int64(cfg.Duration/time.Second), "running")
 	done := make(chan struct{})
+	var timeline []float64
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		last, lastAt := int64(0), start
@@ -430,13 +503,17 @@ func progress(cfg Config, start time.Time, ops, errs *atomic.Int64) (stop func()
 				return
 			case now := <-t.C:
 				n := ops.Load()
-				fmt.Fprintf(cfg.Progress, "%5.1fs  ops %d  rate %.0f/s  errors %d\n",
-					now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), errs.Load())
+				rate := float64(n-last) / now.Sub(lastAt).Seconds()
+				timeline = append(timeline, rate)
+				if cfg.Progress != nil {
+					fmt.Fprintf(cfg.Progress, "%5.1fs  ops %d  rate %.0f/s  errors %d\n", now.Sub(start).Seconds(), n, rate, errs.Load())
+				}
+				bar.Set64(int64(now.Sub(start) / time.Second))
 				last, lastAt = n, now
 			}
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+	})
+	return func() []float64 { close(done); wg.Wait(); bar.finish(); return timeline }
 }
 
 // errorKind names an error by the sentinel it matches.

@@ -16,7 +16,10 @@ import (
 func (m Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlags("bench")
 	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
-	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), gifts (direct gifts with images) or pools (contacts claiming from one busy pool, with confirmations and rewards)")
+	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images) or pools (contacts claiming from one busy pool, with confirmations and rewards)")
+	flashStock := fs.Int("flash-stock", 10_000, "flash-sale: the template's stock")
+	report := fs.String("report", "", "add this run's results to DIR and write DIR/report.html and charts (PNG) of every run there")
+	noBar := fs.Bool("no-progress-bar", false, "no progress bar on stderr")
 	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	durability := fs.String("durability", "sync", "sync (fsync every group commit) or none (benchmarks only: no fsync)")
@@ -37,8 +40,11 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
-		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog,
+		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog, FlashStock: *flashStock,
 		Progress: m.Stdout, ProgressEvery: time.Second}
+	if !*noBar {
+		cfg.Bar = m.Stderr
+	}
 	var api bench.API
 	where := fmt.Sprintf("durability %s", d)
 	if *target != "" {
@@ -71,6 +77,10 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "claims lost to another contact: %d; confirmed uses %d, reward latency p50 %.2fms p99 %.2fms\n",
 			res.ClaimsLost, res.Confirmations, res.RewardP50Ms, res.RewardP99Ms)
 	}
+	if res.SaleAttempts > 0 {
+		fmt.Fprintf(m.Stdout, "sale: %d users tried in %.2fs (%.0f claims/s), %d cards sold of %d, %d refused as sold out; winners' claim p50 %.2fms p99 %.2fms\n",
+			res.SaleAttempts, res.SaleS, res.SaleAttemptsPerS, res.SaleSold, *flashStock, res.SaleSoldOut, res.SaleClaimP50Ms, res.SaleClaimP99Ms)
+	}
 	if res.Images > 0 {
 		fmt.Fprintf(m.Stdout, "images: %d distinct, %.0f bytes stored per image, data folder grew %.0f bytes per image added\n",
 			res.Images, res.ImageBytesPerImage, res.DiskBytesPerImageAdded)
@@ -80,6 +90,13 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, " %s=%d", k, res.ErrorsByKind[k])
 	}
 	fmt.Fprintf(m.Stdout, "\n%s\n", res.Audit)
+	if *report != "" {
+		page, err := bench.AddToReport(*report, res)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		fmt.Fprintf(m.Stdout, "report: %s\n", page)
+	}
 	if *asJSON {
 		fmt.Fprintln(m.Stdout, res.JSON())
 	}

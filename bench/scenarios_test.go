@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/persistence"
+)
+
+func runScenario(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	opts := kaquan.DefaultOptions()
+	opts.Durability = persistence.DurabilityMemory
+	e, err := kaquan.Open("", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	res, err := Run(context.Background(), Local{e}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.AuditOK || res.Errors != 0 {
+		t.Fatalf("%s: audit %v, errors %v: %s", cfg.Scenario, res.AuditOK, res.ErrorsByKind, res.Audit)
+	}
+	return res
+}
+
+func TestScenario_HotMerchant(t *testing.T) {
+	res := runScenario(t, Config{Scenario: "hot-merchant", Duration: 500 * time.Millisecond, Concurrency: 8, Accounts: 40, Merchants: 5, CardsPerUser: 1})
+	if res.Ops < 10 || !strings.Contains(res.Audit, "COMPLETED") {
+		t.Errorf("hot-merchant: %d ops, %s", res.Ops, res.Audit)
+	}
+}
+
+// TestScenario_FlashSale: 300 users race for 50 cards: exactly 50 are sold, 250 users are refused,
+// and the winners pay.
+func TestScenario_FlashSale(t *testing.T) {
+	res := runScenario(t, Config{Scenario: "flash-sale", Duration: 5 * time.Second, Concurrency: 16, Accounts: 300, Merchants: 2, FlashStock: 50})
+	if res.SaleAttempts != 300 || res.SaleSold != 50 || res.SaleSoldOut != 250 || res.SaleAttemptsPerS <= 0 {
+		t.Fatalf("sale: %d attempts, %d sold, %d sold out, %.0f/s", res.SaleAttempts, res.SaleSold, res.SaleSoldOut, res.SaleAttemptsPerS)
+	}
+	if res.Ops != 100 { // 50 claims and 50 payments
+		t.Errorf("ops %d, want 100", res.Ops)
+	}
+}
+
+// TestReport: runs added to a folder come out in one page with its charts.
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	for i, sys := range []string{"kaquan", "postgres"} {
+		r := &Result{Scenario: "payments", System: sys, Durability: "sync", Concurrency: 64, OpsPerS: float64(1000 * (i + 1)),
+			P50Ms: 1, P99Ms: 2, P999Ms: 3, AuditOK: true, Timeline: []float64{900, 1000, 1100}, Started: time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)}
+		if _, err := AddToReport(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"postgres", "kaquan", "data:image/png;base64,", "<td>2000</td>"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, name := range []string{"throughput.png", "latency.png", "comparison.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		f.Close()
+	}
+	if runs, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(runs) != 2 {
+		t.Errorf("stored runs: %v", runs)
+	}
+}
