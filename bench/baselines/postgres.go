@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// postgres is the workload as a typical service writes it: a table per entity, one transaction per
+// operation, row locks (SELECT ... FOR UPDATE) and PostgreSQL's default durability (fsync at
+// commit, synchronous_commit on).
+type postgres struct {
+	db       *pgxpool.Pool
+	cfg      config
+	template int64 // flash sale
+}
+
+const pgSchema = `
+DROP TABLE IF EXISTS claims, ledger, payments, payment_codes, cards, templates, accounts;
+CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
+CREATE TABLE templates (id bigint PRIMARY KEY, merchant bigint NOT NULL, reduce bigint NOT NULL, least_cost bigint NOT NULL,
+  stock int NOT NULL, issued int NOT NULL DEFAULT 0);
+CREATE TABLE cards (id bigserial PRIMARY KEY, template bigint NOT NULL REFERENCES templates, owner bigint NOT NULL,
+  state text NOT NULL DEFAULT 'AVAILABLE', payment text);
+CREATE TABLE payment_codes (code text PRIMARY KEY, account bigint NOT NULL, card bigint, expires_at timestamptz NOT NULL, used_by text);
+CREATE TABLE payments (merchant bigint NOT NULL, key text NOT NULL, payer bigint NOT NULL, card bigint, amount bigint NOT NULL,
+  discount bigint NOT NULL, state text NOT NULL, PRIMARY KEY (merchant, key));
+CREATE TABLE ledger (id bigserial PRIMARY KEY, account bigint NOT NULL, amount bigint NOT NULL, balance_after bigint NOT NULL, transfer text NOT NULL);
+CREATE TABLE claims (template bigint NOT NULL, owner bigint NOT NULL, PRIMARY KEY (template, owner));
+`
+
+func newPostgres(ctx context.Context, dsn string) (workload, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = 128
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &postgres{db: db}, db.Ping(ctx)
+}
+
+func (p *postgres) close() { p.db.Close() }
+
+// Merchants are accounts 1_000_000 + m; users are accounts 1..accounts; merchant m's template is m+1.
+func (p *postgres) setup(ctx context.Context, cfg config) error {
+	p.cfg = cfg
+	if _, err := p.db.Exec(ctx, pgSchema); err != nil {
+		return err
+	}
+	if _, err := p.db.Exec(ctx, `INSERT INTO accounts SELECT g, 1000000000000 FROM generate_series(1, $1) g`, cfg.accounts); err != nil {
+		return err
+	}
+	if _, err := p.db.Exec(ctx, `INSERT INTO accounts SELECT 1000000 + g, 0 FROM generate_series(0, $1 - 1) g`, cfg.merchants); err != nil {
+		return err
+	}
+	if _, err := p.db.Exec(ctx, `INSERT INTO templates (id, merchant, reduce, least_cost, stock) SELECT g + 1, 1000000 + g, 500, 2000, 2000000000 FROM generate_series(0, $1 - 1) g`, cfg.merchants); err != nil {
+		return err
+	}
+	p.template = int64(cfg.merchants) + 1
+	_, err := p.db.Exec(ctx, `INSERT INTO templates (id, merchant, reduce, least_cost, stock) VALUES ($1, 1000000, 500, 2000, $2)`, p.template, cfg.flashStock)
+	return err
+}
+
+func (p *postgres) op(ctx context.Context, c *client) error {
+	if p.cfg.scenario == "flash-sale" {
+		return p.flash(ctx, c)
+	}
+	u := c.users[c.rng.IntN(len(c.users))]
+	m := int64(0)
+	if p.cfg.scenario != "hot-merchant" {
+		m = int64(c.rng.IntN(p.cfg.merchants))
+	}
+	card, err := p.claim(ctx, m+1, u)
+	if err != nil {
+		return err
+	}
+	return p.pay(ctx, c, u, card, m)
+}
+
+// claim issues a card of template t to user u (one transaction).
+func (p *postgres) claim(ctx context.Context, t, u int64) (int64, error) {
+	var card int64
+	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE templates SET issued = issued + 1 WHERE id = $1 AND issued < stock`, t)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errSkip // sold out
+		}
+		return tx.QueryRow(ctx, `INSERT INTO cards (template, owner) VALUES ($1, $2) RETURNING id`, t, u).Scan(&card)
+	})
+	return card, err
+}
+
+// pay is what kaquan's payment operation is: the consumer's payment code (one transaction), then
+// the merchant's card-validated payment (one transaction, rows locked in a fixed order).
+func (p *postgres) pay(ctx context.Context, c *client, u, card, m int64) error {
+	code := fmt.Sprintf("%018d", rand.Int64N(1e18))
+	if _, err := p.db.Exec(ctx, `INSERT INTO payment_codes (code, account, card, expires_at) VALUES ($1, $2, $3, now() + interval '60 seconds')`, code, u, card); err != nil {
+		return err
+	}
+	c.n++
+	key := fmt.Sprintf("c%d-%d", c.id, c.n)
+	amount := 2000 + c.rng.Int64N(8000)
+	merchantAccount := 1_000_000 + m
+	return c.timed(func() error {
+		return pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+			var payer, cardID int64
+			err := tx.QueryRow(ctx, `UPDATE payment_codes SET used_by = $2 WHERE code = $1 AND used_by IS NULL AND expires_at > now() RETURNING account, card`, code, key).Scan(&payer, &cardID)
+			if err != nil {
+				return fmt.Errorf("code: %w", err)
+			}
+			var state string
+			var owner, reduce, least int64
+			err = tx.QueryRow(ctx, `SELECT c.state, c.owner, t.reduce, t.least_cost FROM cards c JOIN templates t ON t.id = c.template
+				WHERE c.id = $1 FOR UPDATE OF c`, cardID).Scan(&state, &owner, &reduce, &least)
+			if err != nil {
+				return err
+			}
+			if state != "AVAILABLE" || owner != payer || amount < least {
+				return errors.New("card not usable")
+			}
+			charged := amount - reduce
+			// Lock both accounts in id order (users < merchants), as a careful service would.
+			if _, err := tx.Exec(ctx, `SELECT id FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE`, payer, merchantAccount); err != nil {
+				return err
+			}
+			var after int64
+			if err := tx.QueryRow(ctx, `UPDATE accounts SET balance = balance - $2 WHERE id = $1 RETURNING balance`, payer, charged).Scan(&after); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger (account, amount, balance_after, transfer) VALUES ($1, $2, $3, $4)`, payer, -charged, after, "pay:"+key); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance`, merchantAccount, charged).Scan(&after); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger (account, amount, balance_after, transfer) VALUES ($1, $2, $3, $4)`, merchantAccount, charged, after, "pay:"+key); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE cards SET state = 'USED', payment = $2 WHERE id = $1`, cardID, key); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO payments VALUES ($1, $2, $3, $4, $5, $6, 'COMPLETED')`, m, key, payer, cardID, amount, reduce)
+			return err
+		})
+	})
+}
+
+// flash: every user claims once from the sale's template (stock and one-per-user enforced in the
+// transaction); then the winners pay.
+func (p *postgres) flash(ctx context.Context, c *client) error {
+	if c.next < len(c.users) {
+		u := c.users[c.next]
+		c.next++
+		var card int64
+		err := c.timed(func() error {
+			return pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, `INSERT INTO claims VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.template, u)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return errSkip
+				}
+				tag, err = tx.Exec(ctx, `UPDATE templates SET issued = issued + 1 WHERE id = $1 AND issued < stock`, p.template)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return errSkip
+				}
+				return tx.QueryRow(ctx, `INSERT INTO cards (template, owner) VALUES ($1, $2) RETURNING id`, p.template, u).Scan(&card)
+			})
+		})
+		if err == nil {
+			c.winners = append(c.winners, u, card)
+		}
+		return err
+	}
+	if len(c.winners) == 0 {
+		return errDone
+	}
+	u, card := c.winners[len(c.winners)-2], c.winners[len(c.winners)-1]
+	c.winners = c.winners[:len(c.winners)-2]
+	return p.pay(ctx, c, u, card, 0)
+}
