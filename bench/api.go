@@ -18,6 +18,7 @@ type API interface {
 	IssuePaymentCode(ctx context.Context, req kaquan.IssuePaymentCode) (*messages.PaymentCode, error)
 	Pay(ctx context.Context, req kaquan.Pay) (kaquan.PaymentOutcome, error)
 	Gift(ctx context.Context, req kaquan.Gift) (*messages.Card, error)
+	WalletCards(ctx context.Context, user uint64) ([]*messages.Card, error)
 	SetNotifySecret(ctx context.Context, merchant uint64, secret []byte) error
 	AddContact(ctx context.Context, a, b uint64) error
 	Share(ctx context.Context, user, card uint64) (*messages.Card, error)

@@ -24,6 +24,8 @@ import (
 type Config struct {
 	Scenario      string        // one of Scenarios
 	FlashStock    int           // flash-sale: the template's stock
+	Mix           string        // mixed: the blend of operations (DefaultMix if empty)
+	Skew          float64       // mixed: Zipf exponent (> 1) for choosing users; 0 is uniform
 	Duration      time.Duration // how long clients run
 	Concurrency   int           // concurrent clients
 	Accounts      int           // users, each with one funded account
@@ -39,7 +41,7 @@ type Config struct {
 }
 
 // Scenarios are the workloads.
-var Scenarios = []string{"payments", "hot-merchant", "flash-sale", "gifts", "pools"}
+var Scenarios = []string{"payments", "hot-merchant", "flash-sale", "gifts", "pools", "mixed"}
 
 // Limits of a run.
 const (
@@ -54,6 +56,11 @@ func (c Config) Validate() error {
 	switch {
 	case !slices.Contains(Scenarios, c.Scenario):
 		return fmt.Errorf("scenario %q: want one of %v", c.Scenario, Scenarios)
+	case c.Skew != 0 && (c.Skew <= 1 || c.Skew > 10):
+		return fmt.Errorf("skew %g: 0 (uniform) or a Zipf exponent in (1, 10]", c.Skew)
+	case c.Scenario == "mixed" && func() bool { _, err := parseMix(c.Mix); return err != nil }():
+		_, err := parseMix(c.Mix)
+		return err
 	case c.Scenario == "flash-sale" && (c.FlashStock < 1 || c.FlashStock > 1<<30):
 		return fmt.Errorf("flash-sale: stock %d outside 1..2^30", c.FlashStock)
 	case c.Scenario == "pools" && min(c.Accounts, poolContactsMax) < c.Concurrency:
@@ -270,6 +277,9 @@ type client struct {
 	next      int   // the next user to try the sale
 	winners   []int // users holding a card from the sale
 	claimHist *hdr.Histogram
+	// mixed
+	mix  []int // cumulative weights of mixOps
+	zipf *rand.Zipf
 	// pools
 	contacts   []uint64
 	page       []*messages.PoolEntry
@@ -286,6 +296,9 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	base := templateBase
 	var imgs [][]byte
+	if cfg.Scenario == "mixed" {
+		base = giftTemplateBase
+	}
 	if cfg.Scenario == "gifts" {
 		base = giftTemplateBase
 		var err error
@@ -319,6 +332,13 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 			c.flash = sale
 		}
 		return clients, nil // the users claim in the sale, not before
+	}
+	if cfg.Scenario == "mixed" {
+		for _, c := range clients {
+			if err := c.initMixed(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	err := parallel(ctx, cfg.Concurrency, cfg.Concurrency, func(i int) error {
 		c := clients[i]
@@ -419,6 +439,8 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 			op = c.claimFromPool
 		case "flash-sale":
 			op = c.flashOp
+		case "mixed":
+			op = c.mixedOp
 		}
 		wg.Add(1)
 		go func() {

@@ -146,3 +146,11 @@ func (r *Remote) AuditSummary(ctx context.Context) (bool, string, error) {
 func (r *Remote) ImageStats(context.Context) (kaquan.ImageStats, error) {
 	return kaquan.ImageStats{}, nil
 }
+
+func (r *Remote) WalletCards(ctx context.Context, user uint64) ([]*messages.Card, error) {
+	res, err := msg(r.c.Wallet(ctx, req(&messages.WalletRequest{User: user})))
+	if err != nil {
+		return nil, err
+	}
+	return res.Cards, nil
+}

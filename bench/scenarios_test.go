@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -83,5 +84,28 @@ func TestReport(t *testing.T) {
 	}
 	if runs, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(runs) != 2 {
 		t.Errorf("stored runs: %v", runs)
+	}
+}
+
+// TestScenario_Mixed runs a blend of every operation over Zipf-skewed users.
+func TestScenario_Mixed(t *testing.T) {
+	res := runScenario(t, Config{Scenario: "mixed", Duration: 500 * time.Millisecond, Concurrency: 4, Accounts: 40, Merchants: 3,
+		CardsPerUser: 1, Mix: "pay=40,gift=30,claim=20,wallet=10", Skew: 1.5})
+	if res.Ops < 20 || !strings.Contains(res.Audit, "COMPLETED") || !strings.Contains(res.Audit, "gifts") {
+		t.Errorf("mixed: %d ops, %s", res.Ops, res.Audit)
+	}
+}
+
+func TestParseMix(t *testing.T) {
+	if w, err := parseMix("pay=1,wallet=3"); err != nil || fmt.Sprint(w) != "[1 1 1 4]" {
+		t.Errorf("parseMix: %v %v", w, err)
+	}
+	for _, bad := range []string{"pay", "pay=x", "dance=3", "pay=0", "pay=-1", "pay=1001"} {
+		if _, err := parseMix(bad); err == nil {
+			t.Errorf("parseMix(%q): no error", bad)
+		}
+	}
+	if err := (Config{Scenario: "mixed", Duration: time.Second, Concurrency: 1, Accounts: 1, Merchants: 1, Skew: 0.5}).Validate(); err == nil {
+		t.Error("skew 0.5 accepted")
 	}
 }

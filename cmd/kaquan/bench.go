@@ -16,8 +16,10 @@ import (
 func (m Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlags("bench")
 	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
-	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images) or pools (contacts claiming from one busy pool, with confirmations and rewards)")
+	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images) pools (contacts claiming from one busy pool, with confirmations and rewards) or mixed (a blend, --mix, over Zipf-skewed users, --skew)")
 	flashStock := fs.Int("flash-stock", 10_000, "flash-sale: the template's stock")
+	mix := fs.String("mix", bench.DefaultMix, "mixed: the blend of operations, op=weight,... (pay, gift, claim, wallet)")
+	skew := fs.Float64("skew", 0, "mixed: Zipf exponent (> 1) for choosing users, so a few are hot; 0 is uniform")
 	report := fs.String("report", "", "add this run's results to DIR and write DIR/report.html and charts (PNG) of every run there")
 	noBar := fs.Bool("no-progress-bar", false, "no progress bar on stderr")
 	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
@@ -40,7 +42,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
-		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog, FlashStock: *flashStock,
+		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog, FlashStock: *flashStock, Mix: *mix, Skew: *skew,
 		Progress: m.Stdout, ProgressEvery: time.Second}
 	if !*noBar {
 		cfg.Bar = m.Stderr
