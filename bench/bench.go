@@ -24,6 +24,7 @@ import (
 type Config struct {
 	Scenario      string        // one of Scenarios
 	FlashStock    int           // flash-sale: the template's stock
+	DatasetSize   int           // users to bulk-load (with CardsPerUser cards each) for the payments to run over
 	Mix           string        // mixed: the blend of operations (DefaultMix if empty)
 	Skew          float64       // mixed: Zipf exponent (> 1) for choosing users; 0 is uniform
 	Duration      time.Duration // how long clients run
@@ -56,6 +57,8 @@ func (c Config) Validate() error {
 	switch {
 	case !slices.Contains(Scenarios, c.Scenario):
 		return fmt.Errorf("scenario %q: want one of %v", c.Scenario, Scenarios)
+	case c.DatasetSize < 0 || c.DatasetSize > kaquan.ImportUsersMax || (c.DatasetSize > 0 && c.Scenario != "payments" && c.Scenario != "hot-merchant"):
+		return fmt.Errorf("dataset size %d: 0..%d users, for the payments and hot-merchant scenarios", c.DatasetSize, kaquan.ImportUsersMax)
 	case c.Skew != 0 && (c.Skew <= 1 || c.Skew > 10):
 		return fmt.Errorf("skew %g: 0 (uniform) or a Zipf exponent in (1, 10]", c.Skew)
 	case c.Scenario == "mixed" && func() bool { _, err := parseMix(c.Mix); return err != nil }():
@@ -101,7 +104,9 @@ type Result struct {
 	AuditOK      bool           `json:"audit_ok"`
 	Audit        string         `json:"audit"`
 	SetupS       float64        `json:"setup_s"`
-	Timeline     []float64      `json:"timeline,omitempty"` // operations per second, each second of the run
+	Timeline     []float64      `json:"timeline,omitempty"`       // operations per second, each second of the run
+	PeakRSSBytes int64          `json:"peak_rss_bytes,omitempty"` // the process's peak resident memory (the engine's too, when embedded)
+	DiskBytes    int64          `json:"disk_bytes,omitempty"`     // --dataset-size: the data folder's size after the run
 	// gifts: distinct images stored, and the bytes stored for them (image bytes plus their records)
 	// and the growth of the data folder, per distinct image added during the run.
 	Images                 int64   `json:"images,omitempty"`
@@ -160,6 +165,11 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 			ownerCards <- c
 		}
 	}
+	if cfg.DatasetSize > 0 {
+		if err := importDataset(ctx, e, cfg); err != nil {
+			return nil, fmt.Errorf("dataset: %w", err)
+		}
+	}
 	clients, err := newClients(ctx, e, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
@@ -178,6 +188,10 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 	}
 	res := drive(ctx, e, clients, cfg, ack, ownerCards)
 	res.SetupS = setupS
+	if st, err := e.ImageStats(ctx); err == nil && cfg.DatasetSize > 0 {
+		res.DiskBytes = st.DiskBytes
+	}
+	res.PeakRSSBytes = peakRSS()
 	if cfg.Scenario == "gifts" {
 		after, err := e.ImageStats(ctx)
 		if err != nil {
@@ -290,6 +304,8 @@ type client struct {
 type benchUser struct {
 	id, account uint64
 	cards       []uint64 // claimed, unused
+	imported    int      // --dataset-size: the user's index in the imported population
+	unused      int      // --dataset-size: imported cards not used yet
 }
 
 func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
@@ -333,12 +349,19 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 		}
 		return clients, nil // the users claim in the sale, not before
 	}
-	if cfg.Scenario == "mixed" {
+	if cfg.DatasetSize > 0 {
 		for _, c := range clients {
-			if err := c.initMixed(); err != nil {
-				return nil, err
-			}
+			c.users = nil
 		}
+		datasetUsers(clients, cfg)
+	}
+	for _, c := range clients {
+		if err := c.initMixed(); err != nil { // the blend (mixed) and the skew (every scenario)
+			return nil, err
+		}
+	}
+	if cfg.DatasetSize > 0 {
+		return clients, nil // the population holds its cards already
 	}
 	err := parallel(ctx, cfg.Concurrency, cfg.Concurrency, func(i int) error {
 		c := clients[i]
@@ -382,7 +405,8 @@ func (c *client) claimFrom(ctx context.Context, u *benchUser, base int) error {
 
 // pay is one operation: the consumer shows a code for one of their cards, the card's merchant submits it.
 func (c *client) pay(ctx context.Context, ack *ackLog) error {
-	u := &c.users[c.rng.IntN(len(c.users))]
+	u := c.pick()
+	u.nextImported(c.cfg.CardsPerUser)
 	if len(u.cards) == 0 {
 		if err := c.claimFrom(ctx, u, templateBase); err != nil {
 			return err

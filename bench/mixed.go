@@ -65,11 +65,13 @@ func (c *client) pick() *benchUser {
 }
 
 func (c *client) initMixed() error {
-	w, err := parseMix(c.cfg.Mix)
-	if err != nil {
-		return err
+	if c.cfg.Scenario == "mixed" {
+		w, err := parseMix(c.cfg.Mix)
+		if err != nil {
+			return err
+		}
+		c.mix = w
 	}
-	c.mix = w
 	if c.cfg.Skew > 1 && len(c.users) > 1 {
 		c.zipf = rand.NewZipf(c.rng, c.cfg.Skew, 1, uint64(len(c.users)-1))
 	}

@@ -109,3 +109,12 @@ func TestParseMix(t *testing.T) {
 		t.Error("skew 0.5 accepted")
 	}
 }
+
+// TestScenario_Dataset runs payments over a bulk-loaded population with a skew, and reports memory.
+func TestScenario_Dataset(t *testing.T) {
+	res := runScenario(t, Config{Scenario: "payments", Duration: 500 * time.Millisecond, Concurrency: 4, Accounts: 8, Merchants: 2,
+		CardsPerUser: 5, DatasetSize: 2000, Skew: 1.3})
+	if res.Ops < 20 || res.PeakRSSBytes <= 0 || !strings.Contains(res.Audit, "10") {
+		t.Errorf("dataset: %d ops, rss %d, %s", res.Ops, res.PeakRSSBytes, res.Audit)
+	}
+}

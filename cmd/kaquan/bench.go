@@ -19,6 +19,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images) pools (contacts claiming from one busy pool, with confirmations and rewards) or mixed (a blend, --mix, over Zipf-skewed users, --skew)")
 	flashStock := fs.Int("flash-stock", 10_000, "flash-sale: the template's stock")
 	mix := fs.String("mix", bench.DefaultMix, "mixed: the blend of operations, op=weight,... (pay, gift, claim, wallet)")
+	dataset := fs.Int("dataset-size", 0, "bulk-load this many users, each with --cards-per-user cards, for the payments to run over (embedded only); reports peak memory and disk size")
 	skew := fs.Float64("skew", 0, "mixed: Zipf exponent (> 1) for choosing users, so a few are hot; 0 is uniform")
 	report := fs.String("report", "", "add this run's results to DIR and write DIR/report.html and charts (PNG) of every run there")
 	noBar := fs.Bool("no-progress-bar", false, "no progress bar on stderr")
@@ -42,7 +43,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := bench.Config{Scenario: *scenario, Duration: *duration, Concurrency: *concurrency,
-		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog, FlashStock: *flashStock, Mix: *mix, Skew: *skew,
+		Accounts: *accounts, Merchants: *merchants, CardsPerUser: *cards, AckLog: *ackLog, FlashStock: *flashStock, Mix: *mix, Skew: *skew, DatasetSize: *dataset,
 		Progress: m.Stdout, ProgressEvery: time.Second}
 	if !*noBar {
 		cfg.Bar = m.Stderr
@@ -78,6 +79,10 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	if res.Scenario == "pools" {
 		fmt.Fprintf(m.Stdout, "claims lost to another contact: %d; confirmed uses %d, reward latency p50 %.2fms p99 %.2fms\n",
 			res.ClaimsLost, res.Confirmations, res.RewardP50Ms, res.RewardP99Ms)
+	}
+	if res.DiskBytes > 0 {
+		fmt.Fprintf(m.Stdout, "dataset: %d users with %d cards each; peak resident memory %.2f GiB; data folder %.2f GiB\n",
+			*dataset, *cards, float64(res.PeakRSSBytes)/(1<<30), float64(res.DiskBytes)/(1<<30))
 	}
 	if res.SaleAttempts > 0 {
 		fmt.Fprintf(m.Stdout, "sale: %d users tried in %.2fs (%.0f claims/s), %d cards sold of %d, %d refused as sold out; winners' claim p50 %.2fms p99 %.2fms\n",

@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+// A large population (--dataset-size users, each with --cards-per-user cards), bulk-loaded into an
+// embedded engine before the run; the payments then run over it, and the run reports the process's
+// peak resident memory and the data folder's size, to show that only active entities are in memory.
+const (
+	datasetUserBase    = 5_000_000_000
+	datasetAccountBase = 6_000_000_000
+	datasetTemplate    = 9_000_000 // merchant 0's
+)
+
+// importDataset loads the population unless this data folder has it already.
+func importDataset(ctx context.Context, e API, cfg Config) error {
+	l, ok := e.(Local)
+	if !ok {
+		return errors.New("--dataset-size needs an embedded engine, not a server")
+	}
+	loading := newBar(cfg.Bar, int64(cfg.DatasetSize), "importing users")
+	defer loading.finish()
+	last := int64(0)
+	err := l.ImportPopulation(ctx, kaquan.Population{FirstUser: datasetUserBase, AccountBase: datasetAccountBase, Users: cfg.DatasetSize,
+		Deposit: depositPerUser, CardsPerUser: cfg.CardsPerUser, Template: &messages.Template{Id: datasetTemplate, MerchantId: merchantBase,
+			Title: "bench: dataset", Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000,
+			StockTotal: 1<<32 - 1, PerUserLimit: uint32(max(1, cfg.CardsPerUser)), ValidDays: 365}},
+		func(n int) { loading.Add(int(int64(n) - last)); last = int64(n) })
+	if errors.Is(err, kaquan.ErrExists) {
+		return nil // loaded by an earlier run
+	}
+	return err
+}
+
+// datasetUsers gives the clients the imported users (their cards are computed, not held).
+func datasetUsers(clients []*client, cfg Config) {
+	for i := range cfg.DatasetSize {
+		c := clients[i%len(clients)]
+		c.users = append(c.users, benchUser{id: uint64(datasetUserBase + i), account: uint64(datasetAccountBase + i), imported: i, unused: cfg.CardsPerUser})
+	}
+}
+
+// nextImported moves u's next unused imported card into its hand, if it has one left.
+func (u *benchUser) nextImported(perUser int) {
+	if u.unused > 0 && len(u.cards) == 0 {
+		u.cards = append(u.cards, uint64(datasetTemplate)<<32|uint64(u.imported*perUser+perUser-u.unused+1))
+		u.unused--
+	}
+}
+
+// peakRSS is the process's peak resident memory (Linux), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+

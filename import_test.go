@@ -1,0 +1,58 @@
+package kaquan_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+)
+
+// TestImportPopulation: a bulk-loaded population is what the API would have made: the audit holds,
+// wallets list the cards, and the cards pay.
+func TestImportPopulation(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 0, 0, 10)
+	tpl := &messages.Template{Id: 50, MerchantId: w.merchant, Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500,
+		LeastCost: 2000, StockTotal: 1, PerUserLimit: 3, ValidDays: 30}
+	var seen int
+	err := e.ImportPopulation(ctx, kaquan.Population{FirstUser: 5000, AccountBase: 9000, Users: 100, Deposit: 10_000, Template: tpl, CardsPerUser: 3},
+		func(n int) { seen = n })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 100 {
+		t.Errorf("progress saw %d users", seen)
+	}
+	r := mustAuditOK(t, e)
+	if r.Accounts != 101 || r.Cards["AVAILABLE"] != 300 || r.WalletEntries != 300 {
+		t.Errorf("audit: %s", r)
+	}
+	got, err := e.Template(ctx, 50)
+	if err != nil || got.Issued != 300 || got.StockTotal != 300 {
+		t.Errorf("template: %v %v", got, err)
+	}
+	ids, _ := e.Wallet(ctx, 5007)
+	if len(ids) != 3 || ids[0] != 50<<32|22 {
+		t.Errorf("wallet of user 7: %v", ids)
+	}
+	// The limit of 3 per user holds for imported users too.
+	if _, err := e.Claim(ctx, kaquan.Claim{Template: 50, User: 5007}); !errors.Is(err, kaquan.ErrLimitReached) && !errors.Is(err, kaquan.ErrStockExhausted) {
+		t.Errorf("claim past the limit: %v", err)
+	}
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: 5007, Account: 9007, Card: ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "imp"})
+	if err != nil || out.Payment.Charged != 2500 {
+		t.Fatalf("pay with an imported card: %v %v", out, err)
+	}
+	mustAuditOK(t, e)
+	// A template that exists already is refused.
+	if err := e.ImportPopulation(context.Background(), kaquan.Population{FirstUser: 7000, AccountBase: 8000, Users: 1, Template: tpl}, nil); !errors.Is(err, kaquan.ErrExists) {
+		t.Errorf("import onto an existing template: %v", err)
+	}
+}
