@@ -72,4 +72,3 @@ func peakRSS() int64 {
 	}
 	return 0
 }
-
