@@ -165,12 +165,14 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 			ownerCards <- c
 		}
 	}
+	fresh := false
 	if cfg.DatasetSize > 0 {
-		if err := importDataset(ctx, e, cfg); err != nil {
+		var err error
+		if fresh, err = importDataset(ctx, e, cfg); err != nil {
 			return nil, fmt.Errorf("dataset: %w", err)
 		}
 	}
-	clients, err := newClients(ctx, e, cfg)
+	clients, err := newClients(ctx, e, cfg, fresh)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -308,7 +310,7 @@ type benchUser struct {
 	unused      int      // --dataset-size: imported cards not used yet
 }
 
-func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
+func newClients(ctx context.Context, e API, cfg Config, freshDataset bool) ([]*client, error) {
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	base := templateBase
 	var imgs [][]byte
@@ -353,7 +355,7 @@ func newClients(ctx context.Context, e API, cfg Config) ([]*client, error) {
 		for _, c := range clients {
 			c.users = nil
 		}
-		datasetUsers(clients, cfg)
+		datasetUsers(clients, cfg, freshDataset)
 	}
 	for _, c := range clients {
 		if err := c.initMixed(); err != nil { // the blend (mixed) and the skew (every scenario)
@@ -406,7 +408,9 @@ func (c *client) claimFrom(ctx context.Context, u *benchUser, base int) error {
 // pay is one operation: the consumer shows a code for one of their cards, the card's merchant submits it.
 func (c *client) pay(ctx context.Context, ack *ackLog) error {
 	u := c.pick()
-	u.nextImported(c.cfg.CardsPerUser)
+	if err := c.nextImported(ctx, u); err != nil {
+		return err
+	}
 	if len(u.cards) == 0 {
 		if err := c.claimFrom(ctx, u, templateBase); err != nil {
 			return err

@@ -70,7 +70,7 @@ func BenchmarkPayment(b *testing.B) {
 			if err := setup(ctx, Local{e}, cfg); err != nil {
 				b.Fatal(err)
 			}
-			clients, err := newClients(ctx, Local{e}, cfg)
+			clients, err := newClients(ctx, Local{e}, cfg, false)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -118,3 +118,25 @@ func TestScenario_Dataset(t *testing.T) {
 		t.Errorf("dataset: %d ops, rss %d, %s", res.Ops, res.PeakRSSBytes, res.Audit)
 	}
 }
+
+// TestScenario_DatasetRerun: a second run on the same folder reuses the population and pays only
+// with the cards the first run left.
+func TestScenario_DatasetRerun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Scenario: "payments", Duration: 700 * time.Millisecond, Concurrency: 4, Accounts: 8, Merchants: 2,
+		CardsPerUser: 2, DatasetSize: 40, Skew: 2}
+	for run := range 2 {
+		e, err := kaquan.Open(dir, kaquan.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), Local{e}, cfg)
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.AuditOK || res.Errors != 0 || res.Ops < 10 {
+			t.Fatalf("run %d: %d ops, errors %v, audit %v", run, res.Ops, res.ErrorsByKind, res.AuditOK)
+		}
+	}
+}
