@@ -27,10 +27,11 @@ type Population struct {
 	CardsPerUser           int
 }
 
-// ImportPopulationMax bounds one import: users, and cards.
+// Bounds of one import: users, cards, and users written but not yet durable.
 const (
-	ImportUsersMax = 10_000_000
-	ImportCardsMax = 100_000_000
+	ImportUsersMax    = 10_000_000
+	ImportCardsMax    = 100_000_000
+	importInflightMax = 1024
 )
 
 // ImportPopulation writes a population straight through the group-commit writer, in large
@@ -66,10 +67,14 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		return errors.Join(err, fmt.Errorf("%w: template %d", ErrExists, t.Id))
 	}
 	var failed atomic.Pointer[error]
+	// A bounded number of users in flight: enough to fill the writer's batches, while the writer's
+	// own queue (sized for many small writes) would hold hundreds of megabytes of these large ones.
+	inflight := make(chan struct{}, importInflightMax)
 	done := func(err error) {
 		if err != nil {
 			failed.CompareAndSwap(nil, &err)
 		}
+		<-inflight
 	}
 	for i := range p.Users {
 		if failed.Load() != nil {
@@ -82,6 +87,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		if err != nil {
 			return err
 		}
+		inflight <- struct{}{}
 		if err := e.writer.Submit(&persistence.Write{Entries: entries, Done: done}); err != nil {
 			return err
 		}
