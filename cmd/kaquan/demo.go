@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
+	"time"
 
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/messages"
@@ -112,6 +116,9 @@ func (d *demoRun) play(ctx context.Context) error {
 		return err
 	}
 	d.step("merchant refunds order %s: %s, card %d is %s again", key, o.Payment.State, c.Id, c.State)
+	if err := d.giftsAndPools(ctx, merchant, merchantAcct, alice, aliceAcct, bob); err != nil {
+		return err
+	}
 	for _, a := range []uint64{aliceAcct, bobAcct, merchantAcct} {
 		info, err := e.Account(ctx, a)
 		if err != nil {
@@ -128,6 +135,96 @@ func (d *demoRun) play(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", errAuditFailed, r.Problems)
 	}
 	return nil
+}
+
+// giftsAndPools: alice gifts a card to bob with a greeting image; bob shares a card into his pool,
+// alice (his contact) claims it and pays with it, and bob earns a reward card.
+func (d *demoRun) giftsAndPools(ctx context.Context, merchant, merchantAcct, alice, aliceAcct, bob uint64) error {
+	const gifts = 2
+	e := d.e
+	t, err := e.CreateTemplate(ctx, &messages.Template{Id: gifts, MerchantId: merchant, Title: "3.00 off, to give or share",
+		Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 300, LeastCost: 1000, StockTotal: 1000, PerUserLimit: 100,
+		ValidDays: 30, CanGift: true, CanShare: true, RewardTemplate: 1})
+	if err != nil {
+		return err
+	}
+	d.step("template %d %q: may be gifted and shared; a shared card's use rewards its sharer with a card of template %d", t.Id, t.Title, t.RewardTemplate)
+	present, err := e.Claim(ctx, kaquan.Claim{Template: gifts, User: alice})
+	if err != nil {
+		return err
+	}
+	var img bytes.Buffer
+	pic := image.NewNRGBA(image.Rect(0, 0, 48, 32))
+	for i := range pic.Pix {
+		pic.Pix[i] = byte(i * 7)
+	}
+	if err := png.Encode(&img, pic); err != nil {
+		return err
+	}
+	given, err := e.Gift(ctx, kaquan.Gift{From: alice, To: bob, Card: present.Id, Image: img.Bytes(), Message: "生日快乐"})
+	if err != nil {
+		return err
+	}
+	lib, err := e.GiftLibrary(ctx, present.Id, 0)
+	if err != nil {
+		return err
+	}
+	d.step("user %d gives card %d to user %d with a %d-byte PNG: new owner %d, new code %s; library: %d transfer(s), image %s…",
+		alice, present.Id, bob, img.Len(), given.OwnerId, given.Code, len(lib), lib[0].ImageId[:12])
+	if err := e.AddContact(ctx, alice, bob); err != nil {
+		return err
+	}
+	shared, err := e.Claim(ctx, kaquan.Claim{Template: gifts, User: bob})
+	if err != nil {
+		return err
+	}
+	if _, err := e.Share(ctx, bob, shared.Id); err != nil {
+		return err
+	}
+	page, err := e.ContactPools(ctx, alice, "", 10)
+	if err != nil {
+		return err
+	}
+	d.step("users %d and %d are contacts; %d shares card %d into his pool; %d sees %d card(s) in her contacts' pools", alice, bob, bob, shared.Id, alice, len(page.Cards))
+	mine, err := e.ClaimShared(ctx, alice, bob, shared.Id)
+	if err != nil {
+		return err
+	}
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: alice, Account: aliceAcct, Card: mine.Id})
+	if err != nil {
+		return err
+	}
+	o, err := e.Pay(ctx, kaquan.Pay{Merchant: merchant, MerchantAccount: merchantAcct, Code: code.Code, Amount: 1500, Key: "shared-" + d.run})
+	if err != nil {
+		return err
+	}
+	d.step("user %d claims it from the pool (shared by %d) and pays 1500 with it: charged %d -> %s", alice, mine.SharedBy, o.Payment.Charged, o.Payment.State)
+	// The reward is settled by bob's pool right after the payment; wait a moment for it.
+	var rewards []*messages.Reward
+	for range 100 {
+		if rewards, err = e.Rewards(ctx, bob, ""); err != nil {
+			return err
+		}
+		if n := len(rewards); n > 0 && rewards[n-1].State != messages.RewardState_REWARD_STATE_PENDING && hasUse(rewards, "pay:"+o.Payment.Key) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, r := range rewards {
+		if r.UseId == "pay:"+o.Payment.Key {
+			d.step("user %d is rewarded for the use (%s): %s, card %d", bob, r.UseId, r.State, r.SharerCard)
+		}
+	}
+	return nil
+}
+
+func hasUse(rs []*messages.Reward, use string) bool {
+	for _, r := range rs {
+		if r.UseId == use && r.State != messages.RewardState_REWARD_STATE_PENDING {
+			return true
+		}
+	}
+	return false
 }
 
 func fmtTime(ns int64) string {
