@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kaquan/kaquan/actors"
@@ -120,6 +121,9 @@ func (e *Engine) poolCall(ctx context.Context, owner uint64, msg any) (*messages
 	return r.(*messages.Card), nil
 }
 
+// contactPoolsParallel bounds the pools one listing asks at once.
+const contactPoolsParallel = 32
+
 // PoolPage is one page of the cards a user's contacts share, newest first.
 type PoolPage struct {
 	Cards []*messages.PoolEntry
@@ -146,12 +150,28 @@ func (e *Engine) ContactPools(ctx context.Context, viewer uint64, cursor string,
 		return nil, err
 	}
 	var all []*messages.PoolEntry
-	for _, owner := range contacts {
-		r, err := e.call(ctx, actors.PoolID(owner), pool.List{Cursor: after, Limit: limit})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, r.([]*messages.PoolEntry)...)
+	// The pools answer concurrently (each answer waits for a write barrier).
+	pages := make([][]*messages.PoolEntry, len(contacts))
+	errs := make([]error, len(contacts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, contactPoolsParallel)
+	for i, owner := range contacts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := e.call(ctx, actors.PoolID(owner), pool.List{Cursor: after, Limit: limit})
+			if err == nil {
+				pages[i] = r.([]*messages.PoolEntry)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, p := range pages {
+		all = append(all, p...)
 	}
 	sort.Slice(all, func(i, j int) bool { return pool.After(all[j], all[i]) })
 	page := &PoolPage{Cards: all[:min(limit, len(all))]}
