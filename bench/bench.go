@@ -475,8 +475,11 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 			defer wg.Done()
 			for runCtx.Err() == nil {
 				if err := op(runCtx, ack); err != nil {
-					if runCtx.Err() != nil {
-						return // the clock ran out mid-operation
+					// The clock ran out mid-operation. Over the network the server, holding the
+					// same deadline, may say so a moment before the local context does.
+					deadline, _ := runCtx.Deadline()
+					if runCtx.Err() != nil || (errors.Is(err, context.DeadlineExceeded) && time.Until(deadline) < 100*time.Millisecond) {
+						return
 					}
 					if err == errSkip {
 						continue

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,20 +16,8 @@ import (
 // running `kaquan serve`, as an operator's script would.
 func TestClient_Commands(t *testing.T) {
 	dir := t.TempDir()
-	ctx, stop := context.WithCancel(context.Background())
-	out, outW := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--admin-token", testAdminToken})
-		outW.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, out)
-	defer func() { stop(); <-done }()
-	server := "http://" + strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	addr, _ := startServe(t, filepath.Join(dir, "data"))
+	server := "http://" + addr
 	run := func(token string, args ...string) map[string]any {
 		t.Helper()
 		var stdout, stderr bytes.Buffer

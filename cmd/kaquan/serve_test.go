@@ -36,19 +36,7 @@ const testAdminToken = "ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544
 // server acknowledged is complete and the audit holds.
 func TestServe_GracefulShutdown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	ctx, stop := context.WithCancel(context.Background())
-	out, outW := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-token", testAdminToken})
-		outW.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, out)
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	addr, stop := startServe(t, data)
 	c := messagesconnect.NewKaquanServiceClient(http.DefaultClient, "http://"+addr, connect.WithProtoJSON(),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -92,14 +80,8 @@ func TestServe_GracefulShutdown(t *testing.T) {
 		})
 	}
 	time.Sleep(500 * time.Millisecond)
-	stop() // what SIGTERM does
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("serve exit %d", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := stop(); code != ExitOK { // what SIGTERM does
+		t.Fatalf("serve exit %d", code)
 	}
 	wg.Wait()
 	if len(acked) < 10 {
@@ -124,13 +106,17 @@ func TestServe_GracefulShutdown(t *testing.T) {
 }
 
 // startServe runs `kaquan serve` on a loopback port and returns its URL; it stops with the test.
-func startServe(t *testing.T, data string) string {
+// startServe runs `kaquan serve` (with extra flags) on a loopback port in this process and returns
+// its address; stop ends it as SIGTERM does and returns its exit code (also called at the test's
+// end).
+func startServe(t *testing.T, data string, extra ...string) (addr string, stop func() int) {
 	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	out, outW := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-token", testAdminToken})
+		args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--admin-token", testAdminToken}, extra...)
+		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, args)
 		outW.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -138,13 +124,27 @@ func startServe(t *testing.T, data string) string {
 		t.Fatal(err)
 	}
 	go io.Copy(io.Discard, out)
-	t.Cleanup(func() { stop(); <-done })
-	return "http://" + strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	var once sync.Once
+	code := ExitFailure
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on ")), stop
 }
 
 // TestBench_Target runs the payments scenario through the network API of a running server.
 func TestBench_Target(t *testing.T) {
-	url := startServe(t, filepath.Join(t.TempDir(), "data"))
+	addr, _ := startServe(t, filepath.Join(t.TempDir(), "data"))
+	url := "http://" + addr
 	var stdout, stderr strings.Builder
 	code := Main{Stdout: &stdout, Stderr: &stderr}.Run(context.Background(), []string{"bench", "--target", url, "--token", testAdminToken,
 		"--duration", "1s", "--concurrency", "8", "--accounts", "50", "--merchants", "2", "--cards-per-user", "1", "--json"})
@@ -157,7 +157,7 @@ func TestBench_Target(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res["target"] != url || res["audit_ok"] != true || res["ops"].(float64) < 10 || res["errors"].(float64) != 0 {
-		t.Errorf("result: %v", res)
+		t.Errorf("target %v (want %s), audit_ok %v, ops %v, errors %v %v", res["target"], url, res["audit_ok"], res["ops"], res["errors"], res["errors_by_kind"])
 	}
 }
 
@@ -167,21 +167,7 @@ func TestServe_TLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	pool := writeSelfSigned(t, certFile, keyFile)
-	ctx, stop := context.WithCancel(context.Background())
-	out, outW := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"),
-			"--listen", "127.0.0.1:0", "--admin-token", testAdminToken, "--tls-cert", certFile, "--tls-key", keyFile})
-		outW.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, out)
-	defer func() { stop(); <-done }()
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on "))
+	addr, _ := startServe(t, filepath.Join(dir, "data"), "--tls-cert", certFile, "--tls-key", keyFile)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	c := messagesconnect.NewKaquanServiceClient(hc, "https://"+addr, connect.WithGRPC(),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
