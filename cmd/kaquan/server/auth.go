@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -68,7 +69,7 @@ func (s *Server) authenticate(ctx context.Context, header http.Header) (Principa
 	if s.adminHash != nil && subtle.ConstantTimeCompare(h[:], s.adminHash[:]) == 1 {
 		return Principal{Kind: messages.PrincipalKind_PRINCIPAL_KIND_ADMIN}, nil
 	}
-	rec, err := s.e.Token(ctx, h)
+	rec, err := s.tokens.get(h, func() (*messages.TokenRecord, error) { return s.e.Token(ctx, h) })
 	if errors.Is(err, kaquan.ErrUnknownEntity) || (err == nil && rec.RevokedAt != 0) {
 		return Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("unknown or revoked token"))
 	}
@@ -137,4 +138,54 @@ func needParty(ctx context.Context, id uint64) error {
 
 func denied(what string) error {
 	return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("permission denied: %s", what))
+}
+
+// tokenCache keeps the records of tokens in use for a few seconds, so a request does not read the
+// store to authenticate. Only found tokens are kept (forged ones would fill it); RevokeToken drops
+// its token at once, and another server's revocation is seen within tokenCacheTTL.
+type tokenCache struct {
+	mu  sync.Mutex
+	m   map[[32]byte]cachedToken
+	gen uint64 // revocations so far: a record read before one is not cached after it
+}
+
+type cachedToken struct {
+	rec   *messages.TokenRecord
+	until time.Time
+}
+
+const (
+	tokenCacheTTL = 5 * time.Second
+	tokenCacheMax = 100_000
+)
+
+func (c *tokenCache) get(h [32]byte, load func() (*messages.TokenRecord, error)) (*messages.TokenRecord, error) {
+	now := time.Now()
+	c.mu.Lock()
+	if t, ok := c.m[h]; ok && now.Before(t.until) {
+		c.mu.Unlock()
+		return t.rec, nil
+	}
+	gen := c.gen
+	c.mu.Unlock()
+	rec, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= tokenCacheMax {
+		c.m = map[[32]byte]cachedToken{}
+	}
+	if c.gen == gen {
+		c.m[h] = cachedToken{rec: rec, until: now.Add(tokenCacheTTL)}
+	}
+	c.mu.Unlock()
+	return rec, nil
+}
+
+func (c *tokenCache) drop(h [32]byte) {
+	c.mu.Lock()
+	c.gen++
+	delete(c.m, h)
+	c.mu.Unlock()
 }

@@ -71,7 +71,9 @@ func (s *Server) RevokeToken(ctx context.Context, r *connect.Request[messages.Re
 		return nil, engineError(err)
 	}
 	rec.RevokedAt = time.Now().UnixNano()
-	return respond(&messages.RevokeTokenResponse{}, s.e.PutToken(ctx, hash, rec))
+	err = s.e.PutToken(ctx, hash, rec)
+	s.tokens.drop(hash) // after the write; a record read before it is not cached (see tokenCache.gen)
+	return respond(&messages.RevokeTokenResponse{}, err)
 }
 
 func (s *Server) CreateParty(ctx context.Context, r *connect.Request[messages.CreatePartyRequest]) (*connect.Response[messages.Party], error) {

@@ -42,6 +42,7 @@ type Server struct {
 	adminHash   *[32]byte
 	codeGuesses *guessLimiter
 	metrics     *metrics
+	tokens      tokenCache
 }
 
 // New builds a server for e.

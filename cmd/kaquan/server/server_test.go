@@ -491,3 +491,29 @@ func TestServer_Reflection(t *testing.T) {
 	}
 	_, _ = stream.Close()
 }
+
+// TestServer_RevokedAtOnce: a token used (and so cached) a moment ago is refused as soon as its
+// revocation is acknowledged.
+func TestServer_RevokedAtOnce(t *testing.T) {
+	s := startServer(t)
+	f := setupFlow(t, s, true)
+	ctx := context.Background()
+	for range 20 {
+		r, err := f.admin.CreateToken(ctx, connect.NewRequest(&messages.CreateTokenRequest{Kind: messages.PrincipalKind_PRINCIPAL_KIND_USER, PartyId: 100}))
+		tok := ok(t, r, err)
+		c := s.client(tok.Token, true)
+		must(t)(c.Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100})))
+		done := make(chan struct{})
+		go func() { // requests racing the revocation
+			defer close(done)
+			for range 10 {
+				_, _ = c.Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100}))
+			}
+		}()
+		must(t)(f.admin.RevokeToken(ctx, connect.NewRequest(&messages.RevokeTokenRequest{TokenId: tok.TokenId})))
+		<-done
+		if _, err := c.Wallet(ctx, connect.NewRequest(&messages.WalletRequest{User: 100})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("right after its revocation: %v", err)
+		}
+	}
+}
