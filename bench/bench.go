@@ -569,25 +569,8 @@ func progress(cfg Config, start time.Time, ops, errs *atomic.Int64) (stop func()
 	return func() []float64 { close(done); wg.Wait(); bar.finish(); return timeline }
 }
 
-// errorKind names an error by the sentinel it matches.
-func errorKind(err error) string {
-	kinds := []struct {
-		err  error
-		name string
-	}{
-		{kaquan.ErrInsufficientFunds, "insufficient_funds"}, {kaquan.ErrCardNotUsable, "card_not_usable"},
-		{kaquan.ErrCodeExpired, "code_expired"}, {kaquan.ErrCodeUsed, "code_used"}, {kaquan.ErrCodeUnknown, "code_unknown"},
-		{kaquan.ErrCodeLimit, "code_limit"}, {kaquan.ErrStockExhausted, "stock_exhausted"}, {kaquan.ErrEngineStopped, "engine_stopped"},
-		{kaquan.ErrOverloaded, "overloaded"}, {context.DeadlineExceeded, "timeout"}, {kaquan.ErrUnknownEntity, "unknown_entity"},
-		{kaquan.ErrGiftNotAllowed, "gift_not_allowed"}, {kaquan.ErrPermissionDenied, "permission_denied"}, {kaquan.ErrInvalidArgument, "invalid_argument"},
-	}
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "other"
-}
+// errorKind names an error by the typed error it matches.
+func errorKind(err error) string { return kaquan.Reason(err) }
 
 // ackLog appends acknowledged payment keys, one per line, each written as soon as it is acknowledged.
 type ackLog struct {

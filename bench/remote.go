@@ -9,7 +9,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/kaquan/kaquan"
-	"github.com/kaquan/kaquan/cmd/kaquan/server"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/messages/messagesconnect"
 )
@@ -52,7 +51,7 @@ func typed(err error) error {
 	for _, d := range ce.Details() {
 		if m, e := d.Value(); e == nil {
 			if r, ok := m.(*messages.ErrorReason); ok {
-				if sentinel := server.ReasonError(r.Reason); sentinel != nil {
+				if sentinel := kaquan.ReasonError(r.Reason); sentinel != nil {
 					return errors.Join(sentinel, err)
 				}
 			}
