@@ -155,6 +155,19 @@ func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*m
 	return nil, fmt.Errorf("%w: payment code collisions", ErrOverloaded)
 }
 
+// PaymentCodeInfo reads a payment code's record: its account, card, expiry and use.
+func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.PaymentCode, error) {
+	if err := e.usable(ctx); err != nil {
+		return nil, err
+	}
+	pc := &messages.PaymentCode{}
+	err := e.store.GetProto(persistence.PaymentCodeKey(code), pc)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, fmt.Errorf("%w: payment code", ErrCodeUnknown)
+	}
+	return pc, err
+}
+
 func isCollision(err error) bool { return err != nil && errorsIs(err, ErrExists) }
 
 var codeSpace = new(big.Int).Exp(big.NewInt(10), big.NewInt(actors.PaymentCodeDigits), nil)

@@ -211,7 +211,8 @@ func (e *Engine) ImageStats(ctx context.Context) (ImageStats, error) {
 				return false, fmt.Errorf("image %x: %w", k, err)
 			}
 			st.Images++
-			st.StoredBytes += h.Size + int64(len(k)+len(v)) + int64(h.Chunks)*int64(len(persistence.ImageChunkKey("", 0))+len(k)-1)
+			id := string(k[1:])
+			st.StoredBytes += h.Size + int64(len(k)+len(v)) + int64(h.Chunks)*int64(len(persistence.ImageChunkKey(id, 0)))
 			return true, nil
 		})
 	})

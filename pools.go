@@ -238,10 +238,12 @@ func (n UseNotification) Signed() string {
 }
 
 // Sign returns the signature of n under secret (for merchants' servers and tests).
-func (n UseNotification) Sign(secret []byte) string {
+func (n UseNotification) Sign(secret []byte) string { return hex.EncodeToString(n.mac(secret)) }
+
+func (n UseNotification) mac(secret []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(n.Signed()))
-	return hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // ConfirmUse takes a merchant's signed notification that a card from a pool was used: the card
@@ -260,7 +262,7 @@ func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.R
 		return nil, err
 	}
 	sig, err := hex.DecodeString(n.Signature)
-	if err != nil || len(m.NotifySecret) == 0 || !hmac.Equal(sig, mustHex(n.Sign(m.NotifySecret))) {
+	if err != nil || len(m.NotifySecret) == 0 || !hmac.Equal(sig, n.mac(m.NotifySecret)) {
 		return nil, fmt.Errorf("%w: notification %q of merchant %d", ErrBadSignature, n.ID, n.Merchant)
 	}
 	now := e.now()
@@ -295,8 +297,6 @@ func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.R
 	}
 	return reward, nil
 }
-
-func mustHex(s string) []byte { b, _ := hex.DecodeString(s); return b }
 
 // RewardsMax bounds one page of a sharer's rewards.
 const RewardsMax = 100

@@ -35,16 +35,3 @@ func (e *Engine) Token(ctx context.Context, hash [32]byte) (*messages.TokenRecor
 	}
 	return rec, err
 }
-
-// PaymentCodeInfo reads a payment code's record: its account, card, expiry and use.
-func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.PaymentCode, error) {
-	if err := e.usable(ctx); err != nil {
-		return nil, err
-	}
-	pc := &messages.PaymentCode{}
-	err := e.store.GetProto(persistence.PaymentCodeKey(code), pc)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, fmt.Errorf("%w: payment code", ErrCodeUnknown)
-	}
-	return pc, err
-}

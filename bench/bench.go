@@ -61,9 +61,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dataset size %d: 0..%d users, for the payments and hot-merchant scenarios", c.DatasetSize, kaquan.ImportUsersMax)
 	case c.Skew != 0 && (c.Skew <= 1 || c.Skew > 10):
 		return fmt.Errorf("skew %g: 0 (uniform) or a Zipf exponent in (1, 10]", c.Skew)
-	case c.Scenario == "mixed" && func() bool { _, err := parseMix(c.Mix); return err != nil }():
-		_, err := parseMix(c.Mix)
-		return err
 	case c.Scenario == "flash-sale" && (c.FlashStock < 1 || c.FlashStock > 1<<30):
 		return fmt.Errorf("flash-sale: stock %d outside 1..2^30", c.FlashStock)
 	case c.Scenario == "pools" && min(c.Accounts, poolContactsMax) < c.Concurrency:
@@ -80,6 +77,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("merchants %d outside 1..%d", c.Merchants, MerchantsMax)
 	case c.CardsPerUser < 0 || c.CardsPerUser > 1000:
 		return fmt.Errorf("cards per user %d outside 0..1000", c.CardsPerUser)
+	}
+	if c.Scenario == "mixed" {
+		_, err := parseMix(c.Mix)
+		return err
 	}
 	return nil
 }

@@ -169,12 +169,12 @@ func (b *behavior) handleClaimReward(c *actors.Context, m *messages.ClaimReward)
 		c.Respond(&messages.RewardClaimed{CardId: id, Key: m.Key})
 		return
 	}
-	card, err := DecideClaim(b.t, 0, m.User, m.Code, m.Now)
-	switch {
-	case b.t == nil:
+	if b.t == nil {
 		c.Respond(&messages.RewardClaimed{UnknownTemplate: true, Key: m.Key})
 		return
-	case err != nil: // stock exhausted, or a fixed validity range over: nothing left to give
+	}
+	card, err := DecideClaim(b.t, 0, m.User, m.Code, m.Now)
+	if err != nil { // stock exhausted, or a fixed validity range over: nothing left to give
 		c.Respond(&messages.RewardClaimed{StockExhausted: true, Key: m.Key})
 		return
 	}
