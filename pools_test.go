@@ -301,6 +301,31 @@ func TestPool_PaymentRewardsSharerAndUser(t *testing.T) {
 	}
 }
 
+// notifying is a running engine on a settable clock with users, the pool templates and merchant
+// 1's notification secret.
+type notifying struct {
+	e      *kaquan.Engine
+	clock  *fakeClock
+	w      world
+	secret []byte
+}
+
+func startNotifying(t *testing.T, users int, rewardStock uint32) notifying {
+	t.Helper()
+	clock := newFakeClock()
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
+	w := mustWorld(t, e, users, 0, 10)
+	poolWorld(t, e, w, rewardStock, false)
+	return notifying{e: e, clock: clock, w: w, secret: notifyWorld(t, e, w)}
+}
+
+// use is merchant 1's signed notification that the card with code was used, now.
+func (n notifying) use(id, code string) kaquan.UseNotification {
+	u := kaquan.UseNotification{ID: id, CardCode: code, Merchant: n.w.merchant, Time: n.clock.Now().Unix()}
+	u.Signature = u.Sign(n.secret)
+	return u
+}
+
 func notifyWorld(t *testing.T, e *kaquan.Engine, w world) []byte {
 	t.Helper()
 	secret := []byte("0123456789abcdef-merchant-secret")
@@ -310,16 +335,11 @@ func notifyWorld(t *testing.T, e *kaquan.Engine, w world) []byte {
 
 // TestPool_NotificationFiftyTimes: one notification delivered 50 times at once rewards once.
 func TestPool_NotificationFiftyTimes(t *testing.T) {
-	clock := newFakeClock()
-	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
-	ctx := ctxTimeout(t)
-	w := mustWorld(t, e, 2, 0, 10)
-	poolWorld(t, e, w, 100, false)
-	secret := notifyWorld(t, e, w)
+	nf := startNotifying(t, 2, 100)
+	e, w, ctx := nf.e, nf.w, ctxTimeout(t)
 	a, b := w.users[0], w.users[1]
 	card := sharedAndClaimed(t, e, a, b)
-	n := kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: clock.Now().Unix()}
-	n.Signature = n.Sign(secret)
+	n := nf.use("n-1", card.Code)
 	var firsts, dups atomic.Int32
 	rewards := make(chan *messages.Reward, 50)
 	var wg sync.WaitGroup
@@ -364,12 +384,8 @@ func TestPool_NotificationFiftyTimes(t *testing.T) {
 // TestPool_NotificationRefused: forged, stale, unaccepted, unshared or malformed notifications
 // change nothing.
 func TestPool_NotificationRefused(t *testing.T) {
-	clock := newFakeClock()
-	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
-	ctx := ctxTimeout(t)
-	w := mustWorld(t, e, 2, 0, 10)
-	poolWorld(t, e, w, 100, false)
-	secret := notifyWorld(t, e, w)
+	nf := startNotifying(t, 2, 100)
+	e, w, clock, secret, ctx := nf.e, nf.w, nf.clock, nf.secret, ctxTimeout(t)
 	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "other shop"}))
 	must(t)(nil, e.SetNotifySecret(ctx, 2, secret))
 	a, b := w.users[0], w.users[1]
@@ -424,18 +440,12 @@ func TestPool_NotificationRefused(t *testing.T) {
 // TestPool_RewardStockExhausted: when the reward template runs out, the reward is recorded as out
 // of stock, not retried, and the audit holds.
 func TestPool_RewardStockExhausted(t *testing.T) {
-	clock := newFakeClock()
-	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clock.Now })
-	ctx := ctxTimeout(t)
-	w := mustWorld(t, e, 3, 0, 10)
-	poolWorld(t, e, w, 1, false)
-	secret := notifyWorld(t, e, w)
+	nf := startNotifying(t, 3, 1)
+	e, w, ctx := nf.e, nf.w, ctxTimeout(t)
 	a := w.users[0]
 	for i, u := range w.users[1:] {
 		card := sharedAndClaimed(t, e, a, u)
-		n := kaquan.UseNotification{ID: fmt.Sprint("use-", i), CardCode: card.Code, Merchant: w.merchant, Time: clock.Now().Unix()}
-		n.Signature = n.Sign(secret)
-		r, err := e.ConfirmUse(ctx, n)
+		r, err := e.ConfirmUse(ctx, nf.use(fmt.Sprint("use-", i), card.Code))
 		if err != nil {
 			t.Fatal(err)
 		}
