@@ -32,6 +32,8 @@ type Engine struct {
 	writer *persistence.Writer
 	system *actor.ActorSystem
 	host   *actors.Host
+	// workers run the mailboxes: enough for every call in flight to be handled at once.
+	workers *actors.Workers
 
 	slots      chan struct{} // one per call under way: bounds every mailbox together
 	calls      atomic.Int64  // calls under way, including abandoned ones still running
@@ -45,6 +47,12 @@ type Engine struct {
 }
 
 const cleanMarker = "clean-shutdown"
+
+// Mailbox runs: long-lived workers, and protoactor's default batch of messages per run.
+const (
+	mailboxWorkers    = 128
+	mailboxThroughput = 300
+)
 
 // Open opens (or creates) the engine whose data lives in dir, and resolves every payment a crash
 // interrupted before it returns.
@@ -63,8 +71,9 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{})}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
+	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)
 	e.host = &actors.Host{
-		System: e.system, Store: store, Writer: writer, Logger: opts.Logger, Fatal: e.stop,
+		System: e.system, Store: store, Writer: writer, Logger: opts.Logger, Fatal: e.stop, Dispatcher: e.workers,
 		Settings: actors.Settings{IdleTimeout: opts.IdleTimeout, PaymentCodeTTL: opts.PaymentCodeTTL, Now: func() int64 { return opts.Clock().UnixNano() }},
 		Producers: map[actors.Kind]actors.Producer{
 			actors.KindAccount: account.Load, actors.KindTemplate: template.Load,
@@ -172,6 +181,7 @@ func (e *Engine) Close() error {
 		time.Sleep(time.Millisecond)
 	}
 	e.system.Shutdown()
+	e.workers.Stop()
 	clean := e.Err() == nil
 	if clean {
 		clean = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}}) == nil

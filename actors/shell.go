@@ -41,7 +41,9 @@ type Host struct {
 	Owners    *Owners
 	Settings  Settings
 	Producers map[Kind]Producer
-	Logger    *slog.Logger
+	// Dispatcher runs the mailboxes (nil: protoactor's default, a goroutine per run).
+	Dispatcher actor.Dispatcher
+	Logger     *slog.Logger
 	// Fatal stops the engine: a failed write or a broken invariant. It must not block.
 	Fatal func(error)
 }
@@ -49,9 +51,13 @@ type Host struct {
 func (h *Host) props(id ID, a *activation) *actor.Props {
 	// A lock-free mailbox: sending takes no lock anywhere on the way to the actor. The engine
 	// bounds every mailbox together by bounding the calls in flight (Options.InflightMax).
+	opts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	if h.Dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(h.Dispatcher))
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &shell{id: id, act: a, host: h}
-	}, actor.WithMailbox(actor.UnboundedLockfree()))
+	}, opts...)
 }
 
 // passivateNow is sent by a shell to itself when its last pending write completes after a
