@@ -515,3 +515,49 @@ func TestPool_RewardOnceAfterCrash(t *testing.T) {
 	}
 	mustAuditOK(t, e)
 }
+
+// A listing shows only shares that are on disk, and answers without waiting for the writer.
+func TestPool_ListingShowsOnlyDurableShares(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 0, 10)
+	poolWorld(t, e, w, 100, false)
+	a, b := w.users[0], w.users[1]
+	must(t)(nil, e.AddContact(ctx, a, b))
+	card := claimShareable(t, e, a)
+
+	release, err := kaquan.HoldWriter(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := make(chan error, 1)
+	go func() {
+		_, err := e.Share(ctx, a, card.Id)
+		shared <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the share reaches the card and its write waits for the writer
+	listCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	page, err := e.ContactPools(listCtx, b, "", 10)
+	cancel()
+	if err != nil {
+		release()
+		t.Fatalf("listing while a share is not durable: %v (it must answer at once)", err)
+	}
+	if len(page.Cards) != 0 {
+		release()
+		t.Fatalf("listing showed %v before the share was durable", page.Cards)
+	}
+	select {
+	case err := <-shared:
+		release()
+		t.Fatalf("share answered (%v) before its write was durable", err)
+	default:
+	}
+	release()
+	if err := <-shared; err != nil {
+		t.Fatal(err)
+	}
+	if ids := poolIDs(t, e, b); len(ids) != 1 || ids[0] != card.Id {
+		t.Fatalf("after the share: %v, want [%d]", ids, card.Id)
+	}
+}

@@ -33,7 +33,7 @@ type (
 	// Resume settles a reward left pending by a crash (engine start-up). Replies *messages.Reward.
 	Resume struct{ Reward *messages.Reward }
 	// List replies the pool's cards after Cursor (nil: newest first), at most Limit, as
-	// []*messages.PoolEntry, once every share it shows is durable.
+	// []*messages.PoolEntry: only durable shares, at once.
 	List struct {
 		Cursor *messages.PoolEntry
 		Limit  int
@@ -87,6 +87,8 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 		b.handleCall(c, m)
 	case *messages.PoolCardDone:
 		b.handleCardDone(c, m)
+	case cardSettled:
+		b.handleCardSettled(m)
 	case *messages.RewardDue:
 		b.settle(c, m.Reward, nil)
 	case *messages.RewardClaimed:
@@ -115,8 +117,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 	case GetReward:
 		b.getReward(c, call, m.UseID)
 	case List:
-		page := Page(b.s, m.Cursor, m.Limit)
-		c.AfterAllDurable(func(err error) { call.Respond(page, err) })
+		call.Respond(Page(b.s, m.Cursor, m.Limit), nil) // the pool in memory is durable
 	case ContactChanged:
 		if len(b.contacts) < contactCacheMax {
 			b.contacts[m.User] = m.On
@@ -158,21 +159,35 @@ func (b *behavior) ask(c *actors.Context, call *actors.Call, card uint64, msg an
 }
 
 func (b *behavior) handleCardDone(c *actors.Context, m *messages.PoolCardDone) {
-	call := b.calls[m.CardId]
-	if call == nil {
+	if b.calls[m.CardId] == nil {
 		return
 	}
-	delete(b.calls, m.CardId)
-	Done(b.s, m.CardId, m.Result, m.Card)
-	err, card := ResultError(m.Result), m.Card
-	// The card's write was submitted before its answer: a barrier now covers it.
-	c.AfterAllDurable(func(werr error) {
-		if werr != nil || err != nil {
-			call.Respond(nil, errors.Join(werr, err))
-			return
-		}
-		call.Respond(card, nil)
-	})
+	self, root := c.Self(), c.Host().System.Root
+	// The card's write was submitted before its answer: a barrier now covers it. The call stays in
+	// b.calls (the pool cannot passivate) until the settled answer is back.
+	c.AfterAllDurable(func(werr error) { root.Send(self, cardSettled{done: m, err: werr}) })
+}
+
+// cardSettled is a card's answer once its write is durable. Only then does the pool change: what
+// the pool holds in memory is always on disk, so a listing answers at once, without a barrier.
+type cardSettled struct {
+	done *messages.PoolCardDone
+	err  error // the barrier's: the engine stopped
+}
+
+func (b *behavior) handleCardSettled(m cardSettled) {
+	call := b.calls[m.done.CardId]
+	delete(b.calls, m.done.CardId)
+	if m.err != nil {
+		call.Respond(nil, m.err)
+		return
+	}
+	Done(b.s, m.done.CardId, m.done.Result, m.done.Card)
+	if err := ResultError(m.done.Result); err != nil {
+		call.Respond(nil, err)
+		return
+	}
+	call.Respond(m.done.Card, nil)
 }
 
 // settle grants a reward once: it claims the sharer's card (then the user's, if the reward includes

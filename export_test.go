@@ -1,0 +1,14 @@
+package kaquan
+
+import "github.com/kaquan/kaquan/persistence"
+
+// HoldWriter parks the engine's writer (inside a barrier's completion) until release is called:
+// writes submitted meanwhile are not durable, so tests can see what answers wait for them.
+func HoldWriter(e *Engine) (release func(), err error) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	if err := e.writer.Submit(&persistence.Write{Done: func(error) { close(entered); <-gate }}); err != nil {
+		return nil, err
+	}
+	<-entered
+	return func() { close(gate) }, nil
+}
