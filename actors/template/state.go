@@ -117,6 +117,10 @@ func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string,
 	}, nil
 }
 
+// SoldOut reports whether every card of t was issued: a claim is then refused whoever asks, so the
+// claimer's count need not be read.
+func SoldOut(t *messages.Template) bool { return t != nil && t.Issued >= t.StockTotal }
+
 // ApplyClaim counts the issued card.
 func ApplyClaim(t *messages.Template, c *messages.Card) {
 	actors.Invariant(c.Id == t.Id<<32|uint64(t.Issued+1), "cards are numbered in issue order")

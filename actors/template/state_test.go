@@ -310,6 +310,9 @@ func TestTemplate_ApplyClaim(t *testing.T) {
 			t.Fatalf("create: got %v, want nil", err)
 		}
 		for i := range tmpl.StockTotal {
+			if SoldOut(tmpl) {
+				t.Fatalf("sold out after %d of %d", i, tmpl.StockTotal)
+			}
 			c, err := DecideClaim(tmpl, i, user, "c", now)
 			if err != nil {
 				t.Fatalf("claim %d: got %v, want nil", i+1, err)
@@ -324,6 +327,13 @@ func TestTemplate_ApplyClaim(t *testing.T) {
 		}
 		if _, err := DecideClaim(tmpl, 0, user+1, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
 			t.Errorf("claim past stock: got %v, want %v", err, actors.ErrStockExhausted)
+		}
+		// Sold out, the refusal is the same whatever the claimer's count (the actor skips reading it).
+		if !SoldOut(tmpl) || SoldOut(nil) {
+			t.Errorf("SoldOut(after the stock) = %v, SoldOut(nil) = %v; want true, false", SoldOut(tmpl), SoldOut(nil))
+		}
+		if _, err := DecideClaim(tmpl, tmpl.PerUserLimit, user, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
+			t.Errorf("claim past stock by a user at the limit: got %v, want %v", err, actors.ErrStockExhausted)
 		}
 	})
 	tests := []struct {
