@@ -1031,3 +1031,26 @@ func TestBadInput_AfterClose(t *testing.T) {
 		}
 	})
 }
+
+// Claims check their user's kind from memory after the first read: a merchant stays refused, and a
+// user unknown at one claim can claim once created (an unknown id is never remembered).
+func TestClaim_PartyKindRemembered(t *testing.T) {
+	e := MustOpenEngine(t, inMemory)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 1, 0, 10)
+	for range 2 {
+		if _, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: w.merchant}); !errors.Is(err, kaquan.ErrInvalidArgument) {
+			t.Fatalf("claim by a merchant: %v, want ErrInvalidArgument", err)
+		}
+	}
+	const late = 777
+	if _, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: late}); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Fatalf("claim by an unknown user: %v, want ErrUnknownEntity", err)
+	}
+	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: late, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "late"}))
+	for range 2 {
+		if _, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: late}); err != nil {
+			t.Fatalf("claim once the user exists: %v", err)
+		}
+	}
+}

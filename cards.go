@@ -28,7 +28,7 @@ func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*mes
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := e.partyOfKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
+	if err := e.checkKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return nil, err
 	}
 	r, err := e.call(ctx, actors.TemplateID(t.Id), template.Create{Template: proto.Clone(t).(*messages.Template), Now: e.now()})
@@ -61,7 +61,7 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := e.partyOfKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
+	if err := e.checkKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, err
 	}
 	r, err := e.call(ctx, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: cardCode(), Now: e.now()})

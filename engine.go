@@ -44,6 +44,7 @@ type Engine struct {
 	fatalMu    sync.Once
 	cause      error
 	sweeper    sweeper
+	kinds      partyKinds // kinds of parties seen
 }
 
 const cleanMarker = "clean-shutdown"

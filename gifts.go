@@ -43,7 +43,7 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := e.partyOfKind(req.To, messages.PartyKind_PARTY_KIND_USER); err != nil {
+	if err := e.checkKind(req.To, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
 	imageID, upload, err := e.giftImage(req.Image)

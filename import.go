@@ -53,7 +53,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 	if err := e.usable(ctx); err != nil {
 		return err
 	}
-	if _, err := e.partyOfKind(p.Template.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
+	if err := e.checkKind(p.Template.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return err
 	}
 	now := e.now()

@@ -40,7 +40,7 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 		return err
 	}
 	for _, u := range []uint64{a, b} {
-		if _, err := e.partyOfKind(u, messages.PartyKind_PARTY_KIND_USER); err != nil {
+		if err := e.checkKind(u, messages.PartyKind_PARTY_KIND_USER); err != nil {
 			return err
 		}
 	}

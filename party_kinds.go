@@ -1,0 +1,43 @@
+package kaquan
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/kaquan/kaquan/messages"
+)
+
+// partyKindsMax bounds the party kinds the engine remembers; the cache starts over when full.
+const partyKindsMax = 1 << 20
+
+// partyKinds remembers the kind of parties seen (a party's kind never changes once created), so
+// that the calls checking one, a claim checking its user on every call, need no store read.
+type partyKinds struct {
+	mu sync.RWMutex
+	m  map[uint64]messages.PartyKind
+}
+
+// checkKind fails unless party id exists and is of kind.
+func (e *Engine) checkKind(id uint64, kind messages.PartyKind) error {
+	k := &e.kinds
+	k.mu.RLock()
+	got, ok := k.m[id]
+	k.mu.RUnlock()
+	if !ok {
+		p, err := e.party(id)
+		if err != nil {
+			return err
+		}
+		got = p.Kind
+		k.mu.Lock()
+		if k.m == nil || len(k.m) >= partyKindsMax {
+			k.m = make(map[uint64]messages.PartyKind)
+		}
+		k.m[id] = got
+		k.mu.Unlock()
+	}
+	if got != kind {
+		return fmt.Errorf("%w: party %d is a %s", ErrInvalidArgument, id, got)
+	}
+	return nil
+}
