@@ -44,7 +44,8 @@ type Engine struct {
 	fatalMu    sync.Once
 	cause      error
 	sweeper    sweeper
-	kinds      partyKinds // kinds of parties seen
+	kinds      partyKinds   // kinds of parties seen
+	contacts   contactLists // contact lists read
 }
 
 const cleanMarker = "clean-shutdown"

@@ -61,6 +61,7 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 	}
 	err := e.put(persistence.Entry{Key: persistence.ContactKey(a, b), Delete: !on},
 		persistence.Entry{Key: persistence.ContactKey(b, a), Delete: !on})
+	e.contactsChanged() // even after a failed write: it may have landed
 	if err != nil {
 		return err
 	}
@@ -85,12 +86,7 @@ func (e *Engine) Contacts(ctx context.Context, user uint64) ([]uint64, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	var ids []uint64
-	err := e.store.Scan(persistence.ContactPrefix(user), false, func(k, _ []byte) (bool, error) {
-		ids = append(ids, persistence.ParseID(k, 9))
-		return len(ids) < actors.ContactsMax, nil
-	})
-	return ids, err
+	return e.contactsOf(user)
 }
 
 // Share puts a card the user owns into their pool: it leaves their wallet and only their contacts
