@@ -43,6 +43,7 @@ type Store struct {
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
+	trimmer        *trimmer // nil in memory
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -104,7 +105,11 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	return &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}, nil
+	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}
+	if !opts.InMemory {
+		s.trimmer = startTrimmer(dir, logger)
+	}
+	return s, nil
 }
 
 // Durability reports how the store was opened.
@@ -112,6 +117,9 @@ func (s *Store) Durability() Durability { return s.durability }
 
 // Close closes the database. Callers stop the Writer first.
 func (s *Store) Close() error {
+	if s.trimmer != nil {
+		s.trimmer.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
