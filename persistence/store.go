@@ -79,7 +79,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.BaseTableSize = 2 << 20
 	opts.BaseLevelSize = 10 << 20
 	opts.LevelSizeMultiplier = 10
-	opts.TableSizeMultiplier = 2
+	opts.TableSizeMultiplier = 1 // 2 MiB tables at every level: a compaction builds each table in memory, several at once
 	opts.MaxLevels = 7
 	opts.NumLevelZeroTables = 5
 	opts.NumLevelZeroTablesStall = 15
