@@ -93,7 +93,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
 	opts.BlockCacheSize = 0 // uncompressed tables are read straight from the mapped files
-	opts.IndexCacheSize = 0 // indexes and bloom filters stay in memory, no cache lookups on reads
+	opts.IndexCacheSize = 0 // unencrypted tables' indexes and bloom filters are read in place from the mapped files too (the cache serves only encrypted ones)
 	opts.BloomFalsePositive = 0.01
 	opts.Compression = options.None // records are small; decoding blocks on every read cost more than the disk it saves
 	opts.CompactL0OnClose = false
