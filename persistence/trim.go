@@ -15,7 +15,7 @@ import (
 // when written); a page used again is read back from the file.
 const (
 	MappedBytesMax = 512 << 20
-	trimEvery      = time.Second
+	trimEvery      = 250 * time.Millisecond
 )
 
 // trimmer runs until stop is closed; done is closed when it has returned.
@@ -42,13 +42,16 @@ func (t *trimmer) run() {
 			return
 		case <-tick.C:
 		}
-		if residentFileBytes() <= MappedBytesMax {
+		before := residentFileBytes()
+		if before <= MappedBytesMax {
 			continue
 		}
+		start := time.Now()
 		if err := pageOutTables(t.dir); err != nil {
 			t.logger.Warn("memory: cannot reclaim mapped table pages; resident memory will grow with the store", "err", err)
 			return // an old kernel (before Linux 5.4) or no /proc: nothing to retry
 		}
+		t.logger.Debug("memory: reclaimed mapped table pages", "resident_file_before", before, "after", residentFileBytes(), "took", time.Since(start))
 	}
 }
 
