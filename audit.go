@@ -68,9 +68,9 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 		return nil, err
 	}
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
-	a := &auditor{r: r, transfers: map[string]*transferSum{}, payments: map[string]*messages.Payment{}}
+	a := &auditor{r: r, missing: map[string]bool{}}
 	err := e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.scanPayments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
+		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
 			if err := step(s); err != nil {
 				return err
 			}
@@ -80,19 +80,17 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	a.settle()
+	if r.Deposits-r.Withdrawals != r.Balances+r.InFlight {
+		r.problem("conservation: deposits %d - withdrawals %d != balances %d + in flight %d", r.Deposits, r.Withdrawals, r.Balances, r.InFlight)
+	}
 	return r, nil
 }
 
-type transferSum struct {
-	pay, rev, ref          int64
-	payEntries, refEntries int
-}
-
+// auditor holds no more than one record at a time: payments and their entries are matched by
+// point reads in the snapshot, so an audit's memory does not grow with the payments stored.
 type auditor struct {
-	r         *AuditReport
-	transfers map[string]*transferSum // by payment key
-	payments  map[string]*messages.Payment
+	r       *AuditReport
+	missing map[string]bool // payments with entries but no record, reported once each (only ever a problem's worth)
 }
 
 // accounts walks every account's ledger.
@@ -129,56 +127,10 @@ func (a *auditor) ledger(s *persistence.Snapshot, account uint64) error {
 		if !ok {
 			a.r.problem("account %d entry %d: transfer %q not indexed", account, en.Seq, en.Transfer)
 		}
-		a.entry(en)
-		return true, nil
+		return true, a.entry(s, en)
 	})
 	a.r.Balances += balance
 	return err
-}
-
-func (a *auditor) entry(en *messages.LedgerEntry) {
-	switch en.Kind {
-	case messages.EntryKind_ENTRY_KIND_DEPOSIT:
-		a.r.Deposits += en.Amount
-		return
-	case messages.EntryKind_ENTRY_KIND_WITHDRAWAL:
-		a.r.Withdrawals -= en.Amount
-		return
-	}
-	kind, key, ok := strings.Cut(en.Transfer, ":")
-	if !ok {
-		a.r.problem("entry of account %d: transfer %q names no payment", en.AccountId, en.Transfer)
-		return
-	}
-	t := a.transfers[key]
-	if t == nil {
-		t = &transferSum{}
-		a.transfers[key] = t
-	}
-	switch kind {
-	case "pay":
-		t.pay += en.Amount
-		t.payEntries++
-	case "rev":
-		t.rev += en.Amount
-	case "ref":
-		t.ref += en.Amount
-		t.refEntries++
-	default:
-		a.r.problem("entry of account %d: transfer kind %q", en.AccountId, kind)
-	}
-}
-
-func (a *auditor) scanPayments(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixPayment}, func(k, v []byte) (bool, error) {
-		p := &messages.Payment{}
-		if err := proto.Unmarshal(v, p); err != nil {
-			return false, fmt.Errorf("payment %q: %w", k[1:], err)
-		}
-		a.r.Payments[shortState(p.State.String())]++
-		a.payments[p.Key] = p
-		return true, nil
-	})
 }
 
 func (a *auditor) templates(s *persistence.Snapshot) error {
@@ -208,7 +160,13 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 			return false, fmt.Errorf("card %x: %w", k, err)
 		}
 		a.r.Cards[shortState(c.State.String())]++
-		p := a.payments[c.Payment]
+		var p *messages.Payment // the payment that used or holds the card, read only for those states
+		if c.Payment != "" && (c.State == messages.CardState_CARD_STATE_USED || c.State == messages.CardState_CARD_STATE_RESERVED) {
+			var err error
+			if p, err = paymentOf(s, c.Payment); err != nil {
+				return false, err
+			}
+		}
 		switch c.State {
 		case messages.CardState_CARD_STATE_USED:
 			if strings.HasPrefix(c.Payment, "ntf:") { // used outside the engine, as its merchant notified
@@ -370,47 +328,6 @@ func (a *auditor) giftIndexes(s *persistence.Snapshot) error {
 		}
 		return true, nil
 	})
-}
-
-// settle checks every payment against its ledger entries and sums the money in flight.
-func (a *auditor) settle() {
-	for key, p := range a.payments {
-		t := a.transfers[key]
-		if t == nil {
-			t = &transferSum{}
-		}
-		delete(a.transfers, key)
-		held := -(t.pay + t.rev + t.ref)
-		switch p.State {
-		case messages.PaymentState_PAYMENT_STATE_STARTED, messages.PaymentState_PAYMENT_STATE_REFUNDING:
-			a.r.InFlightCount++
-			a.r.InFlight += held
-			if held < 0 {
-				a.r.problem("payment %s in flight created %d", key, -held)
-			}
-		case messages.PaymentState_PAYMENT_STATE_COMPLETED:
-			if t.pay != 0 || t.rev != 0 || t.ref != 0 || (p.Charged > 0) != (t.payEntries == 2) {
-				a.r.problem("payment %s COMPLETED with entries pay %d rev %d ref %d (%d pay entries)", key, t.pay, t.rev, t.ref, t.payEntries)
-			}
-		case messages.PaymentState_PAYMENT_STATE_REFUNDED:
-			if t.pay != 0 || t.rev != 0 || t.ref != 0 || (p.Charged > 0) != (t.refEntries == 2) {
-				a.r.problem("payment %s REFUNDED with entries pay %d rev %d ref %d (%d refund entries)", key, t.pay, t.rev, t.ref, t.refEntries)
-			}
-		case messages.PaymentState_PAYMENT_STATE_FAILED:
-			if held != 0 || t.payEntries > 1 || t.ref != 0 {
-				a.r.problem("payment %s FAILED but holds %d (%d pay entries)", key, held, t.payEntries)
-			}
-		default:
-			a.r.problem("payment %s in state %s", key, p.State)
-		}
-	}
-	for key := range a.transfers {
-		a.r.problem("ledger entries for payment %s, which does not exist", key)
-	}
-	if a.r.Deposits-a.r.Withdrawals != a.r.Balances+a.r.InFlight {
-		a.r.problem("conservation: deposits %d - withdrawals %d != balances %d + in flight %d",
-			a.r.Deposits, a.r.Withdrawals, a.r.Balances, a.r.InFlight)
-	}
 }
 
 // CheckAcks adds a problem for every listed payment (merchant/key) that is not complete: each

@@ -39,6 +39,9 @@ type Config struct {
 	// Measure, if set, wraps the timed part of the run (a CPU profile, say): it is called when the
 	// clients start and the function it returns when they stop.
 	Measure func() (stop func())
+	// Checkpoint, if set, is called after the dataset import ("import"), the timed run ("run") and
+	// the audit ("audit"): a memory profile at each, say.
+	Checkpoint func(phase string)
 }
 
 // Scenarios are the workloads.
@@ -172,6 +175,7 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 		if fresh, err = importDataset(ctx, e, cfg); err != nil {
 			return nil, fmt.Errorf("dataset: %w", err)
 		}
+		cfg.checkpoint("import")
 	}
 	clients, err := newClients(ctx, e, cfg, fresh)
 	if err != nil {
@@ -194,7 +198,8 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 	if st, err := e.ImageStats(ctx); err == nil && cfg.DatasetSize > 0 {
 		res.DiskBytes = st.DiskBytes
 	}
-	res.PeakRSSBytes = peakRSS()
+	res.PeakRSSBytes = ReadMemory().PeakRSS
+	cfg.checkpoint("run")
 	if cfg.Scenario == "gifts" {
 		after, err := e.ImageStats(ctx)
 		if err != nil {
@@ -212,7 +217,14 @@ func Run(ctx context.Context, e API, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.checkpoint("audit")
 	return res, nil
+}
+
+func (c Config) checkpoint(phase string) {
+	if c.Checkpoint != nil {
+		c.Checkpoint(phase)
+	}
 }
 
 func setup(ctx context.Context, e API, cfg Config) error {

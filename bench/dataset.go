@@ -3,9 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/messages"
@@ -74,21 +71,4 @@ func (c *client) nextImported(ctx context.Context, u *benchUser) error {
 		u.unused--
 	}
 	return nil
-}
-
-// peakRSS is the process's peak resident memory (Linux), or 0.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }

@@ -43,6 +43,7 @@ type Store struct {
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
+	trimmer        *trimmer // nil in memory
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -78,7 +79,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.BaseTableSize = 2 << 20
 	opts.BaseLevelSize = 10 << 20
 	opts.LevelSizeMultiplier = 10
-	opts.TableSizeMultiplier = 2
+	opts.TableSizeMultiplier = 1 // 2 MiB tables at every level: a compaction builds each table in memory, several at once
 	opts.MaxLevels = 7
 	opts.NumLevelZeroTables = 5
 	opts.NumLevelZeroTablesStall = 15
@@ -92,7 +93,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
 	opts.BlockCacheSize = 0 // uncompressed tables are read straight from the mapped files
-	opts.IndexCacheSize = 0 // indexes and bloom filters stay in memory, no cache lookups on reads
+	opts.IndexCacheSize = 0 // unencrypted tables' indexes and bloom filters are read in place from the mapped files too (the cache serves only encrypted ones)
 	opts.BloomFalsePositive = 0.01
 	opts.Compression = options.None // records are small; decoding blocks on every read cost more than the disk it saves
 	opts.CompactL0OnClose = false
@@ -104,7 +105,11 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	return &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}, nil
+	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}
+	if !opts.InMemory {
+		s.trimmer = startTrimmer(dir, logger)
+	}
+	return s, nil
 }
 
 // Durability reports how the store was opened.
@@ -112,6 +117,9 @@ func (s *Store) Durability() Durability { return s.durability }
 
 // Close closes the database. Callers stop the Writer first.
 func (s *Store) Close() error {
+	if s.trimmer != nil {
+		s.trimmer.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}

@@ -33,6 +33,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write heap profiles to PREFIX.import.pprof, PREFIX.run.pprof and PREFIX.audit.pprof, and report memory at each")
 	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine")
 	token := fs.String("token", "", "with --target: an admin token (better from KAQUAN_TOKEN)")
 	if err := parse(fs, args); err != nil {
@@ -47,6 +48,9 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		Progress: m.Stdout, ProgressEvery: time.Second}
 	if !*noBar {
 		cfg.Bar = m.Stderr
+	}
+	if *memProfile != "" {
+		cfg.Checkpoint = memCheckpoint(*memProfile, m.Stdout, m.Stderr)
 	}
 	var api bench.API
 	where := fmt.Sprintf("durability %s", d)

@@ -1,0 +1,100 @@
+package kaquan_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestAudit_CatchesBrokenPayments: the payment checks of the audit fail on a payment that lost its
+// record, disagrees with its ledger entries, has entries in a third account or a transfer index
+// naming another entry, and on a card used by a payment that is not complete.
+func TestAudit_CatchesBrokenPayments(t *testing.T) {
+	rewrite := func(change func(p *messages.Payment)) func(t *testing.T, p *messages.Payment) []persistence.Entry {
+		return func(t *testing.T, p *messages.Payment) []persistence.Entry {
+			change(p)
+			v, err := proto.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []persistence.Entry{{Key: persistence.PaymentKey(p.Key), Value: v}}
+		}
+	}
+	tamper := map[string]struct {
+		change func(t *testing.T, p *messages.Payment) []persistence.Entry
+		want   string // in one of the problems
+	}{
+		"RecordLost": {func(_ *testing.T, p *messages.Payment) []persistence.Entry {
+			return []persistence.Entry{{Key: persistence.PaymentKey(p.Key), Delete: true}}
+		}, "which does not exist"},
+		"ChargedNothing": {rewrite(func(p *messages.Payment) { p.Charged = 0 }), "COMPLETED with entries"},
+		"Failed":         {rewrite(func(p *messages.Payment) { p.State = messages.PaymentState_PAYMENT_STATE_FAILED }), "FAILED but holds"},
+		"StillStarted":   {rewrite(func(p *messages.Payment) { p.State = messages.PaymentState_PAYMENT_STATE_STARTED }), "USED without its completed payment"},
+		"OtherCard":      {rewrite(func(p *messages.Payment) { p.CardId++ }), "USED without its completed payment"},
+		"IndexToAnotherEntry": {func(_ *testing.T, p *messages.Payment) []persistence.Entry {
+			return []persistence.Entry{{Key: persistence.TransferKey(p.PayerAccount, "pay:"+p.Key), Value: persistence.Uint64(1)}} // the deposit
+		}, "which is not its entry"},
+		"ThirdAccount": {func(t *testing.T, p *messages.Payment) []persistence.Entry {
+			// The merchant's entry also appears, whole, in a third account's ledger.
+			en := &messages.LedgerEntry{AccountId: 999, Seq: 1, Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_CREDIT,
+				Amount: p.Charged, BalanceAfter: p.Charged, Transfer: "pay:" + p.Key}
+			v, err := proto.Marshal(en)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := proto.Marshal(&messages.Account{Id: 999, OwnerId: 1, OwnerKind: messages.PartyKind_PARTY_KIND_MERCHANT, Status: messages.AccountStatus_ACCOUNT_STATUS_ACTIVE})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []persistence.Entry{{Key: persistence.AccountKey(999), Value: acc}, {Key: persistence.LedgerKey(999, 1), Value: v},
+				{Key: persistence.TransferKey(999, en.Transfer), Value: persistence.Uint64(1)}}
+		}, "payment 1/k1"},
+	}
+	for name, tc := range tamper {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			e, err := kaquan.Open(dir, kaquan.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxTimeout(t)
+			w := mustWorld(t, e, 1, 10_000, 10)
+			u := w.users[0]
+			c, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "k1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAudit(t, e)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			writeRaw(t, dir, tc.change(t, o.Payment)...)
+			e, err = kaquan.Open(dir, kaquan.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			r, err := e.Audit(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), tc.want) {
+				t.Fatalf("audit of a tampered store: %s %q, want a problem with %q", r, r.Problems, tc.want)
+			}
+			t.Logf("audit found: %q", r.Problems)
+		})
+	}
+}
