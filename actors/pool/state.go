@@ -158,7 +158,9 @@ func After(a, b *messages.PoolEntry) bool {
 	return a.CardId > b.CardId
 }
 
-// Page lists at most limit cards of the pool that come after cursor (nil: from the newest).
+// Page lists at most limit cards of the pool that come after cursor (nil: from the newest). A card
+// with a claim or take-back under way is left out: it is not there to be claimed (if that request
+// fails, the card shows again).
 func Page(s *State, cursor *messages.PoolEntry, limit int) []*messages.PoolEntry {
 	end := len(s.Order)
 	if cursor != nil {
@@ -166,7 +168,9 @@ func Page(s *State, cursor *messages.PoolEntry, limit int) []*messages.PoolEntry
 	}
 	var out []*messages.PoolEntry
 	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, s.Order[i])
+		if e := s.Order[i]; !s.Busy[e.CardId] {
+			out = append(out, e)
+		}
 	}
 	return out
 }

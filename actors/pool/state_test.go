@@ -192,6 +192,15 @@ func TestPool_PageOrder(t *testing.T) {
 	if len(s.Order) != len(s.Entries) || len(s.Order) != 3 {
 		t.Errorf("order %d entries %d, want 3", len(s.Order), len(s.Entries))
 	}
+	// A card being claimed is not listed; it shows again if the claim fails.
+	s.Busy[1] = true
+	if got := ids(Page(s, nil, 2)); fmt.Sprint(got) != "[2 5]" {
+		t.Errorf("while 1 is being claimed: got %v, want [2 5]", got)
+	}
+	Done(s, 1, messages.PoolResult_POOL_RESULT_NOT_IN_POOL, nil)
+	if got := ids(Page(s, nil, 5)); fmt.Sprint(got) != "[2 1 5]" {
+		t.Errorf("after the claim of 1 failed: got %v, want [2 1 5]", got)
+	}
 	Add(s, s.Entries[1]) // adding twice changes nothing
 	if len(s.Order) != 3 {
 		t.Errorf("double add: %d", len(s.Order))
