@@ -36,8 +36,13 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	memProfile := fs.String("memprofile", "", "write heap profiles to PREFIX.import.pprof, PREFIX.run.pprof and PREFIX.audit.pprof, and report memory at each")
 	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine")
 	token := fs.String("token", "", "with --target: an admin token (better from KAQUAN_TOKEN)")
+	gc := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := gc.apply(); err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return errUsage
 	}
 	d, err := persistence.ParseDurability(*durability)
 	if err != nil {

@@ -30,8 +30,13 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
 	pprofOn := fs.Bool("pprof", false, "serve /debug/pprof/ (for operators; not on a public port)")
 	verbose := fs.Bool("v", false, "log engine activity")
+	gc := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := gc.apply(); err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return errUsage
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(m.Stderr, "--tls-cert and --tls-key go together")
