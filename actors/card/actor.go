@@ -77,11 +77,12 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 		b.handleReserve(c, m)
 	case *messages.UseCard:
 		next := Use(b.c, m.Payment)
-		var extra []persistence.Entry
+		var reward *messages.Reward
 		if next != nil {
-			extra = b.rewardEntries(c, RewardFor(next, "pay:"+m.Payment, 0, 0, m.Now))
+			reward = RewardFor(next, "pay:"+m.Payment, 0, 0, m.Now)
 		}
-		b.change(c, next, nil, extra...)
+		b.change(c, next, nil, rewardEntries(reward)...)
+		b.tellRewardDue(c, reward)
 		c.Respond(&messages.CardDone{})
 		c.Passivate() // a used card is rarely touched again
 	case *messages.ShareCard:
@@ -140,7 +141,8 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 	case ExternalUse:
 		if next, err = DecideExternalUse(b.c, m.Merchant, m.UseID, m.Now); err == nil && next != nil {
 			reward := RewardFor(next, m.UseID, m.RewardTemplate, m.Merchant, m.Now)
-			b.change(c, next, func(err error) { call.Respond(reward, err) }, b.rewardEntries(c, reward)...)
+			b.change(c, next, func(err error) { call.Respond(reward, err) }, rewardEntries(reward)...)
+			b.tellRewardDue(c, reward)
 			return
 		}
 		if err == nil {
@@ -194,17 +196,24 @@ func (b *behavior) poolChange(c *actors.Context, next *messages.Card, r messages
 	c.Respond(&messages.PoolCardDone{CardId: id, Result: r, Card: next})
 }
 
-// rewardEntries records reward (if any) as pending with the use that earned it, and tells the
-// sharer's pool to grant it. The pool learns of it by message, never by reading a write that may
-// not have landed yet.
-func (b *behavior) rewardEntries(c *actors.Context, reward *messages.Reward) []persistence.Entry {
+// rewardEntries records reward (if any) as pending with the use that earned it.
+func rewardEntries(reward *messages.Reward) []persistence.Entry {
 	if reward == nil {
 		return nil
 	}
 	v, err := proto.Marshal(reward)
 	actors.Invariant(err == nil, "reward marshals")
-	c.Tell(actors.PoolID(reward.Sharer), &messages.RewardDue{Reward: reward})
 	return []persistence.Entry{{Key: persistence.RewardKey(reward.Sharer, reward.UseId), Value: v}}
+}
+
+// tellRewardDue tells the sharer's pool to grant reward (if any). It must come after the write of
+// the pending reward is submitted: the pool's own write of the settled reward then lands after it,
+// never under it. (Told first, a pool could settle and write before the card's pending record and
+// be overwritten by it: a rare test failure showed a reward answered as pending.)
+func (b *behavior) tellRewardDue(c *actors.Context, reward *messages.Reward) {
+	if reward != nil {
+		c.Tell(actors.PoolID(reward.Sharer), &messages.RewardDue{Reward: reward})
+	}
 }
 
 // timeout gives the card back when its offer timed out by now, before anything else happens to it.
