@@ -62,21 +62,8 @@ func TestAudit_CatchesBrokenPayments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := ctxTimeout(t)
 			w := mustWorld(t, e, 1, 10_000, 10)
-			u := w.users[0]
-			c, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u})
-			if err != nil {
-				t.Fatal(err)
-			}
-			code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
-			if err != nil {
-				t.Fatal(err)
-			}
-			o, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: "k1"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			o := payOnce(t, e, w, w.users[0], 3000, "k1")
 			mustAudit(t, e)
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
