@@ -83,8 +83,8 @@ func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Part
 	if err != nil {
 		return nil, err
 	}
-	if p.Kind != kind {
-		return nil, fmt.Errorf("%w: party %d is a %s", ErrInvalidArgument, id, p.Kind)
+	if err := kindIs(id, p.Kind, kind); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

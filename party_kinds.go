@@ -36,7 +36,12 @@ func (e *Engine) checkKind(id uint64, kind messages.PartyKind) error {
 		k.m[id] = got
 		k.mu.Unlock()
 	}
-	if got != kind {
+	return kindIs(id, got, kind)
+}
+
+// kindIs fails unless party id's kind got is want.
+func kindIs(id uint64, got, want messages.PartyKind) error {
+	if got != want {
 		return fmt.Errorf("%w: party %d is a %s", ErrInvalidArgument, id, got)
 	}
 	return nil
