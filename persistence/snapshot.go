@@ -11,7 +11,7 @@ type Snapshot struct{ txn *badger.Txn }
 
 // View runs fn on a snapshot.
 func (s *Store) View(fn func(*Snapshot) error) error {
-	return s.db.View(func(txn *badger.Txn) error { return fn(&Snapshot{txn: txn}) })
+	return s.view(func(txn *badger.Txn) error { return fn(&Snapshot{txn: txn}) })
 }
 
 // Scan calls fn for each key with prefix in order until fn returns false or an error. key and

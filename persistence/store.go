@@ -44,6 +44,8 @@ type Store struct {
 	durability     Durability
 	valueThreshold int
 	trimmer        *trimmer // nil in memory
+	vis            *visibility
+	nextTs         uint64 // the next commit timestamp; owned by the writer's committer
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -101,11 +103,13 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.MetricsEnabled = false
 	opts.DetectConflicts = false
 	opts.Logger = badgerLogger{logger}
-	db, err := badger.Open(opts)
+	db, err := badger.OpenManaged(opts) // see visibility.go for why kaquan picks the timestamps
 	if err != nil {
 		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold)}
+	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
+	last := db.MaxVersion()
+	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
 	if !opts.InMemory {
 		s.trimmer = startTrimmer(dir, logger)
 	}
@@ -129,7 +133,7 @@ func (s *Store) Close() error {
 // Get reads the value of key, copied out of Badger.
 func (s *Store) Get(key []byte) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
@@ -158,7 +162,7 @@ func (s *Store) GetProto(key []byte, m proto.Message) error {
 // Scan calls fn for every key with prefix, in key order, until fn returns false or an error.
 // reverse walks from the last key backwards. Keys and values are copies, safe to keep.
 func (s *Store) Scan(prefix []byte, reverse bool, fn func(key, value []byte) (bool, error)) error {
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.view(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.Prefix = prefix
 		opt.Reverse = reverse

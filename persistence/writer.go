@@ -87,19 +87,21 @@ type Writer struct {
 	store   *Store
 	cfg     WriterConfig
 	queue   chan *Write
+	staged  chan *batch // stager -> committer; unbuffered, so a batch grows until the committer is free
 	stopped chan struct{}
 	failure atomic.Pointer[error]
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
 }
 
-// NewWriter starts the writer goroutine.
+// NewWriter starts the writer's goroutines.
 func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), stopped: make(chan struct{})}
-	go w.run()
+	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
+	go w.stage()
+	go w.commitBatches()
 	return w, nil
 }
 
@@ -148,68 +150,124 @@ func (w *Writer) Stats() WriterStats {
 	}
 }
 
-func (w *Writer) run() {
-	defer close(w.stopped)
-	batch := make([]*Write, 0, w.cfg.BatchWritesMax)
+// batch is a group of Writes staged into one Badger transaction.
+type batch struct {
+	txn           *badger.Txn
+	writes        []*Write
+	entries, size int   // against the batch bounds (size as writeBytes counts it)
+	staged, bytes int64 // entries staged and their key+value bytes, for the stats
+	err           error // staging failed: the batch must not commit
+}
+
+// The writer is two goroutines: the stager collects queued Writes into a Badger transaction while
+// the committer commits the previous one, so staging (a third of a batch's time under load) no
+// longer adds to every commit. The committer takes a batch only when it is free, so a batch grows
+// with everything that arrived during the previous commit, as a single loop's did.
+func (w *Writer) stage() {
+	defer close(w.staged)
 	var carry *Write
 	for {
 		first := carry
-		carry = nil
 		if first == nil {
 			var ok bool
 			if first, ok = <-w.queue; !ok {
 				return
 			}
 		}
-		batch = append(batch[:0], first)
-		carry = w.fill(&batch)
-		w.commit(batch)
-		clear(batch)
+		b := &batch{txn: w.store.db.NewTransactionAt(0, true)} // read timestamp unused: it only writes
+		w.add(b, first)
+		var closed bool
+		if carry, closed = w.fill(b); closed {
+			return
+		}
 	}
 }
 
-// fill adds queued Writes to batch until a bound is reached or the queue is empty (after waiting at
-// most BatchWaitMax). It returns a Write that did not fit, to start the next batch.
-func (w *Writer) fill(batch *[]*Write) *Write {
-	n, size := len((*batch)[0].Entries), writeBytes((*batch)[0], w.store.valueThreshold)
-	var deadline <-chan time.Time
-	for len(*batch) < w.cfg.BatchWritesMax {
+// fill stages queued Writes into b until the committer takes it, b reaches a bound, or the queue
+// closes. A Write that does not fit is returned to start the next batch. With BatchWaitMax, b is
+// offered to the committer only once it is full or has waited that long for company.
+func (w *Writer) fill(b *batch) (carry *Write, closed bool) {
+	offer := w.staged // nil while b waits for company
+	var wait <-chan time.Time
+	if w.cfg.BatchWaitMax > 0 {
+		t := time.NewTimer(w.cfg.BatchWaitMax)
+		defer t.Stop()
+		wait, offer = t.C, nil
+	}
+	for {
+		if len(b.writes) >= w.cfg.BatchWritesMax {
+			w.staged <- b
+			return nil, false
+		}
 		var wr *Write
 		var ok bool
+		// What is queued already goes in first, so the committer gets the fullest batch there is.
 		select {
 		case wr, ok = <-w.queue:
 		default:
-			if w.cfg.BatchWaitMax == 0 {
-				return nil
-			}
-			if deadline == nil {
-				deadline = time.After(w.cfg.BatchWaitMax)
-			}
 			select {
 			case wr, ok = <-w.queue:
-			case <-deadline:
-				return nil
+			case offer <- b:
+				return nil, false
+			case <-wait:
+				wait, offer = nil, w.staged
+				continue
 			}
 		}
 		if !ok {
-			return nil
+			w.staged <- b
+			return nil, true
 		}
-		wn, ws := len(wr.Entries), writeBytes(wr, w.store.valueThreshold)
-		if n+wn > w.cfg.BatchEntriesMax || size+ws > w.cfg.BatchBytesMax {
-			return wr
+		if b.entries+len(wr.Entries) > w.cfg.BatchEntriesMax || b.size+writeBytes(wr, w.store.valueThreshold) > w.cfg.BatchBytesMax {
+			w.staged <- b
+			return wr, false
 		}
-		n, size = n+wn, size+ws
-		*batch = append(*batch, wr)
+		w.add(b, wr)
 	}
-	return nil
 }
 
-// commit writes batch as one Badger transaction (one fsync in sync mode) and completes its Writes.
-func (w *Writer) commit(batch []*Write) {
+// add stages wr's entries into b's transaction. A failure poisons the whole batch.
+func (w *Writer) add(b *batch, wr *Write) {
+	b.writes = append(b.writes, wr)
+	b.entries += len(wr.Entries)
+	b.size += writeBytes(wr, w.store.valueThreshold)
+	if b.err != nil {
+		return
+	}
+	for _, e := range wr.Entries {
+		var err error
+		if e.Delete {
+			err = b.txn.Delete(e.Key)
+		} else {
+			err = b.txn.Set(e.Key, e.Value)
+		}
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			// The configured bounds are below Badger's limits, so this is a broken limit, never split.
+			panic(fmt.Sprintf("persistence: batch of %d writes exceeds Badger's transaction limits: %v", len(b.writes), err))
+		}
+		if err != nil {
+			b.err = fmt.Errorf("stage entry: %w", err)
+			return
+		}
+		b.staged++
+		b.bytes += int64(len(e.Key) + len(e.Value))
+	}
+}
+
+// commitBatches commits staged batches one at a time, in order.
+func (w *Writer) commitBatches() {
+	defer close(w.stopped)
+	for b := range w.staged {
+		w.commit(b)
+	}
+}
+
+// commit writes b as one Badger transaction (one fsync in sync mode) and completes its Writes.
+func (w *Writer) commit(b *batch) {
 	err := w.Err()
 	if err == nil {
 		start := time.Now()
-		err = w.commitTxn(batch)
+		err = w.commitTxn(b)
 		w.commitNanos.Add(int64(time.Since(start)))
 		if err != nil {
 			// Fail-stop: no later Write may be acknowledged, since it could depend on this one.
@@ -217,46 +275,39 @@ func (w *Writer) commit(batch []*Write) {
 			w.failure.CompareAndSwap(nil, &stopped)
 			err = stopped
 		}
+	} else {
+		b.txn.Discard()
 	}
 	if err == nil {
 		w.batches.Add(1)
-		w.writes.Add(int64(len(batch)))
+		w.writes.Add(int64(len(b.writes)))
 	}
-	for _, wr := range batch {
+	for _, wr := range b.writes {
 		if wr.Done != nil {
 			wr.Done(err)
 		}
 	}
 }
 
-func (w *Writer) commitTxn(batch []*Write) error {
-	txn := w.store.db.NewTransaction(true)
-	defer txn.Discard()
-	var n, size int64
-	for _, wr := range batch {
-		for _, e := range wr.Entries {
-			var err error
-			if e.Delete {
-				err = txn.Delete(e.Key)
-			} else {
-				err = txn.Set(e.Key, e.Value)
-			}
-			if errors.Is(err, badger.ErrTxnTooBig) {
-				// The configured bounds are below Badger's limits, so this is a broken limit, never split.
-				panic(fmt.Sprintf("persistence: batch of %d writes exceeds Badger's transaction limits: %v", len(batch), err))
-			}
-			if err != nil {
-				return fmt.Errorf("stage entry: %w", err)
-			}
-			n++
-			size += int64(len(e.Key) + len(e.Value))
-		}
+func (w *Writer) commitTxn(b *batch) error {
+	if b.err != nil {
+		b.txn.Discard()
+		return b.err
 	}
-	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("commit %d entries: %w", n, err)
+	if b.staged == 0 { // barriers only: nothing to write, everything before is already durable
+		b.txn.Discard()
+		return nil
 	}
-	w.entries.Add(n)
-	w.bytes.Add(size)
+	s := w.store
+	ts := s.nextTs
+	if err := b.txn.CommitAt(ts, nil); err != nil {
+		return fmt.Errorf("commit %d entries: %w", b.staged, err)
+	}
+	s.nextTs++
+	s.vis.durable.Store(ts)
+	s.db.SetDiscardTs(s.vis.discardTs())
+	w.entries.Add(b.staged)
+	w.bytes.Add(b.bytes)
 	return nil
 }
 
