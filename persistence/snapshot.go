@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"errors"
 	badger "github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 )
@@ -72,10 +73,10 @@ func (s *Snapshot) GetProto(key []byte, m proto.Message) error {
 }
 
 // Has reports whether key exists.
-func (s *Store) Has(key []byte) (ok bool, err error) {
-	err = s.View(func(snap *Snapshot) error {
-		ok, err = snap.Has(key)
-		return err
-	})
-	return ok, err
+func (s *Store) Has(key []byte) (bool, error) {
+	_, err := s.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

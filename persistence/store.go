@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -45,7 +46,13 @@ type Store struct {
 	valueThreshold int
 	trimmer        *trimmer // nil in memory
 	vis            *visibility
-	nextTs         uint64 // the next commit timestamp; owned by the writer's committer
+	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (replay, then the applier or, in memory, the committer)
+
+	// With files (sync and none), batches go to the commit log first and reach Badger behind.
+	log          *commitLog // nil in memory
+	pending      *pending   // logged, not yet in Badger; nil in memory
+	logNext      uint64     // seq of the next log record; owned by the writer's committer
+	logUnapplied bool       // the applier failed: the log holds records Badger lacks
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -54,13 +61,10 @@ var ErrNotFound = errors.New("persistence: key not found")
 // MemTableBytes is Badger's memtable size; Badger caps one transaction at 15% of it.
 const MemTableBytes = 16 << 20
 
-// ValueThreshold: smaller values stay in the LSM tree; larger ones (gift image chunks) go to the
-// value log, and a transaction counts only a pointer for them. In memory there is no value log:
-// every value stays in the tree and counts whole.
-const (
-	ValueThreshold       = 1 << 10
-	valueThresholdMemory = 1 << 20 // Badger's largest
-)
+// valueThresholdMax keeps every value (all at most ValueBytesMax) in the LSM tree, counted whole
+// against a transaction's size. Folders written before may still have gift image chunks in a value
+// log; Badger reads those as before.
+const valueThresholdMax = 1 << 20 // Badger's largest
 
 // ValueBytesMax bounds one value; larger data (gift images) is stored in chunks.
 const ValueBytesMax = 512 << 10
@@ -73,7 +77,8 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	}
 	// Every option that matters is set here, so a Badger upgrade cannot change behaviour silently.
 	opts.InMemory = durability == DurabilityMemory
-	opts.SyncWrites = durability == DurabilitySync
+	// The commit log is what makes a write durable (commitlog.go); Badger's own log needs no fsync.
+	opts.SyncWrites = false
 	opts.DetectConflicts = false // one writer: there is nothing to conflict with
 	opts.NumVersionsToKeep = 1
 	opts.MemTableSize = MemTableBytes
@@ -87,10 +92,9 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.NumLevelZeroTablesStall = 15
 	opts.NumCompactors = 2
 	opts.NumGoroutines = 2
-	opts.ValueThreshold = ValueThreshold
-	if opts.InMemory {
-		opts.ValueThreshold = valueThresholdMemory
-	}
+	// Every value stays in the LSM tree: a value log file is synced only when Badger syncs its
+	// writes, which it no longer does, so a table could point into a value never written out.
+	opts.ValueThreshold = valueThresholdMax
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
@@ -111,6 +115,20 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	last := db.MaxVersion()
 	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
 	if !opts.InMemory {
+		logDir := filepath.Join(dir, logDirName)
+		next, replayed, kept, err := s.replayLog(logDir)
+		if err == nil {
+			s.log, err = openCommitLog(logDir, durability == DurabilitySync, next, kept)
+		}
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %q: %w", dir, err)
+		}
+		if replayed > 0 {
+			logger.Info("replayed the commit log into badger", "records", replayed)
+		}
+		s.logNext = next
+		s.pending = newPending(next - 1)
 		s.trimmer = startTrimmer(dir, logger)
 	}
 	return s, nil
@@ -124,27 +142,62 @@ func (s *Store) Close() error {
 	if s.trimmer != nil {
 		s.trimmer.close()
 	}
+	var lerr error
+	if s.log != nil {
+		lerr = s.log.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
+	}
+	if lerr == nil && s.log != nil && !s.logUnapplied {
+		lerr = s.log.removeAll() // Badger's Close flushed its memtables to synced tables
+	}
+	if lerr != nil {
+		return fmt.Errorf("close commit log: %w", lerr)
 	}
 	return nil
 }
 
-// Get reads the value of key, copied out of Badger.
+// Get reads the value of key: an acknowledged write the applier has not moved to Badger yet, or
+// Badger's. The value is a copy.
 func (s *Store) Get(key []byte) ([]byte, error) {
-	var out []byte
-	err := s.view(func(txn *badger.Txn) error {
-		item, err := txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
+	if p := s.pending; p != nil {
+		p.mu.RLock()
+		v, deleted, found := p.lookup(key)
+		if found {
+			p.mu.RUnlock()
+			if deleted {
+				return nil, ErrNotFound
+			}
+			return v, nil
 		}
-		if err != nil {
-			return err
-		}
-		out, err = item.ValueCopy(nil)
-		return err
-	})
-	return out, err
+		// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
+		ts := s.vis.beginRead()
+		p.mu.RUnlock()
+		defer s.vis.endRead(ts)
+		return s.getAt(key, ts)
+	}
+	return s.getCommitted(key)
+}
+
+// getCommitted reads key from what Badger has committed.
+func (s *Store) getCommitted(key []byte) ([]byte, error) {
+	ts := s.vis.beginRead()
+	defer s.vis.endRead(ts)
+	return s.getAt(key, ts)
+}
+
+func (s *Store) getAt(key []byte, ts uint64) ([]byte, error) {
+	txn := s.db.NewTransactionAt(ts, false)
+	defer txn.Discard()
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
 }
 
 // GetProto reads key into m. It returns ErrNotFound for an absent key.

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -58,8 +59,14 @@ func (v *visibility) discardTs() uint64 {
 	return ts
 }
 
-// view runs fn in a read-only transaction at the last durable timestamp.
+// view runs fn in a read-only transaction that holds every acknowledged write: with the commit
+// log it first waits for the applier to move what is logged into Badger.
 func (s *Store) view(fn func(*badger.Txn) error) error {
+	if s.pending != nil {
+		if err := s.pending.waitApplied(); err != nil {
+			return fmt.Errorf("read: the commit log cannot be applied: %w", err)
+		}
+	}
 	ts := s.vis.beginRead()
 	defer s.vis.endRead(ts)
 	txn := s.db.NewTransactionAt(ts, false)

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -49,7 +50,11 @@ func DefaultWriterConfig() WriterConfig {
 // batchEntriesLimit is the most entries Badger takes in one transaction: it counts the commit marker
 // as one more and refuses the entry that brings the count to 15% of the memtable divided by the
 // largest skiplist node (26214 for 16 MiB memtables), so 26212.
-const batchEntriesLimit = MemTableBytes*15/100/skl.MaxNodeSize - 2
+const batchEntriesLimit = MemTableBytes*15/100/skl.MaxNodeSize - 3 // and one for the commit log's applied marker
+
+// logRecordTarget closes a batch once its log record is this big (values in the value log count
+// only a pointer against Badger's limits, but whole in the record).
+const logRecordTarget = 8 << 20
 
 // Validate checks every bound, including Badger's own transaction limits.
 func (c WriterConfig) Validate() error {
@@ -68,12 +73,20 @@ func (c WriterConfig) Validate() error {
 	return nil
 }
 
+// KeyBytesMax bounds a key (Badger's limit is 65,000 bytes with its timestamp).
+const KeyBytesMax = 1 << 10
+
+// badgerReserved prefixes Badger's internal keys, which it refuses from users.
+var badgerReserved = []byte("!badger!")
+
 // Errors of the writer.
 var (
 	// ErrWriterStopped: a commit failed earlier (fail-stop) or the writer was closed.
 	ErrWriterStopped = errors.New("persistence: writer stopped")
 	// ErrWriteTooBig: one Write exceeds a whole batch's bounds; a bug in the caller's limits.
 	ErrWriteTooBig = errors.New("persistence: write exceeds batch bounds")
+	// ErrBadEntry: an empty, oversized or reserved key; a bug in the caller.
+	ErrBadEntry = errors.New("persistence: bad entry")
 )
 
 // WriterStats are cumulative counters, safe to read at any time.
@@ -89,9 +102,18 @@ type Writer struct {
 	queue   chan *Write
 	staged  chan *batch // stager -> committer; unbuffered, so a batch grows until the committer is free
 	stopped chan struct{}
-	failure atomic.Pointer[error]
+
+	// With the commit log: committer -> applier, and the applier's own state.
+	toApply       chan *batch
+	applierDone   chan struct{}
+	applyFailed   error
+	removeChecked time.Time
+	failure       atomic.Pointer[error]
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
+
+	failCommit atomic.Pointer[error]         // set by tests: the next commit fails with it
+	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
 }
 
 // NewWriter starts the writer's goroutines.
@@ -100,6 +122,10 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
+	if store.log != nil {
+		w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
+		go w.applyBatches()
+	}
 	go w.stage()
 	go w.commitBatches()
 	return w, nil
@@ -118,6 +144,10 @@ func (w *Writer) Submit(wr *Write) error {
 	for _, e := range wr.Entries {
 		if len(e.Value) > ValueBytesMax {
 			return fmt.Errorf("%w: a value of %d bytes", ErrWriteTooBig, len(e.Value))
+		}
+		// Refused here, not by Badger later: once in the commit log, an entry must apply.
+		if len(e.Key) == 0 || len(e.Key) > KeyBytesMax || bytes.HasPrefix(e.Key, badgerReserved) {
+			return fmt.Errorf("%w: key %q", ErrBadEntry, e.Key[:min(len(e.Key), 16)])
 		}
 	}
 	w.queue <- wr
@@ -152,7 +182,9 @@ func (w *Writer) Stats() WriterStats {
 
 // batch is a group of Writes staged into one Badger transaction.
 type batch struct {
-	txn           *badger.Txn
+	txn           *badger.Txn // in memory: staged straight into Badger
+	rec           []byte      // with the commit log: the record being built
+	seq           uint64      // the record's seq, once logged
 	writes        []*Write
 	entries, size int   // against the batch bounds (size as writeBytes counts it)
 	staged, bytes int64 // entries staged and their key+value bytes, for the stats
@@ -174,7 +206,12 @@ func (w *Writer) stage() {
 				return
 			}
 		}
-		b := &batch{txn: w.store.db.NewTransactionAt(0, true)} // read timestamp unused: it only writes
+		b := &batch{}
+		if w.store.log != nil {
+			b.rec = newRecord(4 << 10)
+		} else {
+			b.txn = w.store.db.NewTransactionAt(0, true) // read timestamp unused: it only writes
+		}
 		w.add(b, first)
 		var closed bool
 		if carry, closed = w.fill(b); closed {
@@ -195,7 +232,7 @@ func (w *Writer) fill(b *batch) (carry *Write, closed bool) {
 		wait, offer = t.C, nil
 	}
 	for {
-		if len(b.writes) >= w.cfg.BatchWritesMax {
+		if len(b.writes) >= w.cfg.BatchWritesMax || len(b.rec) >= logRecordTarget {
 			w.staged <- b
 			return nil, false
 		}
@@ -234,6 +271,14 @@ func (w *Writer) add(b *batch, wr *Write) {
 	if b.err != nil {
 		return
 	}
+	if b.txn == nil {
+		for _, e := range wr.Entries {
+			b.rec = appendEntry(b.rec, e)
+			b.staged++
+			b.bytes += int64(len(e.Key) + len(e.Value))
+		}
+		return
+	}
 	for _, e := range wr.Entries {
 		var err error
 		if e.Delete {
@@ -260,6 +305,10 @@ func (w *Writer) commitBatches() {
 	for b := range w.staged {
 		w.commit(b)
 	}
+	if w.toApply != nil {
+		close(w.toApply)
+		<-w.applierDone
+	}
 }
 
 // commit writes b as one Badger transaction (one fsync in sync mode) and completes its Writes.
@@ -270,12 +319,9 @@ func (w *Writer) commit(b *batch) {
 		err = w.commitTxn(b)
 		w.commitNanos.Add(int64(time.Since(start)))
 		if err != nil {
-			// Fail-stop: no later Write may be acknowledged, since it could depend on this one.
-			stopped := fmt.Errorf("%w: commit failed: %w", ErrWriterStopped, err)
-			w.failure.CompareAndSwap(nil, &stopped)
-			err = stopped
+			err = w.fail(fmt.Errorf("commit failed: %w", err))
 		}
-	} else {
+	} else if b.txn != nil {
 		b.txn.Discard()
 	}
 	if err == nil {
@@ -289,7 +335,26 @@ func (w *Writer) commit(b *batch) {
 	}
 }
 
+// fail stops the writer for good (fail-stop): no later Write may be acknowledged, since it could
+// depend on one that failed. It returns the error every later Write gets.
+func (w *Writer) fail(err error) error {
+	stopped := fmt.Errorf("%w: %w", ErrWriterStopped, err)
+	if !w.failure.CompareAndSwap(nil, &stopped) {
+		return *w.failure.Load()
+	}
+	return stopped
+}
+
 func (w *Writer) commitTxn(b *batch) error {
+	if p := w.failCommit.Swap(nil); p != nil {
+		if b.txn != nil {
+			b.txn.Discard()
+		}
+		return *p
+	}
+	if b.txn == nil {
+		return w.commitLogged(b)
+	}
 	if b.err != nil {
 		b.txn.Discard()
 		return b.err
@@ -308,6 +373,27 @@ func (w *Writer) commitTxn(b *batch) error {
 	s.db.SetDiscardTs(s.vis.discardTs())
 	w.entries.Add(b.staged)
 	w.bytes.Add(b.bytes)
+	return nil
+}
+
+// commitLogged appends b to the commit log (one fdatasync in sync mode), makes it visible to
+// reads, and hands it to the applier, which waits when Badger falls applyQueueBatches behind.
+func (w *Writer) commitLogged(b *batch) error {
+	if b.staged == 0 { // barriers only
+		return nil
+	}
+	s := w.store
+	b.seq = s.logNext
+	sealRecord(b.rec, b.seq)
+	if err := s.log.append(b.rec, b.seq); err != nil {
+		return err
+	}
+	s.logNext++
+	b.rec = nil
+	s.pending.publish(b.seq, b.writes)
+	w.entries.Add(b.staged)
+	w.bytes.Add(b.bytes)
+	w.toApply <- b
 	return nil
 }
 

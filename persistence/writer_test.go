@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	badger "github.com/dgraph-io/badger/v4"
 )
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -421,8 +419,7 @@ func TestWriter_FailStop(t *testing.T) {
 		t.Fatalf("Err() before the failure = %v, want nil", err)
 	}
 
-	// Park the writer, queue Writes behind it, close Badger underneath it, then let it go on: the
-	// first queued batch fails to commit for real.
+	// Park the writer, queue Writes behind it, make the next commit fail, then let it go on.
 	release := holdWriter(t, w)
 	rec := &doneRecorder{t: t, errs: map[int]error{}}
 	const queued = 10
@@ -438,9 +435,8 @@ func TestWriter_FailStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	statsBefore := w.Stats()
-	if err := s.db.Close(); err != nil {
-		t.Fatalf("closing Badger under the writer: %v", err)
-	}
+	injected := errors.New("injected commit failure")
+	w.failCommit.Store(&injected)
 	release()
 	select {
 	case <-all:
@@ -453,9 +449,8 @@ func TestWriter_FailStop(t *testing.T) {
 	if failure == nil {
 		t.Fatal("Err() = nil after a failed commit, want non-nil")
 	}
-	// Badger refuses the commit of a closed database with ErrBlockedWrites.
-	if !errors.Is(failure, ErrWriterStopped) || !errors.Is(failure, badger.ErrBlockedWrites) || !strings.Contains(failure.Error(), "commit failed") {
-		t.Fatalf("Err() = %v, want ErrWriterStopped wrapping Badger's commit failure", failure)
+	if !errors.Is(failure, ErrWriterStopped) || !errors.Is(failure, injected) || !strings.Contains(failure.Error(), "commit failed") {
+		t.Fatalf("Err() = %v, want ErrWriterStopped wrapping the commit failure", failure)
 	}
 	rec.mu.Lock()
 	if got, want := rec.calls, queued; got != want {
@@ -505,6 +500,9 @@ func TestWriter_FailStop(t *testing.T) {
 	}
 
 	// On disk: what was acknowledged, nothing that was failed.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s2 := openTestStore(t, dir, DurabilitySync)
 	if got, want := mustGet(t, s2, before), []byte("ok"); !bytes.Equal(got, want) {
 		t.Fatalf("acknowledged write after reopen = %q, want %q", got, want)
@@ -523,15 +521,26 @@ func TestWriter_FailStop(t *testing.T) {
 // them, are all nil and then all errors; once a goroutine saw its Write fail, Submit refuses; what was
 // acknowledged is stored and what failed is not.
 func TestWriter_FailStopUnderLoad(t *testing.T) {
-	s := openTestStore(t, "", DurabilityMemory)
+	for _, d := range []Durability{DurabilityMemory, DurabilitySync} {
+		t.Run(string(d), func(t *testing.T) { testFailStopUnderLoad(t, d) })
+	}
+}
+
+func testFailStopUnderLoad(t *testing.T, d Durability) {
+	dir := ""
+	if d != DurabilityMemory {
+		dir = t.TempDir()
+	}
+	s := openTestStore(t, dir, d)
 	w := startWriter(t, s, DefaultWriterConfig())
+	injected := errors.New("injected commit failure")
+	var once sync.Once
 
 	var mu sync.Mutex
 	var results []error // Done results in call order (Done runs on the writer goroutine)
 	acked := map[string]bool{}
 	failed := map[string]bool{}
 	var acks atomic.Int64
-	poisonErr := make(chan error, 1)
 	var refused atomic.Int64
 
 	var wg sync.WaitGroup
@@ -558,16 +567,7 @@ func TestWriter_FailStopUnderLoad(t *testing.T) {
 					done <- err
 				}}
 				if g == 0 && acks.Load() >= 2000 {
-					// The poisoned Write: Badger refuses an empty key while staging the batch.
-					wr.Entries = append(wr.Entries, Entry{Key: nil, Value: []byte("poison")})
-					wr.Done = func(err error) {
-						mu.Lock()
-						results = append(results, err)
-						failed[string(k)] = true
-						mu.Unlock()
-						poisonErr <- err
-						done <- err
-					}
+					once.Do(func() { w.failCommit.Store(&injected) })
 				}
 				if err := w.Submit(wr); err != nil {
 					if !errors.Is(err, ErrWriterStopped) {
@@ -592,16 +592,7 @@ func TestWriter_FailStopUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 
-	var perr error
-	select {
-	case perr = <-poisonErr:
-	default:
-		t.Fatal("the poisoned Write was never completed")
-	}
-	if !errors.Is(perr, ErrWriterStopped) || !errors.Is(perr, badger.ErrEmptyKey) {
-		t.Fatalf("poisoned Write: Done(%v), want ErrWriterStopped wrapping badger.ErrEmptyKey", perr)
-	}
-	if err := w.Err(); !errors.Is(err, badger.ErrEmptyKey) {
+	if err := w.Err(); !errors.Is(err, injected) {
 		t.Fatalf("Err() = %v, want the commit failure", err)
 	}
 	if got, want := refused.Load(), int64(goroutines); got != want {
@@ -617,6 +608,9 @@ func TestWriter_FailStopUnderLoad(t *testing.T) {
 		if err == nil && firstErr >= 0 {
 			t.Fatalf("Done #%d acknowledged nil after Done #%d failed", i, firstErr)
 		}
+	}
+	if firstErr >= 0 && !errors.Is(results[firstErr], injected) {
+		t.Fatalf("first failure %v, want the injected one", results[firstErr])
 	}
 	if firstErr < 2000 {
 		t.Fatalf("first failure at Done #%d, want it after at least 2000 acknowledgements", firstErr)
@@ -829,14 +823,13 @@ func TestWriterConfig_LargestBatchFitsBadger(t *testing.T) {
 	if err := submitWait(t, w, es...); err != nil {
 		t.Fatalf("Write of %d entries, %d bytes: %v", maxEntries, maxBytes, err)
 	}
-	// Large values (above the value threshold) go to the value log: far more real bytes than the
-	// bound, in one write.
-	big := make([]Entry, 7)
+	// The largest values, as many as the byte bound takes (every value counts whole).
+	big := make([]Entry, maxBytes/(ValueBytesMax+len(CardKey(0))+2))
 	for i := range big {
 		big[i] = Entry{Key: CardKey(uint64(i)), Value: make([]byte, ValueBytesMax)}
 	}
-	if got := writeBytes(&Write{Entries: big}, s.valueThreshold); got > maxBytes {
-		t.Fatalf("test write counts %d bytes, want at most %d", got, maxBytes)
+	if len(big) < 2 {
+		t.Fatalf("the byte bound %d takes %d of the largest values, want at least 2", maxBytes, len(big))
 	}
 	if err := submitWait(t, w, big...); err != nil {
 		t.Fatalf("Write of %d large values: %v", len(big), err)

@@ -1,0 +1,254 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// appliedMarkerKey holds the seq of the last commit log record Badger has: it is written in the
+// same Badger transaction as the record's entries, so it never claims more than Badger holds.
+var appliedMarkerKey = MarkerKey("commitlog-applied")
+
+// applyQueueBatches bounds how far Badger may fall behind the log, in batches; the committer waits
+// beyond it, so the pending overlay stays bounded.
+const applyQueueBatches = 64
+
+// applyTxn stages entries into one Badger transaction.
+type applyTxn struct {
+	txn           *badger.Txn
+	entries, size int
+}
+
+func (s *Store) newApplyTxn() *applyTxn { return &applyTxn{txn: s.db.NewTransactionAt(0, true)} }
+
+func (a *applyTxn) set(e Entry) error {
+	var err error
+	if e.Delete {
+		err = a.txn.Delete(e.Key)
+	} else {
+		err = a.txn.Set(e.Key, e.Value)
+	}
+	if err != nil {
+		return fmt.Errorf("stage entry: %w", err)
+	}
+	a.entries++
+	return nil
+}
+
+// commit writes the staged entries and the applied marker (seq) at the next timestamp and makes
+// them visible to readers.
+func (s *Store) commitApplied(a *applyTxn, seq uint64) (uint64, error) {
+	if err := a.txn.Set(appliedMarkerKey, Uint64(seq)); err != nil {
+		a.txn.Discard()
+		return 0, fmt.Errorf("stage applied marker: %w", err)
+	}
+	ts := s.nextTs
+	if err := a.txn.CommitAt(ts, nil); err != nil {
+		return 0, fmt.Errorf("apply %d entries up to record %d: %w", a.entries, seq, err)
+	}
+	s.nextTs++
+	if p := s.pending; p != nil {
+		p.mu.Lock()
+		s.vis.durable.Store(ts)
+		p.mu.Unlock()
+	} else {
+		s.vis.durable.Store(ts)
+	}
+	s.db.SetDiscardTs(s.vis.discardTs())
+	return ts, nil
+}
+
+// flushedTs is the highest timestamp in Badger's tables on disk (see commitLog.removeFlushed).
+func (s *Store) flushedTs() uint64 {
+	var ts uint64
+	for _, t := range s.db.Tables() {
+		ts = max(ts, t.MaxVersion)
+	}
+	return ts
+}
+
+// removeCheckEvery spaces the checks for removable segments (listing Badger's tables is not free).
+const removeCheckEvery = time.Second
+
+// applyBatches is the applier goroutine: it moves logged batches into Badger, several per Badger
+// transaction when it falls behind, then drops them from the overlay and deletes finished log
+// segments. A failure stops the writer (nothing more is acknowledged); the log still has every
+// acknowledged batch for the next Open.
+func (w *Writer) applyBatches() {
+	defer close(w.applierDone)
+	s := w.store
+	var group []*batch
+	for b := range w.toApply {
+		group = append(group[:0], b)
+		entries, size := b.entries, b.size
+	more:
+		for {
+			select {
+			case nb, ok := <-w.toApply:
+				if !ok {
+					break more
+				}
+				if entries+nb.entries > w.cfg.BatchEntriesMax || size+nb.size > w.cfg.BatchBytesMax {
+					w.applyGroup(group)
+					group, entries, size = append(group[:0], nb), nb.entries, nb.size
+					continue
+				}
+				group = append(group, nb)
+				entries, size = entries+nb.entries, size+nb.size
+			default:
+				break more
+			}
+		}
+		w.applyGroup(group)
+		clear(group)
+	}
+	if w.applyFailed != nil {
+		s.logUnapplied = true
+	}
+}
+
+func (w *Writer) applyGroup(group []*batch) {
+	if gate := w.applyGate.Load(); gate != nil {
+		<-*gate
+	}
+	s := w.store
+	last := group[len(group)-1].seq
+	if w.applyFailed == nil {
+		a := s.newApplyTxn()
+		var err error
+		for _, b := range group {
+			for _, wr := range b.writes {
+				for _, e := range wr.Entries {
+					if err == nil {
+						err = a.set(e)
+					}
+				}
+			}
+		}
+		var ts uint64
+		if err == nil {
+			ts, err = s.commitApplied(a, last)
+		} else {
+			a.txn.Discard()
+		}
+		if err == nil {
+			s.log.applied(last, ts)
+			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && s.log.removable() {
+				w.removeChecked = now
+				err = s.log.removeFlushed(s.flushedTs())
+			}
+		}
+		if err != nil {
+			w.applyFailed = err
+			w.fail(fmt.Errorf("apply to badger: %w", err))
+		}
+	}
+	if w.applyFailed != nil {
+		s.pending.markApplied(0, w.applyFailed)
+		return
+	}
+	s.pending.mu.Lock()
+	for _, b := range group {
+		s.pending.drop(last, b.writes)
+	}
+	s.pending.mu.Unlock()
+	s.pending.markApplied(last, nil)
+}
+
+// replayLog applies the records Badger does not have yet (after a crash), then removes every
+// segment. It returns the seq for the next record. A damaged record is tolerated only at the end of
+// the last segment: that is a write the crash interrupted, never acknowledged.
+func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segmentFile, err error) {
+	applied := uint64(0)
+	if v, err := s.getCommitted(appliedMarkerKey); err == nil {
+		if len(v) != 8 {
+			return 0, 0, nil, fmt.Errorf("%w: applied marker of %d bytes", ErrLogCorrupt, len(v))
+		}
+		applied = binary.BigEndian.Uint64(v)
+	} else if !errors.Is(err, ErrNotFound) {
+		return 0, 0, nil, err
+	}
+	paths, err := listSegments(dir)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("commit log: %w", err)
+	}
+	limits := DefaultWriterConfig()
+	var a *applyTxn
+	var staged uint64 // seq of the last record wholly in a
+	prev := uint64(0)
+	flush := func() error {
+		if a == nil || a.entries == 0 {
+			return nil
+		}
+		_, err := s.commitApplied(a, staged)
+		a = nil
+		return err
+	}
+	for i, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("commit log: %w", err)
+		}
+		records := 0
+		n, err := readRecords(data, func(seq uint64, payload []byte) error {
+			records++
+			if prev != 0 && seq != prev+1 {
+				return fmt.Errorf("%w: record %d follows %d in %s", ErrLogCorrupt, seq, prev, path)
+			}
+			prev = seq
+			if seq <= applied {
+				return nil
+			}
+			if seq != applied+1 && replayed == 0 {
+				return fmt.Errorf("%w: first record to replay is %d, Badger has up to %d", ErrLogCorrupt, seq, applied)
+			}
+			entries, err := decodeEntries(payload)
+			if err != nil {
+				return fmt.Errorf("%w: record %d in %s: %v", ErrLogCorrupt, seq, path, err)
+			}
+			for _, e := range entries {
+				if a != nil && (a.entries+1 > limits.BatchEntriesMax || a.size+len(e.Key)+len(e.Value) > limits.BatchBytesMax) {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				if a == nil {
+					a = s.newApplyTxn()
+				}
+				if err := a.set(e); err != nil {
+					return err
+				}
+				a.size += len(e.Key) + len(e.Value)
+			}
+			staged = seq
+			replayed++
+			return nil
+		})
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		if n < len(data) && i != len(paths)-1 {
+			return 0, 0, nil, fmt.Errorf("%w: %s damaged at byte %d of %d, and later segments follow", ErrLogCorrupt, path, n, len(data))
+		}
+		if records == 0 { // nothing in it to keep (and its name may be the next segment's)
+			if err := os.Remove(path); err != nil {
+				return 0, 0, nil, fmt.Errorf("commit log: %w", err)
+			}
+			continue
+		}
+		kept = append(kept, segmentFile{path: path, last: prev})
+	}
+	if err := flush(); err != nil {
+		return 0, 0, nil, err
+	}
+	// Badger's own log is not synced: the segments stay until Badger's tables hold what it has now.
+	for i := range kept {
+		kept[i].appliedTs = s.nextTs - 1
+	}
+	return max(prev, applied) + 1, replayed, kept, nil
+}

@@ -1,0 +1,348 @@
+package persistence
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func testRecords(t *testing.T) (data []byte, ends []int, batches [][]Entry) {
+	t.Helper()
+	batches = [][]Entry{
+		{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Delete: true}},
+		{{Key: []byte("empty"), Value: []byte{}}},
+		{{Key: bytes.Repeat([]byte("k"), 300), Value: bytes.Repeat([]byte{0xff}, 70_000)}, {Key: []byte("c"), Value: []byte("3")}},
+	}
+	for i, es := range batches {
+		rec := newRecord(64)
+		for _, e := range es {
+			rec = appendEntry(rec, e)
+		}
+		sealRecord(rec, uint64(10+i))
+		data = append(data, rec...)
+		ends = append(ends, len(data))
+	}
+	return data, ends, batches
+}
+
+func TestCommitLog_RecordsRoundTrip(t *testing.T) {
+	data, _, batches := testRecords(t)
+	var got [][]Entry
+	var seqs []uint64
+	n, err := readRecords(data, func(seq uint64, p []byte) error {
+		es, err := decodeEntries(p)
+		seqs, got = append(seqs, seq), append(got, es)
+		return err
+	})
+	if err != nil || n != len(data) {
+		t.Fatalf("readRecords = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if !reflect.DeepEqual(seqs, []uint64{10, 11, 12}) {
+		t.Fatalf("seqs = %v", seqs)
+	}
+	for i := range batches {
+		for j := range batches[i] {
+			w, g := batches[i][j], got[i][j]
+			if !bytes.Equal(w.Key, g.Key) || !bytes.Equal(w.Value, g.Value) || w.Delete != g.Delete {
+				t.Fatalf("batch %d entry %d = %+v, want %+v", i, j, g, w)
+			}
+		}
+	}
+}
+
+// Every cut of the log, and every flipped byte, stops reading at the last whole, intact record.
+func TestCommitLog_TornOrDamagedTail(t *testing.T) {
+	data, ends, _ := testRecords(t)
+	whole := func(n int) (int, int) { // records and bytes wholly within n bytes
+		k, b := 0, 0
+		for _, e := range ends {
+			if e <= n {
+				k, b = k+1, e
+			}
+		}
+		return k, b
+	}
+	for cut := range len(data) {
+		count := 0
+		n, err := readRecords(data[:cut], func(uint64, []byte) error { count++; return nil })
+		wantCount, wantN := whole(cut)
+		if err != nil || n != wantN || count != wantCount {
+			t.Fatalf("cut at %d: %d records, %d bytes, %v; want %d, %d", cut, count, n, err, wantCount, wantN)
+		}
+	}
+	for _, at := range []int{0, 3, 5, 9, 17, ends[0] + 20, ends[1] + 100, len(data) - 1} {
+		bad := bytes.Clone(data)
+		bad[at] ^= 0x40
+		count := 0
+		n, _ := readRecords(bad, func(uint64, []byte) error { count++; return nil })
+		wantCount, wantN := whole(at) // the record holding the flipped byte and all after are dropped
+		if n != wantN || count != wantCount {
+			t.Fatalf("flipped byte %d: %d records, %d bytes; want %d, %d", at, count, n, wantCount, wantN)
+		}
+	}
+	if _, err := decodeEntries([]byte{0, 5, 'a'}); err == nil {
+		t.Fatal("decodeEntries of a truncated key: nil error")
+	}
+	if _, err := decodeEntries([]byte{7, 1, 'a'}); err == nil {
+		t.Fatal("decodeEntries of unknown flags: nil error")
+	}
+}
+
+// An acknowledged write is readable at once, before Badger has it; a scan waits for the applier.
+func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), DurabilitySync)
+	w := startWriter(t, s, DefaultWriterConfig())
+	gate := make(chan struct{})
+	w.applyGate.Store(&gate)
+	k := LedgerKey(3, 1)
+	if err := submitWait(t, w, Entry{Key: k, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, k); string(got) != "v" {
+		t.Fatalf("Get before apply = %q, want v", got)
+	}
+	if v, err := s.getCommitted(k); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Badger has %q, %v before the applier ran; the test holds nothing back", v, err)
+	}
+	if ok, err := s.Has(k); err != nil || !ok {
+		t.Fatalf("Has before apply = %v, %v", ok, err)
+	}
+	scanned := make(chan []byte, 1)
+	go func() {
+		var got []byte
+		_ = s.Scan(LedgerPrefix(3), false, func(_, v []byte) (bool, error) { got = v; return true, nil })
+		scanned <- got
+	}()
+	select {
+	case v := <-scanned:
+		t.Fatalf("Scan returned %q while the applier was held", v)
+	case <-time.After(50 * time.Millisecond):
+	}
+	w.applyGate.Store(nil)
+	close(gate)
+	if v := <-scanned; string(v) != "v" {
+		t.Fatalf("Scan after apply = %q, want v", v)
+	}
+	if v, err := s.getCommitted(k); err != nil || string(v) != "v" {
+		t.Fatalf("Badger after apply = %q, %v", v, err)
+	}
+	// Deleted in the log, still present in Badger: reads say not found.
+	gate = make(chan struct{})
+	w.applyGate.Store(&gate)
+	if err := submitWait(t, w, Entry{Key: k, Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustMissing(t, s, k)
+	w.applyGate.Store(nil)
+	close(gate)
+}
+
+// Badger fails under the applier: the writer stops, and every write it acknowledged before is
+// still there after reopening, replayed from the log.
+func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, DurabilitySync)
+	w, err := NewWriter(s, DefaultWriterConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	w.applyGate.Store(&gate)
+	var acked [][]byte
+	for i := range 20 {
+		k := LedgerKey(4, uint64(i))
+		if err := submitWait(t, w, Entry{Key: k, Value: k}); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, k)
+	}
+	if err := s.db.Close(); err != nil { // Badger goes away under the held applier
+		t.Fatal(err)
+	}
+	close(gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Err(); !errors.Is(err, ErrWriterStopped) {
+		t.Fatalf("Err() after Badger failed under the applier = %v, want ErrWriterStopped", err)
+	}
+	if err := submitWait(t, w, Entry{Key: LedgerKey(5, 1), Value: []byte("x")}); !errors.Is(err, ErrWriterStopped) {
+		t.Fatalf("write after the failure = %v, want ErrWriterStopped", err)
+	}
+	_ = w.Close()
+	_ = s.Close()
+	segs, _ := listSegments(filepath.Join(dir, logDirName))
+	if len(segs) == 0 {
+		t.Fatal("no commit log segment kept after the applier failed")
+	}
+	s2 := openTestStore(t, dir, DurabilitySync)
+	for _, k := range acked {
+		if got := mustGet(t, s2, k); !bytes.Equal(got, k) {
+			t.Fatalf("acknowledged %x after reopen = %x", k, got)
+		}
+	}
+	mustMissing(t, s2, LedgerKey(5, 1))
+	// Replayed segments stay until Badger's tables hold them; a clean close flushes and removes them.
+	if segs, _ := listSegments(filepath.Join(dir, logDirName)); len(segs) != 2 {
+		t.Fatalf("segments after replay = %v, want the replayed one and the new one", segs)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := listSegments(filepath.Join(dir, logDirName)); len(segs) != 0 {
+		t.Fatalf("segments after a clean close = %v, want none", segs)
+	}
+	s3 := openTestStore(t, dir, DurabilitySync)
+	for _, k := range acked {
+		if got := mustGet(t, s3, k); !bytes.Equal(got, k) {
+			t.Fatalf("acknowledged %x after the second reopen = %x", k, got)
+		}
+	}
+}
+
+// The log file fails under the committer: nothing after is acknowledged.
+func TestWriter_LogAppendFailureStops(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), DurabilitySync)
+	w := startWriter(t, s, DefaultWriterConfig())
+	release := holdWriter(t, w)
+	s.log.f.Close()
+	done := make(chan error, 1)
+	if err := w.Submit(&Write{Entries: []Entry{{Key: LedgerKey(6, 1), Value: []byte("x")}}, Done: func(err error) { done <- err }}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; !errors.Is(err, ErrWriterStopped) || !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Done = %v, want ErrWriterStopped wrapping the append failure", err)
+	}
+	mustMissing(t, s, LedgerKey(6, 1))
+}
+
+func writeSegment(t *testing.T, dir string, first uint64, recs ...[]Entry) []byte {
+	t.Helper()
+	var data []byte
+	for i, es := range recs {
+		rec := newRecord(0)
+		for _, e := range es {
+			rec = appendEntry(rec, e)
+		}
+		sealRecord(rec, first+uint64(i))
+		data = append(data, rec...)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segmentPath(dir, first), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// Open replays segments left by a crash: a torn last record is dropped; damage before the end of
+// the log refuses to open rather than lose acknowledged writes silently.
+func TestStore_ReplayTornTailAndCorruption(t *testing.T) {
+	set := func(k, v string) []Entry { return []Entry{{Key: MarkerKey(k), Value: []byte(v)}} }
+
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, logDirName)
+	writeSegment(t, logDir, 1, set("a", "1"), set("b", "2"))
+	last := writeSegment(t, logDir, 3, set("a", "3"), set("c", "4"))
+	if err := os.WriteFile(segmentPath(logDir, 3), last[:len(last)-3], 0o644); err != nil { // torn
+		t.Fatal(err)
+	}
+	s, err := Open(dir, DurabilitySync, testLogger())
+	if err != nil {
+		t.Fatalf("Open with a torn tail: %v", err)
+	}
+	for k, want := range map[string]string{"a": "3", "b": "2"} {
+		if got, err := s.Get(MarkerKey(k)); err != nil || string(got) != want {
+			t.Fatalf("Get(%s) = %q, %v; want %q", k, got, err, want)
+		}
+	}
+	if _, err := s.Get(MarkerKey("c")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("torn record's key: %v, want ErrNotFound", err)
+	}
+	if got := s.logNext; got != 4 {
+		t.Fatalf("next seq = %d, want 4", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir = t.TempDir()
+	logDir = filepath.Join(dir, logDirName)
+	first := writeSegment(t, logDir, 1, set("a", "1"), set("b", "2"))
+	writeSegment(t, logDir, 3, set("c", "3"))
+	first[len(first)-1] ^= 1
+	if err := os.WriteFile(segmentPath(logDir, 1), first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, DurabilitySync, testLogger()); !errors.Is(err, ErrLogCorrupt) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with a damaged record before the last segment = %v, want ErrLogCorrupt", err)
+	}
+
+	dir = t.TempDir()
+	logDir = filepath.Join(dir, logDirName)
+	writeSegment(t, logDir, 1, set("a", "1"))
+	writeSegment(t, logDir, 3, set("c", "3")) // record 2 is missing
+	if s, err := Open(dir, DurabilitySync, testLogger()); !errors.Is(err, ErrLogCorrupt) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with a missing record = %v, want ErrLogCorrupt", err)
+	}
+}
+
+// A closed segment goes once Badger's tables hold its last record, not before; the current one stays.
+func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openCommitLog(dir, true, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	rec := func(seq uint64) []byte {
+		r := appendEntry(newRecord(0), Entry{Key: []byte("k"), Value: make([]byte, segmentBytesTarget/2+1)})
+		sealRecord(r, seq)
+		return r
+	}
+	for seq := uint64(1); seq <= 4; seq++ { // two records fill a segment: segments {1,2}, {3,4}, then {5...}
+		if err := l.append(rec(seq), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		segs, err := listSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(segs)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d segments, want 3", n)
+	}
+	if l.removable() {
+		t.Fatal("removable before anything was applied")
+	}
+	l.applied(3, 100) // the first segment is applied at ts 100, the second only in part
+	if !l.removable() {
+		t.Fatal("not removable after the first segment was applied")
+	}
+	if err := l.removeFlushed(99); err != nil || count() != 3 {
+		t.Fatalf("removeFlushed below the applied ts: %v, %d segments; want all 3 kept", err, count())
+	}
+	if err := l.removeFlushed(1000); err != nil || count() != 2 {
+		t.Fatalf("removeFlushed above it: %v, %d segments; want 2", err, count())
+	}
+	l.applied(4, 101)
+	if err := l.removeFlushed(1000); err != nil || count() != 1 {
+		t.Fatalf("removeFlushed after the second: %v, %d segments; want only the current one", err, count())
+	}
+}
