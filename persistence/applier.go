@@ -189,7 +189,8 @@ func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segment
 		a = nil
 		return err
 	}
-	for i, path := range paths {
+	torn := "" // a segment whose records end in damage
+	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return 0, 0, nil, fmt.Errorf("commit log: %w", err)
@@ -232,10 +233,13 @@ func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segment
 		if err != nil {
 			return 0, 0, nil, err
 		}
-		if n < len(data) && i != len(paths)-1 {
-			return 0, 0, nil, fmt.Errorf("%w: %s damaged at byte %d of %d, and later segments follow", ErrLogCorrupt, path, n, len(data))
+		if records > 0 && torn != "" {
+			return 0, 0, nil, fmt.Errorf("%w: %s is damaged, and records follow in %s", ErrLogCorrupt, torn, path)
 		}
-		if records == 0 { // nothing in it to keep (and its name may be the next segment's)
+		if !allZero(data[n:]) {
+			torn = fmt.Sprintf("%s at byte %d", path, n) // a write the crash cut: only the log's last
+		}
+		if records == 0 { // nothing in it to keep (an unused spare, say)
 			if err := os.Remove(path); err != nil {
 				return 0, 0, nil, fmt.Errorf("commit log: %w", err)
 			}

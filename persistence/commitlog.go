@@ -28,8 +28,10 @@ const (
 	logDirName         = "commitlog"
 	segmentSuffix      = ".log"
 	recordHeaderBytes  = 16
-	segmentBytesTarget = 64 << 20 // a segment is closed once it is this big
-	recordPayloadMax   = 1 << 30  // bigger is corruption, not a record
+	segmentBytesTarget = 32 << 20 // a segment's size, once the log is busy
+	segmentBytesFirst  = 1 << 20  // the first segment's; each next one doubles up to the target, so
+	// that an engine opened for a few writes (tests, tools) does not zero-fill 32 MiB
+	recordPayloadMax = 1 << 30 // bigger is corruption, not a record
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -96,8 +98,8 @@ func lengthPrefixed(p []byte) (field, rest []byte, ok bool) {
 }
 
 // readRecords calls fn for each whole, intact record of a segment's bytes, in order. It returns
-// the length of the intact prefix; a shorter length than len(data) means a torn or damaged record
-// starts there.
+// the length of the intact prefix; after it comes either the segment's unused, zero-filled rest, or
+// a torn or damaged record (see allZero).
 func readRecords(data []byte, fn func(seq uint64, payload []byte) error) (int, error) {
 	off := 0
 	for len(data)-off >= recordHeaderBytes {
@@ -117,13 +119,20 @@ func readRecords(data []byte, fn func(seq uint64, payload []byte) error) (int, e
 	return off, nil
 }
 
-// commitLog appends records to the current segment; the applier deletes segments it has applied.
+// commitLog writes records into the current segment; the applier deletes segments it has applied.
+//
+// Segments are created full size and zero-filled ahead of use, by a goroutine, so that writing a
+// record never changes a file's size: fdatasync then flushes the record alone, without a journal
+// commit for the file's metadata (about half the time of an appending write on ext4, idle).
 type commitLog struct {
 	dir  string
-	sync bool // fdatasync after each append (DurabilitySync)
+	sync bool // fdatasync after each write (DurabilitySync)
 
-	f    *os.File // current segment (committer only)
-	size int64
+	f     *os.File // current segment (committer only)
+	off   int64    // where the next record goes
+	size  int64    // the current segment's length
+	num   uint64   // the current segment's number
+	spare chan spareSegment
 
 	mu     sync.Mutex
 	closed []segmentFile // closed segments, oldest first
@@ -136,11 +145,25 @@ type segmentFile struct {
 	appliedTs uint64 // Badger timestamp that holds last, once applied (0: not yet)
 }
 
-func segmentPath(dir string, first uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("%020d%s", first, segmentSuffix))
+type spareSegment struct {
+	f    *os.File
+	path string
+	num  uint64
+	size int64
+	err  error
 }
 
-// listSegments returns the segment files in dir, in seq order.
+// segmentPath names segment number n; numbers only grow, so name order is log order.
+func segmentPath(dir string, n uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", n, segmentSuffix))
+}
+
+func segmentNumber(path string) uint64 {
+	n, _ := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), segmentSuffix), 10, 64)
+	return n
+}
+
+// listSegments returns the segment files in dir, in log order.
 func listSegments(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -160,64 +183,99 @@ func listSegments(dir string) ([]string, error) {
 		}
 		out = append(out, filepath.Join(dir, name))
 	}
-	sort.Strings(out) // zero-padded: name order is seq order
+	sort.Strings(out) // zero-padded numbers
 	return out, nil
 }
 
-// openCommitLog starts a new segment whose first record will be next, after the replayed ones.
+// openCommitLog starts a new segment, numbered after every existing one, whose first record will
+// be seq next; replayed are the segments Open kept.
 func openCommitLog(dir string, sync bool, next uint64, replayed []segmentFile) (*commitLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("commit log: %w", err)
 	}
-	l := &commitLog{dir: dir, sync: sync, closed: replayed}
+	l := &commitLog{dir: dir, sync: sync, closed: replayed, spare: make(chan spareSegment, 1)}
+	paths, err := listSegments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("commit log: %w", err)
+	}
+	num := uint64(1)
+	if len(paths) > 0 {
+		num = segmentNumber(paths[len(paths)-1]) + 1
+	}
+	go l.prepare(num, segmentBytesFirst)
 	if err := l.startSegment(next); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-func (l *commitLog) startSegment(first uint64) error {
-	path := segmentPath(l.dir, first)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("commit log: %w", err)
-	}
-	if l.sync { // the new file's name must survive a crash before any record in it is acknowledged
-		if err := syncDir(l.dir); err != nil {
+// prepare creates segment num at full size, zero-filled and on disk, for the next rotation.
+func (l *commitLog) prepare(num uint64, size int64) {
+	path := segmentPath(l.dir, num)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		zeros := make([]byte, 1<<20)
+		for off := int64(0); off < size && err == nil; off += int64(len(zeros)) {
+			_, err = f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off)
+		}
+		if err == nil && l.sync {
+			err = fdatasync(f)
+		}
+		if err == nil && l.sync { // the name must survive a crash before a record in it is acknowledged
+			err = syncDir(l.dir)
+		}
+		if err != nil {
 			f.Close()
-			return fmt.Errorf("commit log: sync %s: %w", l.dir, err)
+			os.Remove(path)
 		}
 	}
-	l.f, l.size = f, 0
+	if err != nil {
+		err = fmt.Errorf("commit log: prepare segment %d: %w", num, err)
+	}
+	l.spare <- spareSegment{f: f, path: path, num: num, size: size, err: err}
+}
+
+// startSegment makes the prepared spare current (first record: seq first) and prepares the next.
+func (l *commitLog) startSegment(first uint64) error {
+	sp := <-l.spare
+	if sp.err != nil {
+		return sp.err
+	}
+	go l.prepare(sp.num+1, min(2*sp.size, segmentBytesTarget))
+	l.f, l.off, l.size, l.num = sp.f, 0, sp.size, sp.num
 	l.mu.Lock()
-	l.cur = segmentFile{path: path, last: first - 1}
+	l.cur = segmentFile{path: sp.path, last: first - 1}
 	l.mu.Unlock()
 	return nil
 }
 
 // append writes sealed record rec (sequence seq) and, in sync mode, waits until it is on disk.
 func (l *commitLog) append(rec []byte, seq uint64) error {
-	if _, err := l.f.Write(rec); err != nil {
-		return fmt.Errorf("commit log append: %w", err)
-	}
-	if l.sync {
-		if err := fdatasync(l.f); err != nil {
-			return fmt.Errorf("commit log sync: %w", err)
-		}
-	}
-	l.size += int64(len(rec))
-	l.mu.Lock()
-	l.cur.last = seq
-	l.mu.Unlock()
-	if l.size >= segmentBytesTarget {
+	if l.off > 0 && l.off+int64(len(rec)) > l.size {
 		if err := l.f.Close(); err != nil {
 			return fmt.Errorf("commit log close segment: %w", err)
 		}
 		l.mu.Lock()
 		l.closed = append(l.closed, l.cur)
 		l.mu.Unlock()
-		return l.startSegment(seq + 1)
+		if err := l.startSegment(seq); err != nil {
+			return err
+		}
 	}
+	// A record bigger than a whole segment grows the file; fdatasync then writes the size too.
+	if _, err := l.f.WriteAt(rec, l.off); err != nil {
+		return fmt.Errorf("commit log write: %w", err)
+	}
+	if l.sync {
+		if err := fdatasync(l.f); err != nil {
+			return fmt.Errorf("commit log sync: %w", err)
+		}
+	}
+	l.off += int64(len(rec))
+	l.size = max(l.size, l.off)
+	l.mu.Lock()
+	l.cur.last = seq
+	l.mu.Unlock()
 	return nil
 }
 
@@ -259,8 +317,16 @@ func (l *commitLog) removeFlushed(flushed uint64) error {
 	return nil
 }
 
-// close closes the current segment.
-func (l *commitLog) close() error { return l.f.Close() }
+// close closes the current segment and deletes the unused spare.
+func (l *commitLog) close() error {
+	err := l.f.Close()
+	if sp := <-l.spare; sp.err == nil {
+		sp.f.Close()
+		os.Remove(sp.path)
+	}
+	l.spare <- spareSegment{err: errors.New("commit log closed")}
+	return err
+}
 
 // removeAll deletes every segment: Badger, closed cleanly, has flushed everything to its tables.
 func (l *commitLog) removeAll() error {
@@ -283,4 +349,14 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// allZero reports whether b is the zero-filled rest of a segment.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -188,8 +188,8 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	mustMissing(t, s2, LedgerKey(5, 1))
 	// Replayed segments stay until Badger's tables hold them; a clean close flushes and removes them.
-	if segs, _ := listSegments(filepath.Join(dir, logDirName)); len(segs) != 2 {
-		t.Fatalf("segments after replay = %v, want the replayed one and the new one", segs)
+	if segs, _ := listSegments(filepath.Join(dir, logDirName)); len(segs) != 3 {
+		t.Fatalf("segments after replay = %v, want the replayed one, the new one and its spare", segs)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
@@ -308,22 +308,27 @@ func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.close()
-	rec := func(seq uint64) []byte {
-		r := appendEntry(newRecord(0), Entry{Key: []byte("k"), Value: make([]byte, segmentBytesTarget/2+1)})
+	rec := func(seq uint64) []byte { // two fill the first segment
+		r := appendEntry(newRecord(0), Entry{Key: []byte("k"), Value: make([]byte, segmentBytesFirst/2-64)})
 		sealRecord(r, seq)
 		return r
 	}
-	for seq := uint64(1); seq <= 4; seq++ { // two records fill a segment: segments {1,2}, {3,4}, then {5...}
+	for seq := uint64(1); seq <= 5; seq++ { // segments {1,2}, {3,4,...}: the second is twice as big
 		if err := l.append(rec(seq), seq); err != nil {
 			t.Fatal(err)
 		}
 	}
-	count := func() int {
+	for seq := uint64(6); seq <= 7; seq++ { // {3,4,5,6}, {7}
+		if err := l.append(rec(seq), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int { // the spare is there too
 		segs, err := listSegments(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(segs)
+		return len(segs) - 1
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d segments, want 3", n)
@@ -341,7 +346,7 @@ func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
 	if err := l.removeFlushed(1000); err != nil || count() != 2 {
 		t.Fatalf("removeFlushed above it: %v, %d segments; want 2", err, count())
 	}
-	l.applied(4, 101)
+	l.applied(7, 101)
 	if err := l.removeFlushed(1000); err != nil || count() != 1 {
 		t.Fatalf("removeFlushed after the second: %v, %d segments; want only the current one", err, count())
 	}
