@@ -1,8 +1,11 @@
-// Package persistence is kaquan's durable store: Badger behind one group-commit writer.
+// Package persistence is kaquan's durable store: Badger behind one group-commit writer and a
+// commit log.
 //
-// Every change an actor makes is handed to the Writer as one Write; the Writer commits many Writes in
-// one Badger transaction with one fsync, in the order they were submitted, and completes each Write only
-// once it is on disk. A failed commit stops the Writer for good (fail-stop).
+// Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes as
+// one commit log record with one fdatasync, in the order they were submitted, and completes each
+// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go, applier.go).
+// In memory (tests) the Writer commits straight to Badger. A failed commit stops the Writer for good
+// (fail-stop).
 package persistence
 
 import (
