@@ -47,9 +47,20 @@ func (s *Store) commitApplied(a *applyTxn, seq uint64) (uint64, error) {
 		a.txn.Discard()
 		return 0, fmt.Errorf("stage applied marker: %w", err)
 	}
-	ts := s.nextTs
-	if err := a.txn.CommitAt(ts, nil); err != nil {
+	ts, err := s.commitAt(a.txn)
+	if err != nil {
 		return 0, fmt.Errorf("apply %d entries up to record %d: %w", a.entries, seq, err)
+	}
+	return ts, nil
+}
+
+// commitAt commits txn at the next timestamp and makes it what readers read. With the overlay, the
+// timestamp moves under its lock, so a read that misses the overlay reads a Badger that has what
+// left it.
+func (s *Store) commitAt(txn *badger.Txn) (uint64, error) {
+	ts := s.nextTs
+	if err := txn.CommitAt(ts, nil); err != nil {
+		return 0, err
 	}
 	s.nextTs++
 	if p := s.pending; p != nil {

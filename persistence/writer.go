@@ -311,7 +311,8 @@ func (w *Writer) commitBatches() {
 	}
 }
 
-// commit writes b as one Badger transaction (one fsync in sync mode) and completes its Writes.
+// commit makes b durable (one commit log record, or one Badger transaction in memory) and completes
+// its Writes.
 func (w *Writer) commit(b *batch) {
 	err := w.Err()
 	if err == nil {
@@ -363,14 +364,9 @@ func (w *Writer) commitTxn(b *batch) error {
 		b.txn.Discard()
 		return nil
 	}
-	s := w.store
-	ts := s.nextTs
-	if err := b.txn.CommitAt(ts, nil); err != nil {
+	if _, err := w.store.commitAt(b.txn); err != nil {
 		return fmt.Errorf("commit %d entries: %w", b.staged, err)
 	}
-	s.nextTs++
-	s.vis.durable.Store(ts)
-	s.db.SetDiscardTs(s.vis.discardTs())
 	w.entries.Add(b.staged)
 	w.bytes.Add(b.bytes)
 	return nil
