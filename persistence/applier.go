@@ -143,7 +143,10 @@ func (w *Writer) applyGroup(group []*batch) {
 		}
 		var ts uint64
 		if err == nil {
+			start := time.Now()
 			ts, err = s.commitApplied(a, last)
+			w.applyNanos.Add(int64(time.Since(start)))
+			w.applies.Add(1)
 		} else {
 			a.txn.Discard()
 		}
@@ -159,6 +162,7 @@ func (w *Writer) applyGroup(group []*batch) {
 			w.fail(fmt.Errorf("apply to badger: %w", err))
 		}
 	}
+	w.applyLag.Add(-int64(len(group)))
 	if w.applyFailed != nil {
 		s.pending.markApplied(0, w.applyFailed)
 		return

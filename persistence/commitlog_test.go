@@ -111,6 +111,9 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	if ok, err := s.Has(k); err != nil || !ok {
 		t.Fatalf("Has before apply = %v, %v", ok, err)
 	}
+	if st := w.Stats(); st.ApplyLag != 1 || st.Applies != 0 {
+		t.Fatalf("Stats while the applier is held: lag %d, applies %d; want 1, 0", st.ApplyLag, st.Applies)
+	}
 	scanned := make(chan []byte, 1)
 	go func() {
 		var got []byte
@@ -129,6 +132,9 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	}
 	if v, err := s.getCommitted(k); err != nil || string(v) != "v" {
 		t.Fatalf("Badger after apply = %q, %v", v, err)
+	}
+	if st := w.Stats(); st.ApplyLag != 0 || st.Applies != 1 || st.ApplyNanos <= 0 {
+		t.Fatalf("Stats after apply: lag %d, applies %d, %d ns; want 0, 1, > 0", st.ApplyLag, st.Applies, st.ApplyNanos)
 	}
 	// Deleted in the log, still present in Badger: reads say not found.
 	gate = make(chan struct{})

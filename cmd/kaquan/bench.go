@@ -151,6 +151,10 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 					float64(n)/secs, float64(w1.Writes-w0.Writes)/float64(n), float64(w1.Entries-w0.Entries)/float64(n),
 					float64(w1.CommitNanos-w0.CommitNanos)/float64(n)/1e6, float64(w1.CommitNanos-w0.CommitNanos)/secs/1e7)
 			}
+			if n := w1.Applies - w0.Applies; n > 0 {
+				fmt.Fprintf(m.Stdout, "applier during the run: %.0f Badger transactions/s, %.2fms in each, busy %.0f%%\n",
+					float64(n)/secs, float64(w1.ApplyNanos-w0.ApplyNanos)/float64(n)/1e6, float64(w1.ApplyNanos-w0.ApplyNanos)/secs/1e7)
+			}
 			if f != nil {
 				pprof.StopCPUProfile()
 				f.Close()
