@@ -154,7 +154,7 @@ func (w *Writer) applyGroup(group []*batch) {
 			s.log.applied(last, ts)
 			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && s.log.removable() {
 				w.removeChecked = now
-				err = s.log.removeFlushed(s.flushedTs())
+				err = s.log.removeFlushed(s.flushedTs(), s.syncValueLogs)
 			}
 		}
 		if err != nil {

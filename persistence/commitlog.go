@@ -301,13 +301,23 @@ func (l *commitLog) removable() bool {
 // writes its own log without fsync (the commit log is the durable one), so only a flushed table
 // makes a record safe to forget. Tables are flushed in order, so the highest version in any table
 // (flushed) covers every earlier timestamp.
-func (l *commitLog) removeFlushed(flushed uint64) error {
+// beforeRemove runs first when some segment is to go (the store syncs Badger's value log there).
+func (l *commitLog) removeFlushed(flushed uint64, beforeRemove func() error) error {
 	l.mu.Lock()
-	var done []segmentFile
-	for len(l.closed) > 0 && l.closed[0].appliedTs != 0 && l.closed[0].appliedTs <= flushed {
-		done = append(done, l.closed[0])
-		l.closed = l.closed[1:]
+	n := 0
+	for n < len(l.closed) && l.closed[n].appliedTs != 0 && l.closed[n].appliedTs <= flushed {
+		n++
 	}
+	l.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if err := beforeRemove(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	done := append([]segmentFile(nil), l.closed[:n]...)
+	l.closed = l.closed[n:]
 	l.mu.Unlock()
 	for _, s := range done {
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {

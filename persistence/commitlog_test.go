@@ -194,8 +194,8 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	mustMissing(t, s2, LedgerKey(5, 1))
 	// Replayed segments stay until Badger's tables hold them; a clean close flushes and removes them.
-	if segs, _ := listSegments(filepath.Join(dir, logDirName)); len(segs) != 3 {
-		t.Fatalf("segments after replay = %v, want the replayed one, the new one and its spare", segs)
+	if _, err := os.Stat(segs[0]); err != nil { // the spare for the next one is prepared meanwhile
+		t.Fatalf("replayed segment gone before Badger flushed it: %v", err)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
@@ -329,12 +329,20 @@ func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	count := func() int { // the spare is there too
+	synced := 0
+	noSync := func() error { synced++; return nil }
+	count := func() int { // not the spare, which is prepared meanwhile
 		segs, err := listSegments(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(segs) - 1
+		n := 0
+		for _, p := range segs {
+			if segmentNumber(p) <= l.num {
+				n++
+			}
+		}
+		return n
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d segments, want 3", n)
@@ -346,14 +354,18 @@ func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
 	if !l.removable() {
 		t.Fatal("not removable after the first segment was applied")
 	}
-	if err := l.removeFlushed(99); err != nil || count() != 3 {
-		t.Fatalf("removeFlushed below the applied ts: %v, %d segments; want all 3 kept", err, count())
+	if err := l.removeFlushed(99, noSync); err != nil || count() != 3 || synced != 0 {
+		t.Fatalf("removeFlushed below the applied ts: %v, %d segments, %d syncs; want all 3 kept, no sync", err, count(), synced)
 	}
-	if err := l.removeFlushed(1000); err != nil || count() != 2 {
-		t.Fatalf("removeFlushed above it: %v, %d segments; want 2", err, count())
+	failed := errors.New("sync failed")
+	if err := l.removeFlushed(1000, func() error { return failed }); !errors.Is(err, failed) || count() != 3 {
+		t.Fatalf("removeFlushed with a failing sync: %v, %d segments; want the failure and all 3 kept", err, count())
+	}
+	if err := l.removeFlushed(1000, noSync); err != nil || count() != 2 || synced != 1 {
+		t.Fatalf("removeFlushed above it: %v, %d segments, %d syncs; want 2, 1", err, count(), synced)
 	}
 	l.applied(7, 101)
-	if err := l.removeFlushed(1000); err != nil || count() != 1 {
+	if err := l.removeFlushed(1000, noSync); err != nil || count() != 1 {
 		t.Fatalf("removeFlushed after the second: %v, %d segments; want only the current one", err, count())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -44,6 +45,7 @@ func ParseDurability(s string) (Durability, error) {
 
 // Store is the Badger database.
 type Store struct {
+	dir            string
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
@@ -64,10 +66,14 @@ var ErrNotFound = errors.New("persistence: key not found")
 // MemTableBytes is Badger's memtable size; Badger caps one transaction at 15% of it.
 const MemTableBytes = 16 << 20
 
-// valueThresholdMax keeps every value (all at most ValueBytesMax) in the LSM tree, counted whole
-// against a transaction's size. Folders written before may still have gift image chunks in a value
-// log; Badger reads those as before.
-const valueThresholdMax = 1 << 20 // Badger's largest
+// ValueThreshold: smaller values stay in the LSM tree; larger ones (gift image chunks) go to the
+// value log, and a transaction counts only a pointer for them. In memory there is no value log:
+// every value stays in the tree and counts whole. (Image chunks in the tree cost a third of the
+// gifts' throughput in memtable flushes and compactions.)
+const (
+	ValueThreshold       = 1 << 10
+	valueThresholdMemory = 1 << 20 // Badger's largest
+)
 
 // ValueBytesMax bounds one value; larger data (gift images) is stored in chunks.
 const ValueBytesMax = 512 << 10
@@ -95,9 +101,12 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.NumLevelZeroTablesStall = 15
 	opts.NumCompactors = 2
 	opts.NumGoroutines = 2
-	// Every value stays in the LSM tree: a value log file is synced only when Badger syncs its
-	// writes, which it no longer does, so a table could point into a value never written out.
-	opts.ValueThreshold = valueThresholdMax
+	// Badger does not sync its value log either: before a commit log segment is deleted, every
+	// value log file is fsynced (syncValueLogs), so no table points into a value not on disk.
+	opts.ValueThreshold = ValueThreshold
+	if opts.InMemory {
+		opts.ValueThreshold = valueThresholdMemory
+	}
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
 	opts.ValueLogMaxEntries = 1_000_000
 	opts.BlockSize = 4 << 10
@@ -116,7 +125,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	}
 	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
 	last := db.MaxVersion()
-	s := &Store{db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
+	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
 	if !opts.InMemory {
 		logDir := filepath.Join(dir, logDirName)
 		next, replayed, kept, err := s.replayLog(logDir)
@@ -153,7 +162,10 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close badger: %w", err)
 	}
 	if lerr == nil && s.log != nil && !s.logUnapplied {
-		lerr = s.log.removeAll() // Badger's Close flushed its memtables to synced tables
+		// Badger's Close flushed its memtables to synced tables; its value log is synced here.
+		if lerr = s.syncValueLogs(); lerr == nil {
+			lerr = s.log.removeAll()
+		}
 	}
 	if lerr != nil {
 		return fmt.Errorf("close commit log: %w", lerr)
@@ -263,3 +275,27 @@ func (b badgerLogger) Debugf(f string, a ...any) {
 }
 
 var _ = time.Second
+
+// syncValueLogs fsyncs every value log file. Badger writes them through a shared mapping without
+// syncing (SyncWrites is off); fsync on any descriptor of the file writes its dirty pages.
+func (s *Store) syncValueLogs() error {
+	paths, err := filepath.Glob(filepath.Join(s.dir, "*.vlog"))
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) { // deleted meanwhile: nothing in it is needed
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync value log: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync value log %s: %w", filepath.Base(p), err)
+		}
+	}
+	return nil
+}

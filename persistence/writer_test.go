@@ -823,13 +823,14 @@ func TestWriterConfig_LargestBatchFitsBadger(t *testing.T) {
 	if err := submitWait(t, w, es...); err != nil {
 		t.Fatalf("Write of %d entries, %d bytes: %v", maxEntries, maxBytes, err)
 	}
-	// The largest values, as many as the byte bound takes (every value counts whole).
-	big := make([]Entry, maxBytes/(ValueBytesMax+len(CardKey(0))+2))
+	// Large values (above the value threshold) go to the value log: far more real bytes than the
+	// bound, in one write.
+	big := make([]Entry, 7)
 	for i := range big {
 		big[i] = Entry{Key: CardKey(uint64(i)), Value: make([]byte, ValueBytesMax)}
 	}
-	if len(big) < 2 {
-		t.Fatalf("the byte bound %d takes %d of the largest values, want at least 2", maxBytes, len(big))
+	if got := writeBytes(&Write{Entries: big}, s.valueThreshold); got > maxBytes {
+		t.Fatalf("test write counts %d bytes, want at most %d", got, maxBytes)
 	}
 	if err := submitWait(t, w, big...); err != nil {
 		t.Fatalf("Write of %d large values: %v", len(big), err)
