@@ -14,9 +14,12 @@ import (
 // same Badger transaction as the record's entries, so it never claims more than Badger holds.
 var appliedMarkerKey = MarkerKey("commitlog-applied")
 
-// applyQueueBatches bounds how far Badger may fall behind the log, in batches; the committer waits
-// beyond it, so the pending overlay stays bounded.
-const applyQueueBatches = 64
+// applyQueueBatches and applyLagEntriesMax bound how far Badger may fall behind the log; the
+// committer waits beyond them, so the pending overlay stays small.
+const (
+	applyQueueBatches  = 64
+	applyLagEntriesMax = 1 << 16
+)
 
 // applyTxn stages entries into one Badger transaction.
 type applyTxn struct {
@@ -163,6 +166,14 @@ func (w *Writer) applyGroup(group []*batch) {
 		}
 	}
 	w.applyLag.Add(-int64(len(group)))
+	n := 0
+	for _, b := range group {
+		n += int(b.staged)
+	}
+	w.lagMu.Lock()
+	w.lagEntries -= n
+	w.lagMu.Unlock()
+	w.lagCond.Broadcast()
 	if w.applyFailed != nil {
 		s.pending.markApplied(0, w.applyFailed)
 		return

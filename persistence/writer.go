@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +113,9 @@ type Writer struct {
 	applierDone   chan struct{}
 	applyFailed   error
 	removeChecked time.Time
+	lagMu         sync.Mutex
+	lagCond       *sync.Cond
+	lagEntries    int // entries committed to the log and not yet in Badger
 	failure       atomic.Pointer[error]
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
@@ -129,6 +133,7 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
 	if store.log != nil {
 		w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
+		w.lagCond = sync.NewCond(&w.lagMu)
 		go w.applyBatches()
 	}
 	go w.stage()
@@ -384,6 +389,14 @@ func (w *Writer) commitLogged(b *batch) error {
 	if b.staged == 0 { // barriers only
 		return nil
 	}
+	// Wait while Badger is far behind: the overlay holds every unapplied entry, and a large one
+	// costs more in map upkeep and garbage collection than waiting does (a bulk import showed it).
+	w.lagMu.Lock()
+	for w.lagEntries > applyLagEntriesMax {
+		w.lagCond.Wait()
+	}
+	w.lagEntries += int(b.staged)
+	w.lagMu.Unlock()
 	s := w.store
 	b.seq = s.logNext
 	sealRecord(b.rec, b.seq)
