@@ -369,3 +369,47 @@ func TestCommitLog_RemovesOnlyFlushedSegments(t *testing.T) {
 		t.Fatalf("removeFlushed after the second: %v, %d segments; want only the current one", err, count())
 	}
 }
+
+// The committer waits while Badger is more than applyLagEntriesMax entries behind.
+func TestWriter_ApplierLagBounded(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), DurabilityNone)
+	w := startWriter(t, s, DefaultWriterConfig())
+	gate := make(chan struct{})
+	w.applyGate.Store(&gate)
+	per := DefaultWriterConfig().BatchEntriesMax
+	writes := applyLagEntriesMax/per + 2 // the last one must wait
+	acked := make(chan int, writes)
+	for i := range writes {
+		es := make([]Entry, per)
+		for j := range es {
+			es[j] = Entry{Key: LedgerKey(uint64(100+i), uint64(j)), Value: []byte{1}}
+		}
+		if err := w.Submit(&Write{Entries: es, Done: func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			acked <- i
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range writes - 1 {
+		select {
+		case <-acked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("writes within the lag bound not acknowledged")
+		}
+	}
+	select {
+	case i := <-acked:
+		t.Fatalf("write %d acknowledged with Badger %d entries behind", i, w.Stats().Entries)
+	case <-time.After(100 * time.Millisecond):
+	}
+	w.applyGate.Store(nil)
+	close(gate)
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting write not acknowledged once the applier ran")
+	}
+}
