@@ -107,6 +107,7 @@ type Writer struct {
 	queue   chan *Write
 	staged  chan *batch // stager -> committer; unbuffered, so a batch grows until the committer is free
 	stopped chan struct{}
+	failure atomic.Pointer[error]
 
 	// With the commit log: committer -> applier, and the applier's own state.
 	toApply       chan *batch
@@ -116,7 +117,6 @@ type Writer struct {
 	lagMu         sync.Mutex
 	lagCond       *sync.Cond
 	lagEntries    int // entries committed to the log and not yet in Badger
-	failure       atomic.Pointer[error]
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
 	applies, applyNanos, applyLag                atomic.Int64
