@@ -186,9 +186,9 @@ func (w *Writer) applyGroup(group []*batch) {
 	s.pending.markApplied(last, nil)
 }
 
-// replayLog applies the records Badger does not have yet (after a crash), then removes every
-// segment. It returns the seq for the next record. A damaged record is tolerated only at the end of
-// the last segment: that is a write the crash interrupted, never acknowledged.
+// replayLog applies every record of the segments a crash left, in order, and keeps the segments
+// until Badger has flushed them. It returns the seq for the next record. A damaged record is
+// tolerated only at the end of the log: that is a write the crash interrupted, never acknowledged.
 func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segmentFile, err error) {
 	applied := uint64(0)
 	if v, err := s.getCommitted(appliedMarkerKey); err == nil {
@@ -228,11 +228,12 @@ func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segment
 				return fmt.Errorf("%w: record %d follows %d in %s", ErrLogCorrupt, seq, prev, path)
 			}
 			prev = seq
-			if seq <= applied {
-				return nil
-			}
-			if seq != applied+1 && replayed == 0 {
-				return fmt.Errorf("%w: first record to replay is %d, Badger has up to %d", ErrLogCorrupt, seq, applied)
+			// Every kept record is applied again, also those the marker says Badger has: Badger's own
+			// log and value log are not synced, so after a machine crash the marker may have survived
+			// where a value it covers did not. Records are whole puts in order, so applying them again
+			// ends in the same state.
+			if replayed == 0 && seq > applied+1 {
+				return fmt.Errorf("%w: the log starts at record %d, Badger has up to %d", ErrLogCorrupt, seq, applied)
 			}
 			entries, err := decodeEntries(payload)
 			if err != nil {

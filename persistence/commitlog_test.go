@@ -413,3 +413,46 @@ func TestWriter_ApplierLagBounded(t *testing.T) {
 		t.Fatal("the waiting write not acknowledged once the applier ran")
 	}
 }
+
+// After a machine crash Badger's unsynced log may keep the applied marker but lose a value it
+// covers; replay applies every kept record again, so the log's value wins.
+func TestStore_ReplayRecordsTheMarkerCovers(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, DurabilitySync)
+	a := s.newApplyTxn()
+	if err := a.set(Entry{Key: MarkerKey("a"), Value: []byte("lost")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.commitApplied(a, 2); err != nil { // Badger says it has records 1 and 2
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	set := func(v string) []Entry { return []Entry{{Key: MarkerKey("a"), Value: []byte(v)}} }
+	writeSegment(t, filepath.Join(dir, logDirName), 1, set("1"), set("2"))
+	s2 := openTestStore(t, dir, DurabilitySync)
+	if got := mustGet(t, s2, MarkerKey("a")); string(got) != "2" {
+		t.Fatalf("Get(a) after replay = %q, want the log's last value 2", got)
+	}
+	if s2.logNext != 3 {
+		t.Fatalf("next seq = %d, want 3", s2.logNext)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A log that starts after Badger's marker + 1 has lost records: refuse.
+	dir = t.TempDir()
+	s3 := openTestStore(t, dir, DurabilitySync)
+	if err := s3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeSegment(t, filepath.Join(dir, logDirName), 5, set("5"))
+	if s4, err := Open(dir, DurabilitySync, testLogger()); !errors.Is(err, ErrLogCorrupt) {
+		if err == nil {
+			s4.Close()
+		}
+		t.Fatalf("Open with the log starting at 5 and Badger at 0 = %v, want ErrLogCorrupt", err)
+	}
+}

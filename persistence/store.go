@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -273,8 +272,6 @@ func (b badgerLogger) Infof(f string, a ...any) {
 func (b badgerLogger) Debugf(f string, a ...any) {
 	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
 }
-
-var _ = time.Second
 
 // syncValueLogs fsyncs every value log file. Badger writes them through a shared mapping without
 // syncing (SyncWrites is off); fsync on any descriptor of the file writes its dirty pages.
