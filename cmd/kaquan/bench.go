@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/kaquan/kaquan"
@@ -162,10 +161,4 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs\n", (cpuTime() - before).Seconds())
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
