@@ -352,15 +352,6 @@ func (l *commitLog) removeAll() error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // allZero reports whether b is the zero-filled rest of a segment.
 func allZero(b []byte) bool {
 	for _, c := range b {
