@@ -40,6 +40,22 @@ func (a *applyTxn) set(e Entry) error {
 		return fmt.Errorf("stage entry: %w", err)
 	}
 	a.entries++
+	a.size += len(e.Key) + len(e.Value)
+	return nil
+}
+
+// stage sets every entry of es. The writer's bounds are below Badger's limits, so a transaction
+// that grows too big is a broken limit (writes tells how many Writes it holds), never split.
+func (a *applyTxn) stage(es []Entry, writes int) error {
+	for _, e := range es {
+		err := a.set(e)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			panic(fmt.Sprintf("persistence: batch of %d writes exceeds Badger's transaction limits: %v", writes, err))
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -133,17 +149,7 @@ func (w *Writer) applyGroup(group []*batch) {
 	s := w.store
 	last := group[len(group)-1].seq
 	if w.applyFailed == nil {
-		a := s.newApplyTxn()
-		var err error
-		for _, b := range group {
-			for _, wr := range b.writes {
-				for _, e := range wr.Entries {
-					if err == nil {
-						err = a.set(e)
-					}
-				}
-			}
-		}
+		a, err := s.stageGroup(group)
 		var ts uint64
 		if err == nil {
 			start := time.Now()
@@ -168,7 +174,7 @@ func (w *Writer) applyGroup(group []*batch) {
 	w.applyLag.Add(-int64(len(group)))
 	n := 0
 	for _, b := range group {
-		n += int(b.staged)
+		n += b.entries
 	}
 	w.lagMu.Lock()
 	w.lagEntries -= n
@@ -186,12 +192,28 @@ func (w *Writer) applyGroup(group []*batch) {
 	s.pending.markApplied(last, nil)
 }
 
+// stageGroup stages the entries of every Write of group, in order, into one transaction.
+func (s *Store) stageGroup(group []*batch) (*applyTxn, error) {
+	a, writes := s.newApplyTxn(), 0
+	for _, b := range group {
+		writes += len(b.writes)
+	}
+	for _, b := range group {
+		for _, wr := range b.writes {
+			if err := a.stage(wr.Entries, writes); err != nil {
+				return a, err
+			}
+		}
+	}
+	return a, nil
+}
+
 // replayLog applies every record of the segments a crash left, in order, and keeps the segments
 // until Badger has flushed them. It returns the seq for the next record. A damaged record is
 // tolerated only at the end of the log: that is a write the crash interrupted, never acknowledged.
 func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segmentFile, err error) {
 	applied := uint64(0)
-	if v, err := s.getCommitted(appliedMarkerKey); err == nil {
+	if v, err := s.Get(appliedMarkerKey); err == nil { // no overlay yet: this is Badger's
 		if len(v) != 8 {
 			return 0, 0, nil, fmt.Errorf("%w: applied marker of %d bytes", ErrLogCorrupt, len(v))
 		}
@@ -251,7 +273,6 @@ func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segment
 				if err := a.set(e); err != nil {
 					return err
 				}
-				a.size += len(e.Key) + len(e.Value)
 			}
 			staged = seq
 			replayed++

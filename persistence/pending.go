@@ -1,13 +1,10 @@
 package persistence
 
-import (
-	"bytes"
-	"sync"
-)
+import "sync"
 
 // pending holds what the commit log has made durable and Badger does not have yet, so that a read
 // after an acknowledgement sees it. Point reads look here first; scans wait for the applier instead
-// (Store.settle), which is a commit or two away.
+// (waitApplied, from Store.view), which is a commit or two away.
 type pending struct {
 	mu     sync.RWMutex
 	values map[string]pendingValue
@@ -41,15 +38,6 @@ func (p *pending) publish(seq uint64, writes []*Write) {
 	}
 	p.logged = seq
 	p.mu.Unlock()
-}
-
-// lookup returns a copy of key's pending value; found is false when Badger has the latest.
-func (p *pending) lookup(key []byte) (value []byte, deleted, found bool) {
-	v, ok := p.values[string(key)]
-	if !ok {
-		return nil, false, false
-	}
-	return bytes.Clone(v.value), v.deleted, true
 }
 
 // drop forgets the entries of writes that Badger now holds (up to seq upTo), unless a later batch

@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"errors"
 	badger "github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
 )
@@ -70,13 +69,4 @@ func (s *Snapshot) GetProto(key []byte, m proto.Message) error {
 		return err
 	}
 	return proto.Unmarshal(v, m)
-}
-
-// Has reports whether key exists.
-func (s *Store) Has(key []byte) (bool, error) {
-	_, err := s.Get(key)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
 }

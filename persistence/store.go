@@ -9,6 +9,7 @@
 package persistence
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -174,41 +175,56 @@ func (s *Store) Close() error {
 
 // Get reads the value of key: an acknowledged write the applier has not moved to Badger yet, or
 // Badger's. The value is a copy.
-func (s *Store) Get(key []byte) ([]byte, error) {
-	if p := s.pending; p != nil {
-		p.mu.RLock()
-		v, deleted, found := p.lookup(key)
-		if found {
-			p.mu.RUnlock()
-			if deleted {
-				return nil, ErrNotFound
-			}
-			return v, nil
-		}
-		// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
-		ts := s.vis.beginRead()
-		p.mu.RUnlock()
-		defer s.vis.endRead(ts)
-		return s.getAt(key, ts)
+func (s *Store) Get(key []byte) ([]byte, error) { return s.read(key, true) }
+
+// Has reports whether key exists, reading it as Get does without copying its value.
+func (s *Store) Has(key []byte) (bool, error) {
+	_, err := s.read(key, false)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	return s.getCommitted(key)
+	return err == nil, err
 }
 
-// getCommitted reads key from what Badger has committed.
+// getCommitted reads key from Badger alone (tests compare it with what Get sees).
 func (s *Store) getCommitted(key []byte) ([]byte, error) {
 	ts := s.vis.beginRead()
 	defer s.vis.endRead(ts)
-	return s.getAt(key, ts)
+	return s.readAt(key, ts, true)
 }
 
-func (s *Store) getAt(key []byte, ts uint64) ([]byte, error) {
+func (s *Store) read(key []byte, value bool) ([]byte, error) {
+	p := s.pending
+	if p != nil {
+		p.mu.RLock()
+		if v, ok := p.values[string(key)]; ok {
+			p.mu.RUnlock()
+			if v.deleted {
+				return nil, ErrNotFound
+			}
+			if !value {
+				return nil, nil
+			}
+			return bytes.Clone(v.value), nil
+		}
+	}
+	// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
+	ts := s.vis.beginRead()
+	if p != nil {
+		p.mu.RUnlock()
+	}
+	defer s.vis.endRead(ts)
+	return s.readAt(key, ts, value)
+}
+
+func (s *Store) readAt(key []byte, ts uint64, value bool) ([]byte, error) {
 	txn := s.db.NewTransactionAt(ts, false)
 	defer txn.Discard()
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, ErrNotFound
 	}
-	if err != nil {
+	if err != nil || !value {
 		return nil, err
 	}
 	return item.ValueCopy(nil)

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/skl"
 )
 
@@ -50,8 +49,8 @@ func DefaultWriterConfig() WriterConfig {
 
 // batchEntriesLimit is the most entries Badger takes in one transaction: it counts the commit marker
 // as one more and refuses the entry that brings the count to 15% of the memtable divided by the
-// largest skiplist node (26214 for 16 MiB memtables), so 26212.
-const batchEntriesLimit = MemTableBytes*15/100/skl.MaxNodeSize - 3 // and one for the commit log's applied marker
+// largest skiplist node (26214 for 16 MiB memtables), so 26211 with the applied marker.
+const batchEntriesLimit = MemTableBytes*15/100/skl.MaxNodeSize - 3
 
 // logRecordTarget closes a batch once its log record is this big (values in the value log count
 // only a pointer against Badger's limits, but whole in the record).
@@ -193,12 +192,12 @@ func (w *Writer) Stats() WriterStats {
 
 // batch is a group of Writes staged into one Badger transaction.
 type batch struct {
-	txn           *badger.Txn // in memory: staged straight into Badger
-	rec           []byte      // with the commit log: the record being built
-	seq           uint64      // the record's seq, once logged
+	txn           *applyTxn // in memory: staged straight into Badger
+	rec           []byte    // with the commit log: the record being built
+	seq           uint64    // the record's seq, once logged
 	writes        []*Write
 	entries, size int   // against the batch bounds (size as writeBytes counts it)
-	staged, bytes int64 // entries staged and their key+value bytes, for the stats
+	bytes         int64 // key+value bytes, for the stats
 	err           error // staging failed: the batch must not commit
 }
 
@@ -221,7 +220,7 @@ func (w *Writer) stage() {
 		if w.store.log != nil {
 			b.rec = newRecord(4 << 10)
 		} else {
-			b.txn = w.store.db.NewTransactionAt(0, true) // read timestamp unused: it only writes
+			b.txn = w.store.newApplyTxn()
 		}
 		w.add(b, first)
 		var closed bool
@@ -274,40 +273,24 @@ func (w *Writer) fill(b *batch) (carry *Write, closed bool) {
 	}
 }
 
-// add stages wr's entries into b's transaction. A failure poisons the whole batch.
+// add stages wr's entries into b's record or transaction. A failure poisons the whole batch.
 func (w *Writer) add(b *batch, wr *Write) {
 	b.writes = append(b.writes, wr)
 	b.entries += len(wr.Entries)
 	b.size += writeBytes(wr, w.store.valueThreshold)
+	for _, e := range wr.Entries {
+		b.bytes += int64(len(e.Key) + len(e.Value))
+	}
 	if b.err != nil {
 		return
 	}
 	if b.txn == nil {
 		for _, e := range wr.Entries {
 			b.rec = appendEntry(b.rec, e)
-			b.staged++
-			b.bytes += int64(len(e.Key) + len(e.Value))
 		}
 		return
 	}
-	for _, e := range wr.Entries {
-		var err error
-		if e.Delete {
-			err = b.txn.Delete(e.Key)
-		} else {
-			err = b.txn.Set(e.Key, e.Value)
-		}
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			// The configured bounds are below Badger's limits, so this is a broken limit, never split.
-			panic(fmt.Sprintf("persistence: batch of %d writes exceeds Badger's transaction limits: %v", len(b.writes), err))
-		}
-		if err != nil {
-			b.err = fmt.Errorf("stage entry: %w", err)
-			return
-		}
-		b.staged++
-		b.bytes += int64(len(e.Key) + len(e.Value))
-	}
+	b.err = b.txn.stage(wr.Entries, len(b.writes))
 }
 
 // commitBatches commits staged batches one at a time, in order.
@@ -334,7 +317,7 @@ func (w *Writer) commit(b *batch) {
 			err = w.fail(fmt.Errorf("commit failed: %w", err))
 		}
 	} else if b.txn != nil {
-		b.txn.Discard()
+		b.txn.txn.Discard()
 	}
 	if err == nil {
 		w.batches.Add(1)
@@ -360,7 +343,7 @@ func (w *Writer) fail(err error) error {
 func (w *Writer) commitTxn(b *batch) error {
 	if p := w.failCommit.Swap(nil); p != nil {
 		if b.txn != nil {
-			b.txn.Discard()
+			b.txn.txn.Discard()
 		}
 		return *p
 	}
@@ -368,17 +351,17 @@ func (w *Writer) commitTxn(b *batch) error {
 		return w.commitLogged(b)
 	}
 	if b.err != nil {
-		b.txn.Discard()
+		b.txn.txn.Discard()
 		return b.err
 	}
-	if b.staged == 0 { // barriers only: nothing to write, everything before is already durable
-		b.txn.Discard()
+	if b.entries == 0 { // barriers only: nothing to write, everything before is already durable
+		b.txn.txn.Discard()
 		return nil
 	}
-	if _, err := w.store.commitAt(b.txn); err != nil {
-		return fmt.Errorf("commit %d entries: %w", b.staged, err)
+	if _, err := w.store.commitAt(b.txn.txn); err != nil {
+		return fmt.Errorf("commit %d entries: %w", b.entries, err)
 	}
-	w.entries.Add(b.staged)
+	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	return nil
 }
@@ -386,7 +369,7 @@ func (w *Writer) commitTxn(b *batch) error {
 // commitLogged appends b to the commit log (one fdatasync in sync mode), makes it visible to
 // reads, and hands it to the applier, which waits when Badger falls applyQueueBatches behind.
 func (w *Writer) commitLogged(b *batch) error {
-	if b.staged == 0 { // barriers only
+	if b.entries == 0 { // barriers only
 		return nil
 	}
 	// Wait while Badger is far behind: the overlay holds every unapplied entry, and a large one
@@ -395,7 +378,7 @@ func (w *Writer) commitLogged(b *batch) error {
 	for w.lagEntries > applyLagEntriesMax {
 		w.lagCond.Wait()
 	}
-	w.lagEntries += int(b.staged)
+	w.lagEntries += b.entries
 	w.lagMu.Unlock()
 	s := w.store
 	b.seq = s.logNext
@@ -406,7 +389,7 @@ func (w *Writer) commitLogged(b *batch) error {
 	s.logNext++
 	b.rec = nil
 	s.pending.publish(b.seq, b.writes)
-	w.entries.Add(b.staged)
+	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	w.applyLag.Add(1)
 	w.toApply <- b
