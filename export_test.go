@@ -1,6 +1,9 @@
 package kaquan
 
-import "github.com/kaquan/kaquan/persistence"
+import (
+	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+)
 
 // HoldWriter parks the engine's writer (inside a barrier's completion) until release is called:
 // writes submitted meanwhile are not durable, so tests can see what answers wait for them.
@@ -11,4 +14,12 @@ func HoldWriter(e *Engine) (release func(), err error) {
 	}
 	<-entered
 	return func() { close(gate) }, nil
+}
+
+// RememberedKind reports the party kind the engine holds in memory for id, if any.
+func RememberedKind(e *Engine, id uint64) (messages.PartyKind, bool) {
+	e.kinds.mu.RLock()
+	defer e.kinds.mu.RUnlock()
+	k, ok := e.kinds.m[id]
+	return k, ok
 }

@@ -29,14 +29,20 @@ func (e *Engine) checkKind(id uint64, kind messages.PartyKind) error {
 			return err
 		}
 		got = p.Kind
-		k.mu.Lock()
-		if k.m == nil || len(k.m) >= partyKindsMax {
-			k.m = make(map[uint64]messages.PartyKind)
-		}
-		k.m[id] = got
-		k.mu.Unlock()
+		k.remember(id, got)
 	}
 	return kindIs(id, got, kind)
+}
+
+// remember records party id's kind: on its first check, and when the party is created (a user who
+// claims in a flash sale right after signing up costs no store read).
+func (k *partyKinds) remember(id uint64, kind messages.PartyKind) {
+	k.mu.Lock()
+	if k.m == nil || len(k.m) >= partyKindsMax {
+		k.m = make(map[uint64]messages.PartyKind)
+	}
+	k.m[id] = kind
+	k.mu.Unlock()
 }
 
 // kindIs fails unless party id's kind got is want.
