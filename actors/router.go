@@ -13,7 +13,7 @@ import (
 // messages sent to it in one atomic word, whose top bit closes it for good.
 type Router struct {
 	host        *Host
-	m           sync.Map // ID -> *activation
+	m           *activations
 	active      atomic.Int64
 	activations atomic.Int64
 }
@@ -34,7 +34,7 @@ type routed struct {
 }
 
 // NewRouter makes the router of host's actor system.
-func NewRouter(host *Host) *Router { return &Router{host: host} }
+func NewRouter(host *Host) *Router { return &Router{host: host, m: newActivations()} }
 
 // Send implements Sender.
 func (r *Router) Send(id ID, msg any, replyTo *actor.PID) {
@@ -43,7 +43,7 @@ func (r *Router) Send(id ID, msg any, replyTo *actor.PID) {
 		// Count the message before delivering it: passivation, which needs sent == received,
 		// cannot close the activation while a send is between these two steps.
 		if s := a.sent.Add(1); s&closedBit != 0 {
-			r.m.CompareAndDelete(id, a) // passivated under us: retry with a new activation
+			r.m.compareAndDelete(id, a) // passivated under us: retry with a new activation
 			continue
 		}
 		a.spawn.Do(func() { a.pid = r.host.System.Root.Spawn(r.host.props(id, a)) })
@@ -57,15 +57,15 @@ func (r *Router) Send(id ID, msg any, replyTo *actor.PID) {
 }
 
 func (r *Router) activation(id ID) *activation {
-	if v, ok := r.m.Load(id); ok {
-		return v.(*activation)
+	if a, ok := r.m.load(id); ok {
+		return a
 	}
-	v, loaded := r.m.LoadOrStore(id, &activation{})
-	if !loaded {
+	a, stored := r.m.loadOrStore(id, &activation{})
+	if stored {
 		r.active.Add(1)
 		r.activations.Add(1)
 	}
-	return v.(*activation)
+	return a
 }
 
 // release closes an idle activation when every message sent to it has been received. It reports
@@ -75,7 +75,7 @@ func (r *Router) release(id ID, a *activation) bool {
 	if s&closedBit != 0 || s != a.received.Load() || !a.sent.CompareAndSwap(s, s|closedBit) {
 		return false
 	}
-	r.m.CompareAndDelete(id, a)
+	r.m.compareAndDelete(id, a)
 	r.active.Add(-1)
 	return true
 }
