@@ -38,8 +38,8 @@ type Engine struct {
 	slots      chan struct{} // one per call under way: bounds every mailbox together
 	calls      atomic.Int64  // calls under way, including abandoned ones still running
 	closed     atomic.Bool
-	parties    sync.Mutex // serialises party creation (rare, administrative)
-	contactsMu sync.Mutex // serialises contact changes (keeps the per-user bound exact)
+	parties    [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
+	contactsMu sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
 	fatal      chan struct{}
 	fatalMu    sync.Once
 	cause      error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -32,8 +33,9 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
-	e.parties.Lock()
-	defer e.parties.Unlock()
+	mu := e.partyLock(req.ID)
+	mu.Lock()
+	defer mu.Unlock()
 	old, err := e.party(req.ID)
 	if err == nil {
 		if old.Kind != req.Kind || old.Name != req.Name {
@@ -56,6 +58,13 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	e.kinds.remember(p.Id, p.Kind)
 	return p, nil
 }
+
+// partyLocks stripes the party locks: a lock per party would be unbounded, one for all made every
+// sign-up wait for the one before it to reach the disk (about 2,500 sign-ups/s).
+const partyLocks = 256
+
+// partyLock is the lock of party id's stripe: read-check-write of one party record runs under it.
+func (e *Engine) partyLock(id uint64) *sync.Mutex { return &e.parties[id%partyLocks] }
 
 // Party reads a user or merchant.
 func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) {

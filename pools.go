@@ -204,8 +204,9 @@ func (e *Engine) SetNotifySecret(ctx context.Context, merchant uint64, secret []
 	if err := e.usable(ctx); err != nil {
 		return err
 	}
-	e.parties.Lock()
-	defer e.parties.Unlock()
+	mu := e.partyLock(merchant)
+	mu.Lock()
+	defer mu.Unlock()
 	p, err := e.partyOfKind(merchant, messages.PartyKind_PARTY_KIND_MERCHANT)
 	if err != nil {
 		return err
