@@ -176,6 +176,7 @@ func (w *Writer) applyGroup(group []*batch) {
 	for _, b := range group {
 		n += b.entries
 	}
+	w.applyLagEntries.Add(-int64(n))
 	w.lagMu.Lock()
 	w.lagEntries -= n
 	w.lagMu.Unlock()

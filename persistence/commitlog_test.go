@@ -111,8 +111,8 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	if ok, err := s.Has(k); err != nil || !ok {
 		t.Fatalf("Has before apply = %v, %v", ok, err)
 	}
-	if st := w.Stats(); st.ApplyLag != 1 || st.Applies != 0 {
-		t.Fatalf("Stats while the applier is held: lag %d, applies %d; want 1, 0", st.ApplyLag, st.Applies)
+	if st := w.Stats(); st.ApplyLag != 1 || st.ApplyLagEntries != 1 || st.Applies != 0 {
+		t.Fatalf("Stats while the applier is held: lag %d batches %d entries, applies %d; want 1, 1, 0", st.ApplyLag, st.ApplyLagEntries, st.Applies)
 	}
 	scanned := make(chan []byte, 1)
 	go func() {
@@ -133,8 +133,8 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	if v, err := s.getCommitted(k); err != nil || string(v) != "v" {
 		t.Fatalf("Badger after apply = %q, %v", v, err)
 	}
-	if st := w.Stats(); st.ApplyLag != 0 || st.Applies != 1 || st.ApplyNanos <= 0 {
-		t.Fatalf("Stats after apply: lag %d, applies %d, %d ns; want 0, 1, > 0", st.ApplyLag, st.Applies, st.ApplyNanos)
+	if st := w.Stats(); st.ApplyLag != 0 || st.ApplyLagEntries != 0 || st.Applies != 1 || st.ApplyNanos <= 0 {
+		t.Fatalf("Stats after apply: lag %d batches %d entries, applies %d, %d ns; want 0, 0, 1, > 0", st.ApplyLag, st.ApplyLagEntries, st.Applies, st.ApplyNanos)
 	}
 	// Deleted in the log, still present in Badger: reads say not found.
 	gate = make(chan struct{})

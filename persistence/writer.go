@@ -94,9 +94,10 @@ type WriterStats struct {
 	Batches, Writes, Entries, Bytes int64
 	CommitNanos                     int64 // total time committing (commit log write + fdatasync, or Badger commit in memory)
 
-	// The applier (with the commit log): Badger transactions, time in them, and the batches
-	// acknowledged but not yet in Badger (a gauge; point reads find them in memory meanwhile).
-	Applies, ApplyNanos, ApplyLag int64
+	// The applier (with the commit log): Badger transactions, time in them, and the batches and
+	// entries acknowledged but not yet in Badger (gauges; point reads find them in memory
+	// meanwhile). The committer waits while more than 65,536 entries lag.
+	Applies, ApplyNanos, ApplyLag, ApplyLagEntries int64
 }
 
 // Writer is the single group-commit writer in front of a Store.
@@ -117,8 +118,8 @@ type Writer struct {
 	lagCond       *sync.Cond
 	lagEntries    int // entries committed to the log and not yet in Badger
 
-	batches, writes, entries, bytes, commitNanos atomic.Int64
-	applies, applyNanos, applyLag                atomic.Int64
+	batches, writes, entries, bytes, commitNanos   atomic.Int64
+	applies, applyNanos, applyLag, applyLagEntries atomic.Int64
 
 	failCommit atomic.Pointer[error]         // set by tests: the next commit fails with it
 	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
@@ -187,6 +188,7 @@ func (w *Writer) Stats() WriterStats {
 		Batches: w.batches.Load(), Writes: w.writes.Load(), Entries: w.entries.Load(),
 		Bytes: w.bytes.Load(), CommitNanos: w.commitNanos.Load(),
 		Applies: w.applies.Load(), ApplyNanos: w.applyNanos.Load(), ApplyLag: w.applyLag.Load(),
+		ApplyLagEntries: w.applyLagEntries.Load(),
 	}
 }
 
@@ -392,6 +394,7 @@ func (w *Writer) commitLogged(b *batch) error {
 	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	w.applyLag.Add(1)
+	w.applyLagEntries.Add(int64(b.entries))
 	w.toApply <- b
 	return nil
 }

@@ -50,6 +50,8 @@ func newMetrics(e *kaquan.Engine) *metrics {
 			func() float64 { return time.Duration(e.WriterStats().ApplyNanos).Seconds() }),
 		gauge("kaquan_apply_lag_batches", "Committed batches not yet in Badger (reads find them in memory; scans wait for them).",
 			func() float64 { return float64(e.WriterStats().ApplyLag) }),
+		gauge("kaquan_apply_lag_entries", "Committed records not yet in Badger; the writer waits while more than 65,536 lag.",
+			func() float64 { return float64(e.WriterStats().ApplyLagEntries) }),
 		gauge("kaquan_active_entities", "Entities (accounts, templates, cards, payments, pools) in memory.",
 			func() float64 { return float64(e.ActiveEntities()) }),
 		gauge("kaquan_calls_in_flight", "Calls under way: the work queued in the entities' mailboxes.",
