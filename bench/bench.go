@@ -37,8 +37,8 @@ type Config struct {
 	ProgressEvery time.Duration
 	Bar           io.Writer // a progress bar while loading and running (nil = none)
 	// Measure, if set, wraps the timed part of the run (a CPU profile, say): it is called when the
-	// clients start and the function it returns when they stop.
-	Measure func() (stop func())
+	// clients start and the function it returns when they stop, with the operations done.
+	Measure func() (stop func(ops int64))
 	// Checkpoint, if set, is called after the dataset import ("import"), the timed run ("run") and
 	// the audit ("audit"): a memory profile at each, say.
 	Checkpoint func(phase string)
@@ -459,10 +459,11 @@ func (c *client) payWith(ctx context.Context, u *benchUser, ack *ackLog) error {
 func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLog, ownerCards <-chan uint64) *Result {
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	if cfg.Measure != nil {
-		defer cfg.Measure()()
-	}
 	var ops, errCount atomic.Int64
+	if cfg.Measure != nil {
+		stopMeasure := cfg.Measure()
+		defer func() { stopMeasure(ops.Load()) }()
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	sharerErrs := &errorCounts{m: map[string]int{}}

@@ -123,8 +123,8 @@ func (m Main) bench(ctx context.Context, args []string) error {
 
 // measure reports the CPU time the timed part of a run used (and, embedded, the writer's work),
 // and profiles it when path is set.
-func measure(path string, m Main, e *kaquan.Engine) func() func() {
-	return func() func() {
+func measure(path string, m Main, e *kaquan.Engine) func() func(int64) {
+	return func() func(int64) {
 		var f *os.File
 		if path != "" {
 			var err error
@@ -143,7 +143,7 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 			return e.WriterStats()
 		}
 		before, w0, t0 := cpuTime(), stats(), time.Now()
-		return func() {
+		return func(ops int64) {
 			w1, secs := stats(), time.Since(t0).Seconds()
 			if n := w1.Batches - w0.Batches; n > 0 {
 				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
@@ -158,7 +158,12 @@ func measure(path string, m Main, e *kaquan.Engine) func() func() {
 				pprof.StopCPUProfile()
 				f.Close()
 			}
-			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs\n", (cpuTime() - before).Seconds())
+			cpu := cpuTime() - before
+			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs", cpu.Seconds())
+			if ops > 0 && cpu > 0 {
+				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", float64(cpu.Microseconds())/float64(ops))
+			}
+			fmt.Fprintln(m.Stdout)
 		}
 	}
 }

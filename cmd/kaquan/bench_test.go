@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestBench_EmbeddedReportsTheRun runs a short embedded bench: besides the headline and the audit it
+// reports the writer, the applier, and (on Linux) the process's CPU time per operation.
+func TestBench_EmbeddedReportsTheRun(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := Main{Stdout: &stdout, Stderr: &stderr}.Run(context.Background(), []string{"bench", "--data", filepath.Join(t.TempDir(), "data"),
+		"--duration", "1s", "--concurrency", "4", "--accounts", "20", "--merchants", "2", "--cards-per-user", "1", "--no-progress-bar"})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	out := stdout.String()
+	wants := []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^writer during the run: \d+ commits/s`),
+		regexp.MustCompile(`(?m)^applier during the run: \d+ Badger transactions/s`),
+		regexp.MustCompile(`(?m)^setup [0-9.]+s; \d+ payments in [0-9.]+s: \d+/s`),
+		regexp.MustCompile(`(?m)^audit OK`),
+	}
+	if runtime.GOOS == "linux" {
+		wants = append(wants, regexp.MustCompile(`(?m)^process CPU during the run \(this process\): [0-9.]+s, \d+ µs per operation$`))
+	}
+	for _, re := range wants {
+		if !re.MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", re, out)
+		}
+	}
+}
