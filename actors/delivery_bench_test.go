@@ -16,6 +16,7 @@ type (
 	ping   struct{ peer ID }
 	pinged struct{}
 	pong   struct{}
+	once   struct{} // answered, then the entity passivates: a payment coordinator's life
 )
 
 type echoBehavior struct{ waiting []*Call }
@@ -31,6 +32,9 @@ func (b *echoBehavior) Receive(c *Context, msg any) {
 			return
 		}
 		m.Respond(nil, nil) // a plain call: one delivery
+		if _, ok := m.Msg.(once); ok {
+			c.Passivate()
+		}
 	case pinged:
 		c.Respond(pong{})
 	case pong:
@@ -60,14 +64,17 @@ func benchHost(b *testing.B) *Host {
 }
 
 // BenchmarkDelivery measures the actor layer alone (no store, no writer): a call answered by one
-// entity, and a call whose entity asks another before answering, over 1,000 live entities.
+// entity, and a call whose entity asks another before answering, over 1,000 live entities; and a
+// call to a new entity that passivates once it has answered (activation and passivation included).
 func BenchmarkDelivery(b *testing.B) {
 	for _, bc := range []struct {
 		name string
+		id   func(i uint64) ID
 		msg  func(i uint64) any
 	}{
-		{"call", func(uint64) any { return struct{}{} }},
-		{"call+ask", func(i uint64) any { return ping{peer: AccountID(1000 + (i+1)%1000)} }},
+		{"call", func(i uint64) ID { return AccountID(1000 + i%1000) }, func(uint64) any { return struct{}{} }},
+		{"call+ask", func(i uint64) ID { return AccountID(1000 + i%1000) }, func(i uint64) any { return ping{peer: AccountID(1000 + (i+1)%1000)} }},
+		{"call-new-entity", func(i uint64) ID { return AccountID(1<<40 + i) }, func(uint64) any { return once{} }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := benchHost(b)
@@ -77,7 +84,7 @@ func BenchmarkDelivery(b *testing.B) {
 				for pb.Next() {
 					i := next.Add(1)
 					call := NewCall(bc.msg(i))
-					h.Router.Send(AccountID(1000+i%1000), call, nil)
+					h.Router.Send(bc.id(i), call, nil)
 					if r := <-call.Reply; r.Err != nil {
 						b.Fatal(r.Err)
 					}
