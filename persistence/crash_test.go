@@ -120,21 +120,10 @@ func TestWriter_SIGKILLBeforeApply(t *testing.T) {
 // each key once acknowledged; then it waits for its SIGKILL.
 func crashChild(t *testing.T, dir, round string) {
 	go func() { time.Sleep(2 * time.Minute); os.Exit(3) }() // never outlive a lost parent
-	s, err := Open(dir, DurabilitySync, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := NewWriter(s, DefaultWriterConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := startWriter(t, openTestStore(t, dir, DurabilitySync), DefaultWriterConfig())
 	write := func(phase string, i int) {
 		k := fmt.Sprintf("crash/%s/%s/%d", round, phase, i)
-		done := make(chan error, 1)
-		if err := w.Submit(&Write{Entries: []Entry{{Key: []byte(k), Value: crashValue(k)}}, Done: func(err error) { done <- err }}); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; err != nil {
+		if err := submitWait(t, w, Entry{Key: []byte(k), Value: crashValue(k)}); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("ack %s\n", k)
