@@ -59,8 +59,9 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	return p, nil
 }
 
-// partyLocks stripes the party locks: a lock per party would be unbounded, one for all made every
-// sign-up wait for the one before it to reach the disk (about 2,500 sign-ups/s).
+// partyLocks stripes the party locks: a lock per party would be unbounded, and one for all made
+// every sign-up wait for the one before it to reach the disk (a 100,000-user bench setup took 43 s
+// with it, 6.7 s striped).
 const partyLocks = 256
 
 // partyLock is the lock of party id's stripe: read-check-write of one party record runs under it.

@@ -176,7 +176,6 @@ func (w *Writer) applyGroup(group []*batch) {
 	for _, b := range group {
 		n += b.entries
 	}
-	w.applyLagEntries.Add(-int64(n))
 	w.lagMu.Lock()
 	w.lagEntries -= n
 	w.lagMu.Unlock()

@@ -118,8 +118,8 @@ type Writer struct {
 	lagCond       *sync.Cond
 	lagEntries    int // entries committed to the log and not yet in Badger
 
-	batches, writes, entries, bytes, commitNanos   atomic.Int64
-	applies, applyNanos, applyLag, applyLagEntries atomic.Int64
+	batches, writes, entries, bytes, commitNanos atomic.Int64
+	applies, applyNanos, applyLag                atomic.Int64
 
 	failCommit atomic.Pointer[error]         // set by tests: the next commit fails with it
 	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
@@ -184,11 +184,14 @@ func (w *Writer) Close() error {
 
 // Stats returns the cumulative counters.
 func (w *Writer) Stats() WriterStats {
+	w.lagMu.Lock()
+	lagEntries := w.lagEntries
+	w.lagMu.Unlock()
 	return WriterStats{
 		Batches: w.batches.Load(), Writes: w.writes.Load(), Entries: w.entries.Load(),
 		Bytes: w.bytes.Load(), CommitNanos: w.commitNanos.Load(),
 		Applies: w.applies.Load(), ApplyNanos: w.applyNanos.Load(), ApplyLag: w.applyLag.Load(),
-		ApplyLagEntries: w.applyLagEntries.Load(),
+		ApplyLagEntries: int64(lagEntries),
 	}
 }
 
@@ -394,7 +397,6 @@ func (w *Writer) commitLogged(b *batch) error {
 	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	w.applyLag.Add(1)
-	w.applyLagEntries.Add(int64(b.entries))
 	w.toApply <- b
 	return nil
 }
