@@ -61,10 +61,17 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}
+	// A sold-out template refuses every claim, before the user is looked up.
+	if e.soldOut.has(req.Template) {
+		return nil, fmt.Errorf("template %d: %w", req.Template, ErrStockExhausted)
+	}
 	if err := e.checkKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, err
 	}
 	r, err := e.call(ctx, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: cardCode(), Now: e.now()})
+	if errors.Is(err, ErrStockExhausted) {
+		e.soldOut.add(req.Template)
+	}
 	if err != nil {
 		return nil, err
 	}

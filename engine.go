@@ -44,8 +44,9 @@ type Engine struct {
 	fatalMu    sync.Once
 	cause      error
 	sweeper    sweeper
-	kinds      partyKinds   // kinds of parties seen
-	contacts   contactLists // contact lists read
+	kinds      partyKinds       // kinds of parties seen
+	soldOut    soldOutTemplates // templates whose stock ran out
+	contacts   contactLists     // contact lists read
 }
 
 const cleanMarker = "clean-shutdown"

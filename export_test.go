@@ -23,3 +23,6 @@ func RememberedKind(e *Engine, id uint64) (messages.PartyKind, bool) {
 	k, ok := e.kinds.m[id]
 	return k, ok
 }
+
+// SoldOutRemembered reports whether the engine remembers template as sold out.
+func SoldOutRemembered(e *Engine, template uint64) bool { return e.soldOut.has(template) }
