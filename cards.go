@@ -53,7 +53,8 @@ type Claim struct {
 	User     uint64
 }
 
-// Claim issues a card to a user, within the template's stock and the user's limit.
+// Claim issues a card to a user, within the template's stock and the user's limit. A sold-out
+// template answers ErrStockExhausted to every claim, whoever the user (also an unknown one).
 func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if req.Template == 0 || req.Template >= 1<<32 {
 		return nil, fmt.Errorf("%w: template id %d", ErrUnknownEntity, req.Template)
