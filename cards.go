@@ -59,6 +59,9 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if req.Template == 0 || req.Template >= 1<<32 {
 		return nil, fmt.Errorf("%w: template id %d", ErrUnknownEntity, req.Template)
 	}
+	if req.User == 0 {
+		return nil, fmt.Errorf("%w: party 0", ErrUnknownEntity)
+	}
 	if err := e.usable(ctx); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,9 @@ func TestClaim_SoldOutRemembered(t *testing.T) {
 			t.Fatalf("user %d after sell-out: got %v, want ErrStockExhausted", u, err)
 		}
 	}
+	if _, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: 0}); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Fatalf("user 0 after sell-out: got %v, want ErrUnknownEntity (a zero id is refused first)", err)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
