@@ -47,6 +47,7 @@ func AddToReport(dir string, r *Result) (string, error) {
 	charts := map[string][]byte{}
 	for name, draw := range map[string]func([]*Result) (*plot.Plot, error){
 		"throughput.png": throughputChart, "latency.png": latencyChart, "comparison.png": comparisonChart,
+		"comparison-sales.png": salesChart,
 	} {
 		p, err := draw(runs)
 		if err != nil {
@@ -75,7 +76,7 @@ func AddToReport(dir string, r *Result) (string, error) {
 		return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(charts[name]))
 	}
 	err = reportPage.Execute(f, map[string]any{"Runs": runs, "Throughput": img("throughput.png"),
-		"Latency": img("latency.png"), "Comparison": img("comparison.png")})
+		"Latency": img("latency.png"), "Comparison": img("comparison.png"), "Sales": img("comparison-sales.png")})
 	return page, err
 }
 
@@ -163,20 +164,51 @@ func latencyChart(runs []*Result) (*plot.Plot, error) {
 	return p, nil
 }
 
+// comparisonChart sets every run but the flash sales side by side (operations per second), and
+// salesChart the flash sales (claims per second): on one axis the sales' claims, ten to a hundred
+// times the payments, flattened the payments' bars to nothing.
 func comparisonChart(runs []*Result) (*plot.Plot, error) {
+	return sideBySide(runs, func(r *Result) bool { return r.SaleAttemptsPerS == 0 }, "Operations per second, side by side (flash sales apart)")
+}
+
+func salesChart(runs []*Result) (*plot.Plot, error) {
+	return sideBySide(runs, func(r *Result) bool { return r.SaleAttemptsPerS > 0 }, "Flash sales: claims per second, side by side")
+}
+
+// sideBySide draws the headline figure of the runs that pick selects, named by their number in the
+// report's table, kaquan's bars in one colour and the baselines' in another.
+func sideBySide(runs []*Result, pick func(*Result) bool, title string) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text, p.Y.Label.Text = "Throughput, side by side (flash sales: claims/s)", "per second"
-	vals := make(plotter.Values, len(runs))
+	p.Title.Text, p.Y.Label.Text = title, "per second"
+	var ours, theirs plotter.Values
+	var labels []string
 	for i, r := range runs {
-		vals[i] = headline(r)
+		if !pick(r) {
+			continue
+		}
+		v := headline(r)
+		if r.System == "kaquan" {
+			ours, theirs = append(ours, v), append(theirs, 0)
+		} else {
+			ours, theirs = append(ours, 0), append(theirs, v)
+		}
+		labels = append(labels, fmt.Sprint(i+1))
 	}
-	bars, err := plotter.NewBarChart(vals, vg.Points(20))
-	if err != nil {
-		return nil, err
+	if len(labels) == 0 {
+		p.Title.Text += ": no runs"
+		return p, nil
 	}
-	bars.Color = plotutil.Color(0)
-	p.Add(bars)
-	p.NominalX(names(runs)...)
+	for i, vals := range []plotter.Values{ours, theirs} {
+		bars, err := plotter.NewBarChart(vals, vg.Points(20))
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = plotutil.Color(i)
+		p.Add(bars)
+		p.Legend.Add([]string{"kaquan", "baselines"}[i], bars)
+	}
+	p.Legend.Top = true
+	p.NominalX(labels...)
 	return p, nil
 }
 
@@ -210,5 +242,6 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{"in
 <h2>Throughput over time</h2><img src="{{.Throughput}}" alt="throughput over time">
 <h2>Latency percentiles</h2><img src="{{.Latency}}" alt="latency percentiles">
 <h2>Throughput, side by side</h2><img src="{{.Comparison}}" alt="throughput side by side">
+<h2>Flash sales, side by side</h2><img src="{{.Sales}}" alt="flash-sale claims side by side">
 </body></html>
 `))

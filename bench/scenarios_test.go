@@ -63,16 +63,21 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	sale := &Result{Scenario: "flash-sale", System: "redis", Durability: "appendfsync-always", Concurrency: 64, OpsPerS: 500,
+		SaleAttemptsPerS: 50_000, AuditOK: true, Timeline: []float64{500}, Started: time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC).Format(time.RFC3339)}
+	if _, err := AddToReport(dir, sale); err != nil {
+		t.Fatal(err)
+	}
 	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"postgres", "kaquan", "data:image/png;base64,", "<td>2000</td>"} {
+	for _, want := range []string{"postgres", "kaquan", "data:image/png;base64,", "<td>2000</td>", "<td>50000</td>", "Flash sales, side by side"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	for _, name := range []string{"throughput.png", "latency.png", "comparison.png"} {
+	for _, name := range []string{"throughput.png", "latency.png", "comparison.png", "comparison-sales.png"} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +87,7 @@ func TestReport(t *testing.T) {
 		}
 		f.Close()
 	}
-	if runs, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(runs) != 2 {
+	if runs, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(runs) != 3 {
 		t.Errorf("stored runs: %v", runs)
 	}
 }
