@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -208,6 +209,7 @@ func sideBySide(runs []*Result, pick func(*Result) bool, title string) (*plot.Pl
 		p.Legend.Add([]string{"kaquan", "baselines"}[i], bars)
 	}
 	p.Legend.Top = true
+	p.Y.Max = 1.15 * max(slices.Max(ours), slices.Max(theirs)) // room for the legend above the bars
 	p.NominalX(labels...)
 	return p, nil
 }
