@@ -209,7 +209,9 @@ func sideBySide(runs []*Result, pick func(*Result) bool, title string) (*plot.Pl
 		p.Legend.Add([]string{"kaquan", "baselines"}[i], bars)
 	}
 	p.Legend.Top = true
-	p.Y.Max = 1.15 * max(slices.Max(ours), slices.Max(theirs)) // room for the legend above the bars
+	if top := max(slices.Max(ours), slices.Max(theirs)); top > 0 {
+		p.Y.Max = 1.15 * top // room for the legend above the bars
+	}
 	p.NominalX(labels...)
 	return p, nil
 }
