@@ -66,7 +66,7 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 		return nil, err
 	}
 	// A sold-out template refuses every claim, before the user is looked up.
-	if e.soldOut.has(req.Template) {
+	if _, ok := e.soldOut.get(req.Template); ok {
 		return nil, fmt.Errorf("template %d: %w", req.Template, ErrStockExhausted)
 	}
 	if err := e.checkKind(req.User, messages.PartyKind_PARTY_KIND_USER); err != nil {
@@ -74,7 +74,7 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	}
 	r, err := e.call(ctx, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: cardCode(), Now: e.now()})
 	if errors.Is(err, ErrStockExhausted) {
-		e.soldOut.add(req.Template)
+		e.soldOut.put(req.Template, struct{}{})
 	}
 	if err != nil {
 		return nil, err

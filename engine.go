@@ -44,9 +44,9 @@ type Engine struct {
 	fatalMu    sync.Once
 	cause      error
 	sweeper    sweeper
-	kinds      partyKinds       // kinds of parties seen
-	soldOut    soldOutTemplates // templates whose stock ran out
-	contacts   contactLists     // contact lists read
+	kinds      facts[messages.PartyKind] // kinds of parties seen
+	soldOut    facts[struct{}]           // templates whose stock ran out
+	contacts   contactLists              // contact lists read
 }
 
 const cleanMarker = "clean-shutdown"
@@ -72,7 +72,8 @@ func Open(dir string, opts Options) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
-	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{})}
+	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{}),
+		kinds: facts[messages.PartyKind]{max: partyKindsMax}, soldOut: facts[struct{}]{max: soldOutMax}}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)
 	e.host = &actors.Host{

@@ -18,11 +18,11 @@ func HoldWriter(e *Engine) (release func(), err error) {
 
 // RememberedKind reports the party kind the engine holds in memory for id, if any.
 func RememberedKind(e *Engine, id uint64) (messages.PartyKind, bool) {
-	e.kinds.mu.RLock()
-	defer e.kinds.mu.RUnlock()
-	k, ok := e.kinds.m[id]
-	return k, ok
+	return e.kinds.get(id)
 }
 
 // SoldOutRemembered reports whether the engine remembers template as sold out.
-func SoldOutRemembered(e *Engine, template uint64) bool { return e.soldOut.has(template) }
+func SoldOutRemembered(e *Engine, template uint64) bool {
+	_, ok := e.soldOut.get(template)
+	return ok
+}

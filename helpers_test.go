@@ -16,11 +16,27 @@ import (
 // MustOpenEngine opens an engine on a fresh temporary folder with durability sync.
 func MustOpenEngine(tb testing.TB, mutate ...func(*kaquan.Options)) *kaquan.Engine {
 	tb.Helper()
+	return mustOpenAt(tb, tb.TempDir(), mutate...)
+}
+
+// reopen closes e, which must close cleanly, and opens its folder dir again.
+func reopen(tb testing.TB, dir string, e *kaquan.Engine) *kaquan.Engine {
+	tb.Helper()
+	if err := e.Close(); err != nil {
+		tb.Fatalf("close: %v", err)
+	}
+	return mustOpenAt(tb, dir)
+}
+
+// mustOpenAt opens an engine on dir with the default options changed by mutate, closed when the
+// test ends.
+func mustOpenAt(tb testing.TB, dir string, mutate ...func(*kaquan.Options)) *kaquan.Engine {
+	tb.Helper()
 	opts := kaquan.DefaultOptions()
 	for _, m := range mutate {
 		m(&opts)
 	}
-	e, err := kaquan.Open(tb.TempDir(), opts)
+	e, err := kaquan.Open(dir, opts)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}

@@ -55,7 +55,7 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	if err := e.put(persistence.Entry{Key: persistence.PartyKey(p.Id), Value: v}); err != nil {
 		return nil, err
 	}
-	e.kinds.remember(p.Id, p.Kind)
+	e.kinds.put(p.Id, p.Kind)
 	return p, nil
 }
 

@@ -15,16 +15,17 @@ import (
 // creation teaches nothing.
 func TestPartyKinds_RememberedAtCreation(t *testing.T) {
 	dir := t.TempDir()
-	e, err := kaquan.Open(dir, kaquan.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustOpenAt(t, dir)
 	ctx := ctxTimeout(t)
-	if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 7, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"}); err != nil {
-		t.Fatal(err)
+	for id, kind := range map[uint64]messages.PartyKind{7: messages.PartyKind_PARTY_KIND_USER, 8: messages.PartyKind_PARTY_KIND_MERCHANT} {
+		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: id, Kind: kind, Name: "u"}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if k, ok := kaquan.RememberedKind(e, 7); !ok || k != messages.PartyKind_PARTY_KIND_USER {
-		t.Fatalf("kind after creation: got %v %v, want USER remembered", k, ok)
+	for id, kind := range map[uint64]messages.PartyKind{7: messages.PartyKind_PARTY_KIND_USER, 8: messages.PartyKind_PARTY_KIND_MERCHANT} {
+		if k, ok := kaquan.RememberedKind(e, id); !ok || k != kind {
+			t.Fatalf("kind of %d after creation: got %v %v, want %v remembered", id, k, ok, kind)
+		}
 	}
 	if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 7, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "u"}); err == nil {
 		t.Fatal("re-creating party 7 as a merchant succeeded")
@@ -32,15 +33,7 @@ func TestPartyKinds_RememberedAtCreation(t *testing.T) {
 	if k, _ := kaquan.RememberedKind(e, 7); k != messages.PartyKind_PARTY_KIND_USER {
 		t.Fatalf("kind after a refused re-creation: got %v, want USER", k)
 	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	e, err = kaquan.Open(dir, kaquan.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e = reopen(t, dir, e)
 	if _, ok := kaquan.RememberedKind(e, 7); ok {
 		t.Fatal("a fresh engine remembers a kind it never read")
 	}
