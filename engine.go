@@ -186,9 +186,9 @@ func (e *Engine) Close() error {
 	}
 	e.system.Shutdown()
 	e.workers.Stop()
-	clean := e.Err() == nil
-	if clean {
-		clean = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}}) == nil
+	if e.Err() == nil {
+		// Without the marker (a failed put) the next Open only scans for interrupted payments.
+		_ = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}})
 	}
 	werr := e.writer.Close()
 	serr := e.store.Close()

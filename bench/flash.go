@@ -25,7 +25,6 @@ type flashSale struct {
 	soldOut        atomic.Int64
 	mu             sync.Mutex
 	first, last    time.Time
-	claimHistMu    sync.Mutex
 }
 
 // setupFlash creates the sale's template: merchant 0's, one card per user.
