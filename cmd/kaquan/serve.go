@@ -11,8 +11,6 @@ import (
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/cmd/kaquan/server"
 	"github.com/kaquan/kaquan/persistence"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // serve runs the network service until ctx ends (SIGINT or SIGTERM), then shuts down gracefully:
@@ -73,9 +71,15 @@ func (m Main) serve(ctx context.Context, args []string) error {
 
 // serveUntil serves handler on ln until ctx ends, then shuts down within limit and closes e.
 func serveUntil(ctx context.Context, ln net.Listener, handler http.Handler, cert, key string, limit time.Duration, e *kaquan.Engine) error {
+	// gRPC needs HTTP/2; without TLS, clients speak it with prior knowledge (h2c). HTTP/1.1 serves
+	// Connect JSON, gRPC-Web and /metrics.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
-		// gRPC needs HTTP/2; without TLS that is h2c.
-		Handler:           h2c.NewHandler(handler, &http2.Server{}),
+		Handler:           handler,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -185,6 +185,34 @@ func TestServe_TLS(t *testing.T) {
 	}
 }
 
+// TestServe_GRPCWithoutTLS answers gRPC over unencrypted HTTP/2 (prior knowledge, as gRPC clients
+// speak it without TLS) on the same port as HTTP/1.1.
+func TestServe_GRPCWithoutTLS(t *testing.T) {
+	addr, _ := startServe(t, filepath.Join(t.TempDir(), "data"))
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
+	c := messagesconnect.NewKaquanServiceClient(hc, "http://"+addr, connect.WithGRPC(),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				req.Header().Set("Authorization", "Bearer "+testAdminToken)
+				return next(ctx, req)
+			}
+		})))
+	r, err := c.Audit(context.Background(), connect.NewRequest(&messages.AuditRequest{}))
+	if err != nil || !r.Msg.Ok {
+		t.Fatalf("gRPC audit without TLS: %v %v", r, err)
+	}
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Proto != "HTTP/1.1" {
+		t.Errorf("GET /metrics over HTTP/1.1: %s %s", res.Proto, res.Status)
+	}
+}
+
 // writeSelfSigned writes a certificate for 127.0.0.1 and its key, and returns a pool trusting it.
 func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
 	t.Helper()

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,8 +20,6 @@ import (
 	"github.com/kaquan/kaquan/cmd/kaquan/server"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/messages/messagesconnect"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 const adminToken = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -50,7 +47,10 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: h2c.NewHandler(srv.Handler(), &http2.Server{})}
+	var protocols http.Protocols // HTTP/1.1 and, without TLS, HTTP/2 with prior knowledge (gRPC)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: srv.Handler(), Protocols: &protocols}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() {
 		_ = hs.Close()
@@ -58,10 +58,9 @@ func startServer(t *testing.T) *testServer {
 			t.Error(err)
 		}
 	})
-	h2 := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}}
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
 	return &testServer{e: e, url: "http://" + ln.Addr().String(), http: h2}
 }
 
