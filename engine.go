@@ -240,3 +240,11 @@ func (e *Engine) ActiveEntities() int64 { return e.host.Router.Active() }
 
 // Activations reports how many times an entity was loaded into memory since Open.
 func (e *Engine) Activations() int64 { return e.host.Router.Activations() }
+
+// Deliveries reports how many messages entities received since Open: calls, the messages entities
+// send each other, and their replies (a card payment's saga is a dozen).
+func (e *Engine) Deliveries() int64 { return e.host.Router.Delivered() }
+
+// StoreReads reports the point reads that went to Badger since Open (those of writes still in
+// memory after their commit are answered there and not counted).
+func (e *Engine) StoreReads() int64 { return e.store.BadgerReads() }

@@ -16,6 +16,7 @@ type Router struct {
 	m           *activations
 	active      atomic.Int64
 	activations atomic.Int64
+	delivered   atomic.Int64 // messages entities received, counted by their shells
 }
 
 // activation is one live incarnation of an entity.
@@ -82,6 +83,10 @@ func (r *Router) release(id ID, a *activation) bool {
 
 // Active reports how many entities are in memory.
 func (r *Router) Active() int64 { return r.active.Load() }
+
+// Delivered reports how many messages entities living here received since start: calls, messages
+// between entities and their replies; not the actors' own timers and lifecycle messages.
+func (r *Router) Delivered() int64 { return r.delivered.Load() }
 
 // Activations reports how many times an entity was brought into memory since start.
 func (r *Router) Activations() int64 { return r.activations.Load() }

@@ -92,6 +92,7 @@ func (s *shell) Receive(ctx actor.Context) {
 	case routed:
 		s.act.received.Add(1)
 		s.seen++
+		s.host.Router.delivered.Add(1)
 		s.deliver(ctx, m.msg)
 	case idleCheck:
 		if s.seen == s.seenThen {
@@ -108,8 +109,9 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.idle.Stop()
 		}
 	case actor.SystemMessage, actor.AutoReceiveMessage:
-	default:
+	default: // a reply from another entity
 		s.seen++
+		s.host.Router.delivered.Add(1)
 		s.deliver(ctx, m)
 	}
 }

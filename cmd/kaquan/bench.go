@@ -142,9 +142,20 @@ func measure(path string, m Main, e *kaquan.Engine) func() func(int64) {
 			}
 			return e.WriterStats()
 		}
-		before, w0, t0 := cpuTime(), stats(), time.Now()
+		work := func() [3]int64 { // deliveries, activations, Badger reads
+			if e == nil {
+				return [3]int64{}
+			}
+			return [3]int64{e.Deliveries(), e.Activations(), e.StoreReads()}
+		}
+		before, w0, k0, t0 := cpuTime(), stats(), work(), time.Now()
 		return func(ops int64) {
-			w1, secs := stats(), time.Since(t0).Seconds()
+			w1, k1, secs := stats(), work(), time.Since(t0).Seconds()
+			if e != nil && ops > 0 {
+				per := func(a, b int64) float64 { return float64(b-a) / float64(ops) }
+				fmt.Fprintf(m.Stdout, "per operation during the run: %.1f deliveries to entities, %.2f activations, %.1f Badger reads, %.1f durable writes of %.1f entries\n",
+					per(k0[0], k1[0]), per(k0[1], k1[1]), per(k0[2], k1[2]), per(w0.Writes, w1.Writes), per(w0.Entries, w1.Entries))
+			}
 			if n := w1.Batches - w0.Batches; n > 0 {
 				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
 					float64(n)/secs, float64(w1.Writes-w0.Writes)/float64(n), float64(w1.Entries-w0.Entries)/float64(n),

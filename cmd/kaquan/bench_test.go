@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -32,5 +33,16 @@ func TestBench_EmbeddedReportsTheRun(t *testing.T) {
 		if !re.MatchString(out) {
 			t.Errorf("output lacks %s:\n%s", re, out)
 		}
+	}
+	// A card payment is at least twelve deliveries (code, payment, and the saga's consume, reserve,
+	// debit, credit and use with their five replies), one activation (its coordinator) and five
+	// durable writes.
+	per := regexp.MustCompile(`(?m)^per operation during the run: ([0-9.]+) deliveries to entities, ([0-9.]+) activations, ([0-9.]+) Badger reads, ([0-9.]+) durable writes of ([0-9.]+) entries$`).FindStringSubmatch(out)
+	if per == nil {
+		t.Fatalf("output lacks the per-operation line:\n%s", out)
+	}
+	f := func(i int) float64 { v, _ := strconv.ParseFloat(per[i], 64); return v }
+	if f(1) < 12 || f(2) < 1 || f(4) < 5 || f(5) < f(4) {
+		t.Errorf("per operation: %v messages, %v activations, %v writes of %v entries; want at least 12, 1, 5 and as many entries as writes", f(1), f(2), f(4), f(5))
 	}
 }

@@ -301,7 +301,7 @@ func TestServer_PlainHTTPJSON(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{`kaquan_requests_total{operation="Gift",outcome="ok"} 1`, "kaquan_commits_total", "kaquan_apply_lag_batches", "kaquan_apply_lag_entries", "kaquan_applies_total", "kaquan_request_seconds_bucket", "kaquan_active_entities"} {
+	for _, want := range []string{`kaquan_requests_total{operation="Gift",outcome="ok"} 1`, "kaquan_commits_total", "kaquan_apply_lag_batches", "kaquan_apply_lag_entries", "kaquan_applies_total", "kaquan_request_seconds_bucket", "kaquan_active_entities", "kaquan_deliveries_total", "kaquan_activations_total", "kaquan_store_reads_total"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %s", want)
 		}
