@@ -111,6 +111,9 @@ type Result struct {
 	Timeline     []float64      `json:"timeline,omitempty"`       // operations per second, each second of the run
 	PeakRSSBytes int64          `json:"peak_rss_bytes,omitempty"` // the process's peak resident memory (the engine's too, when embedded)
 	DiskBytes    int64          `json:"disk_bytes,omitempty"`     // --dataset-size: the data folder's size after the run
+	// Baselines: the transactions (SQL transactions, Redis scripts) the clients committed.
+	Transactions     int64   `json:"transactions,omitempty"`
+	TransactionsPerS float64 `json:"transactions_per_s,omitempty"`
 	// gifts: distinct images stored, and the bytes stored for them (image bytes plus their records)
 	// and the growth of the data folder, per distinct image added during the run.
 	Images                 int64   `json:"images,omitempty"`

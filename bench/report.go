@@ -238,9 +238,9 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{"in
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}</style>
 </head><body>
 <h1>kaquan benchmark report</h1>
-<table><tr><th>#</th><th>started</th><th>scenario</th><th>system</th><th>where</th><th>clients</th><th>ops/s</th><th>sale claims/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th><th>audit</th></tr>
+<table><tr><th>#</th><th>started</th><th>scenario</th><th>system</th><th>where</th><th>clients</th><th>ops/s</th><th>transactions/s</th><th>sale claims/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th><th>audit</th></tr>
 {{range $i, $r := .Runs}}<tr><td>{{inc $i}}</td><td>{{$r.Started}}</td><td>{{$r.Scenario}}</td><td>{{$r.System}}</td><td>{{if $r.Target}}{{$r.Target}}{{else}}{{$r.Durability}}{{end}}</td><td>{{$r.Concurrency}}</td>
-<td>{{printf "%.0f" $r.OpsPerS}}</td><td>{{if $r.SaleAttemptsPerS}}{{printf "%.0f" $r.SaleAttemptsPerS}}{{end}}</td><td>{{$r.P50Ms}}</td><td>{{$r.P99Ms}}</td><td>{{$r.P999Ms}}</td><td>{{$r.Errors}}</td><td>{{if $r.AuditOK}}held{{else}}FAILED{{end}}</td></tr>
+<td>{{printf "%.0f" $r.OpsPerS}}</td><td>{{if $r.TransactionsPerS}}{{printf "%.0f" $r.TransactionsPerS}}{{end}}</td><td>{{if $r.SaleAttemptsPerS}}{{printf "%.0f" $r.SaleAttemptsPerS}}{{end}}</td><td>{{$r.P50Ms}}</td><td>{{$r.P99Ms}}</td><td>{{$r.P999Ms}}</td><td>{{$r.Errors}}</td><td>{{if $r.AuditOK}}held{{else}}FAILED{{end}}</td></tr>
 {{end}}</table>
 <p>The charts name runs by their number in this table.</p>
 <h2>Throughput over time</h2><img src="{{.Throughput}}" alt="throughput over time">

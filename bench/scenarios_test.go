@@ -57,7 +57,7 @@ func TestScenario_FlashSale(t *testing.T) {
 func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	for i, sys := range []string{"kaquan", "postgres"} {
-		r := &Result{Scenario: "payments", System: sys, Durability: "sync", Concurrency: 64, OpsPerS: float64(1000 * (i + 1)),
+		r := &Result{Scenario: "payments", System: sys, Durability: "sync", Concurrency: 64, OpsPerS: float64(1000 * (i + 1)), TransactionsPerS: float64(3000 * i),
 			P50Ms: 1, P99Ms: 2, P999Ms: 3, AuditOK: true, Timeline: []float64{900, 1000, 1100}, Started: time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)}
 		if _, err := AddToReport(dir, r); err != nil {
 			t.Fatal(err)
@@ -72,7 +72,7 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"postgres", "kaquan", "data:image/png;base64,", "<td>2000</td>", "<td>50000</td>", "Flash sales, side by side"} {
+	for _, want := range []string{"postgres", "kaquan", "data:image/png;base64,", "<td>2000</td>", "<td>3000</td>", "<td>50000</td>", "Flash sales, side by side"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}

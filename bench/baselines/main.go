@@ -26,6 +26,8 @@ type workload interface {
 	// op runs one operation of client c; errSkip marks a refused claim (sold out), errDone the
 	// end of a client's work.
 	op(ctx context.Context, c *client) error
+	// transactions reports the transactions (or scripts) committed by the clients so far.
+	transactions() int64
 	close()
 }
 
@@ -33,7 +35,7 @@ type config struct {
 	system, scenario                 string
 	duration                         time.Duration
 	concurrency, accounts, merchants int
-	flashStock                       int
+	flashStock, cardsPerUser         int
 }
 
 var (
@@ -60,6 +62,7 @@ func main() {
 	flag.IntVar(&cfg.accounts, "accounts", 5000, "users")
 	flag.IntVar(&cfg.merchants, "merchants", 100, "merchants")
 	flag.IntVar(&cfg.flashStock, "flash-stock", 10_000, "flash-sale stock")
+	flag.IntVar(&cfg.cardsPerUser, "cards-per-user", 8, "cards claimed per user before the clock starts (as kaquan bench --cards-per-user); a user with none left claims one before paying")
 	dsn := flag.String("dsn", "postgres:///kaquan_baseline?host=/tmp", "PostgreSQL connection string")
 	redisAddr := flag.String("redis", "127.0.0.1:6390", "Redis address")
 	label := flag.String("label", "", "a name for this configuration (e.g. appendfsync-always)")
@@ -89,7 +92,7 @@ func main() {
 	res := drive(ctx, w, cfg)
 	res.SetupS = time.Since(start).Seconds() - res.DurationS
 	res.System, res.Durability = cfg.system, *label
-	fmt.Printf("%s %s: %d ops in %.1fs: %.0f/s; p50 %.2fms p99 %.2fms; errors %d\n", cfg.system, cfg.scenario, res.Ops, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.Errors)
+	fmt.Printf("%s %s: %d ops in %.1fs: %.0f/s; p50 %.2fms p99 %.2fms; errors %d; %d transactions: %.0f/s\n", cfg.system, cfg.scenario, res.Ops, res.DurationS, res.OpsPerS, res.P50Ms, res.P99Ms, res.Errors, res.Transactions, res.TransactionsPerS)
 	if res.SaleAttempts > 0 {
 		fmt.Printf("sale: %d users in %.2fs (%.0f claims/s), %d sold\n", res.SaleAttempts, res.SaleS, res.SaleAttemptsPerS, res.SaleSold)
 	}
@@ -114,6 +117,7 @@ func drive(ctx context.Context, w workload, cfg config) *bench.Result {
 		clients[u%cfg.concurrency].users = append(clients[u%cfg.concurrency].users, int64(u+1))
 	}
 	var ops, errs, attempts, sold atomic.Int64
+	txns0 := w.transactions()
 	var saleEnd atomic.Int64
 	var wg sync.WaitGroup
 	var timeline []float64
@@ -170,6 +174,8 @@ func drive(ctx context.Context, w workload, cfg config) *bench.Result {
 	res := &bench.Result{Scenario: cfg.scenario, Concurrency: cfg.concurrency, DurationS: elapsed, Ops: ops.Load(),
 		OpsPerS: float64(ops.Load()) / elapsed, P50Ms: ms(50), P99Ms: ms(99), P999Ms: ms(99.9), MaxMs: float64(all.Max()) / 1000,
 		Errors: errs.Load(), ErrorsByKind: map[string]int{}, AuditOK: true, Audit: "not audited (baseline)", Timeline: timeline}
+	res.Transactions = w.transactions() - txns0
+	res.TransactionsPerS = float64(res.Transactions) / elapsed
 	if a := attempts.Load(); a > 0 {
 		res.SaleAttempts, res.SaleSold, res.SaleSoldOut = a, sold.Load(), a-sold.Load()
 		res.SaleS = time.Duration(saleEnd.Load()).Seconds()

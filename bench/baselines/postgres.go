@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,7 +18,14 @@ type postgres struct {
 	db       *pgxpool.Pool
 	cfg      config
 	template int64 // flash sale
+	// cards[u] are user u's usable cards, claimed in setup as kaquan bench claims them; each user
+	// belongs to one client, so each slot is touched by one goroutine.
+	cards [][]pgCard
+	txns  atomic.Int64 // transactions committed by the clients
 }
+
+// pgCard is a card and the merchant (index) whose template issued it.
+type pgCard struct{ id, merchant int64 }
 
 const pgSchema = `
 DROP TABLE IF EXISTS claims, ledger, payments, payment_codes, cards, templates, accounts;
@@ -64,24 +72,68 @@ func (p *postgres) setup(ctx context.Context, cfg config) error {
 		return err
 	}
 	p.template = int64(cfg.merchants) + 1
-	_, err := p.db.Exec(ctx, `INSERT INTO templates (id, merchant, reduce, least_cost, stock) VALUES ($1, 1000000, 500, 2000, $2)`, p.template, cfg.flashStock)
+	if _, err := p.db.Exec(ctx, `INSERT INTO templates (id, merchant, reduce, least_cost, stock) VALUES ($1, 1000000, 500, 2000, $2)`, p.template, cfg.flashStock); err != nil {
+		return err
+	}
+	return p.claimForSetup(ctx)
+}
+
+// claimForSetup gives every user cfg.cardsPerUser cards before the clock starts, as kaquan bench
+// does: each of a random merchant's template (merchant 0's in the hot-merchant scenario).
+func (p *postgres) claimForSetup(ctx context.Context) error {
+	p.cards = make([][]pgCard, p.cfg.accounts+1)
+	if p.cfg.scenario == "flash-sale" || p.cfg.cardsPerUser == 0 {
+		return nil
+	}
+	hot := p.cfg.scenario == "hot-merchant"
+	rows, err := p.db.Query(ctx, `INSERT INTO cards (template, owner)
+		SELECT CASE WHEN $3 THEN 1 ELSE 1 + floor(random() * $2)::bigint END, u
+		FROM generate_series(1, $1) u, generate_series(1, $4) i
+		RETURNING id, owner, template`, p.cfg.accounts, p.cfg.merchants, hot, p.cfg.cardsPerUser)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id, owner, template int64
+		if err := rows.Scan(&id, &owner, &template); err != nil {
+			rows.Close()
+			return err
+		}
+		p.cards[owner] = append(p.cards[owner], pgCard{id: id, merchant: template - 1})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = p.db.Exec(ctx, `UPDATE templates t SET issued = n FROM (SELECT template, count(*) n FROM cards GROUP BY template) c WHERE c.template = t.id`)
 	return err
 }
+
+func (p *postgres) transactions() int64 { return p.txns.Load() }
 
 func (p *postgres) op(ctx context.Context, c *client) error {
 	if p.cfg.scenario == "flash-sale" {
 		return p.flash(ctx, c)
 	}
+	// As kaquan bench: a random user of the client pays with their newest card at its merchant,
+	// after claiming one from a random merchant when they have none left.
 	u := c.users[c.rng.IntN(len(c.users))]
-	m := int64(0)
-	if p.cfg.scenario != "hot-merchant" {
-		m = int64(c.rng.IntN(p.cfg.merchants))
+	if len(p.cards[u]) == 0 {
+		m := int64(0)
+		if p.cfg.scenario != "hot-merchant" {
+			m = int64(c.rng.IntN(p.cfg.merchants))
+		}
+		card, err := p.claim(ctx, m+1, u)
+		if err != nil {
+			return err
+		}
+		p.cards[u] = append(p.cards[u], pgCard{id: card, merchant: m})
 	}
-	card, err := p.claim(ctx, m+1, u)
-	if err != nil {
+	card := p.cards[u][len(p.cards[u])-1]
+	if err := p.pay(ctx, c, u, card.id, card.merchant); err != nil {
 		return err
 	}
-	return p.pay(ctx, c, u, card, m)
+	p.cards[u] = p.cards[u][:len(p.cards[u])-1]
+	return nil
 }
 
 // claim issues a card of template t to user u (one transaction).
@@ -97,7 +149,7 @@ func (p *postgres) claim(ctx context.Context, t, u int64) (int64, error) {
 		}
 		return tx.QueryRow(ctx, `INSERT INTO cards (template, owner) VALUES ($1, $2) RETURNING id`, t, u).Scan(&card)
 	})
-	return card, err
+	return card, p.counted(err)
 }
 
 // pay is what kaquan's payment operation is: the consumer's payment code (one transaction), then
@@ -107,12 +159,13 @@ func (p *postgres) pay(ctx context.Context, c *client, u, card, m int64) error {
 	if _, err := p.db.Exec(ctx, `INSERT INTO payment_codes (code, account, card, expires_at) VALUES ($1, $2, $3, now() + interval '60 seconds')`, code, u, card); err != nil {
 		return err
 	}
+	p.txns.Add(1)
 	c.n++
 	key := fmt.Sprintf("c%d-%d", c.id, c.n)
 	amount := 2000 + c.rng.Int64N(8000)
 	merchantAccount := 1_000_000 + m
 	return c.timed(func() error {
-		return pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+		return p.counted(pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
 			var payer, cardID int64
 			err := tx.QueryRow(ctx, `UPDATE payment_codes SET used_by = $2 WHERE code = $1 AND used_by IS NULL AND expires_at > now() RETURNING account, card`, code, key).Scan(&payer, &cardID)
 			if err != nil {
@@ -151,8 +204,16 @@ func (p *postgres) pay(ctx context.Context, c *client, u, card, m int64) error {
 			}
 			_, err = tx.Exec(ctx, `INSERT INTO payments VALUES ($1, $2, $3, $4, $5, $6, 'COMPLETED')`, m, key, payer, cardID, amount, reduce)
 			return err
-		})
+		}))
 	})
+}
+
+// counted counts a transaction that committed (err nil) and passes err on.
+func (p *postgres) counted(err error) error {
+	if err == nil {
+		p.txns.Add(1)
+	}
+	return err
 }
 
 // flash: every user claims once from the sale's template (stock and one-per-user enforced in the
@@ -163,7 +224,7 @@ func (p *postgres) flash(ctx context.Context, c *client) error {
 		c.next++
 		var card int64
 		err := c.timed(func() error {
-			return pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+			return p.counted(pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
 				tag, err := tx.Exec(ctx, `INSERT INTO claims VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.template, u)
 				if err != nil {
 					return err
@@ -179,7 +240,7 @@ func (p *postgres) flash(ctx context.Context, c *client) error {
 					return errSkip
 				}
 				return tx.QueryRow(ctx, `INSERT INTO cards (template, owner) VALUES ($1, $2) RETURNING id`, p.template, u).Scan(&card)
-			})
+			}))
 		})
 		if err == nil {
 			c.winners = append(c.winners, u, card)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -11,8 +12,9 @@ import (
 // (stock, one card per user, the card itself), with Redis persisting by its append-only file
 // (appendfsync always or everysec, set by run.sh).
 type redisWorkload struct {
-	r   *redis.Client
-	cfg config
+	r       *redis.Client
+	cfg     config
+	scripts atomic.Int64 // claim scripts run (each one transaction)
 }
 
 // claimScript: KEYS[1] stock, KEYS[2] claimed set, KEYS[3] card counter; ARGV[1] user.
@@ -32,6 +34,8 @@ func newRedis(ctx context.Context, addr string) (workload, error) {
 }
 
 func (w *redisWorkload) close() { _ = w.r.Close() }
+
+func (w *redisWorkload) transactions() int64 { return w.scripts.Load() }
 
 func (w *redisWorkload) setup(ctx context.Context, cfg config) error {
 	if cfg.scenario != "flash-sale" {
@@ -57,6 +61,7 @@ func (w *redisWorkload) op(ctx context.Context, c *client) error {
 		if err != nil {
 			return err
 		}
+		w.scripts.Add(1)
 		if id == 0 {
 			return errSkip
 		}

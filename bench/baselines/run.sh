@@ -3,7 +3,8 @@
 # writes one report (JSON per run, report.html, PNG charts). Not part of CI.
 #
 #   bench/baselines/run.sh [REPORT_DIR]      (env: DURATION=10s CONCURRENCY=64 ACCOUNTS=5000
-#                                             FLASH_USERS=100000 FLASH_STOCK=10000 ROUNDS=1)
+#                                             CARDS_PER_USER=8 FLASH_USERS=100000 FLASH_STOCK=10000
+#                                             ROUNDS=1)
 #
 # Installs PostgreSQL and Redis from Debian's packages if missing, runs them on loopback with their
 # data under a temporary folder (PostgreSQL with its default durability; Redis with appendonly and
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 report=$(realpath -m "${1:-../../bench-report}")
-duration=${DURATION:-10s} clients=${CONCURRENCY:-64} accounts=${ACCOUNTS:-5000}
+duration=${DURATION:-10s} clients=${CONCURRENCY:-64} accounts=${ACCOUNTS:-5000} cards=${CARDS_PER_USER:-8}
 flash_users=${FLASH_USERS:-100000} flash_stock=${FLASH_STOCK:-10000} rounds=${ROUNDS:-1}
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then
@@ -49,11 +50,11 @@ trap cleanup EXIT
 common="--duration $duration --concurrency $clients"
 for round in $(seq "$rounds"); do
   echo "== round $round: payments"
-  "$tmp/kaquan" bench --data "$tmp/kq1" --scenario payments $common --accounts "$accounts" --cards-per-user 8 --report "$report" --no-progress-bar | tail -4
-  "$tmp/baselines" --system postgres --scenario payments $common --accounts "$accounts" --dsn "$dsn" --report "$report" | tail -2
+  "$tmp/kaquan" bench --data "$tmp/kq1" --scenario payments $common --accounts "$accounts" --cards-per-user "$cards" --report "$report" --no-progress-bar | tail -4
+  "$tmp/baselines" --system postgres --scenario payments $common --accounts "$accounts" --cards-per-user "$cards" --dsn "$dsn" --report "$report" | tail -2
   echo "== round $round: hot-merchant"
-  "$tmp/kaquan" bench --data "$tmp/kq2" --scenario hot-merchant $common --accounts "$accounts" --cards-per-user 8 --report "$report" --no-progress-bar | tail -4
-  "$tmp/baselines" --system postgres --scenario hot-merchant $common --accounts "$accounts" --dsn "$dsn" --report "$report" | tail -2
+  "$tmp/kaquan" bench --data "$tmp/kq2" --scenario hot-merchant $common --accounts "$accounts" --cards-per-user "$cards" --report "$report" --no-progress-bar | tail -4
+  "$tmp/baselines" --system postgres --scenario hot-merchant $common --accounts "$accounts" --cards-per-user "$cards" --dsn "$dsn" --report "$report" | tail -2
   echo "== round $round: flash-sale ($flash_users users, stock $flash_stock)"
   "$tmp/kaquan" bench --data "$tmp/kq3" --scenario flash-sale $common --accounts "$flash_users" --flash-stock "$flash_stock" --report "$report" --no-progress-bar | tail -5
   "$tmp/baselines" --system postgres --scenario flash-sale $common --accounts "$flash_users" --flash-stock "$flash_stock" --dsn "$dsn" --report "$report" | tail -3
