@@ -111,6 +111,15 @@ type Result struct {
 	Timeline     []float64      `json:"timeline,omitempty"`       // operations per second, each second of the run
 	PeakRSSBytes int64          `json:"peak_rss_bytes,omitempty"` // the process's peak resident memory (the engine's too, when embedded)
 	DiskBytes    int64          `json:"disk_bytes,omitempty"`     // --dataset-size: the data folder's size after the run
+	// What the timed part cost per operation: this process's CPU (kaquan bench), and for an
+	// embedded engine its deliveries to entities, activations, Badger reads, durable writes and
+	// their entries.
+	CPUMicrosPerOp   float64 `json:"cpu_us_per_op,omitempty"`
+	DeliveriesPerOp  float64 `json:"deliveries_per_op,omitempty"`
+	ActivationsPerOp float64 `json:"activations_per_op,omitempty"`
+	BadgerReadsPerOp float64 `json:"badger_reads_per_op,omitempty"`
+	WritesPerOp      float64 `json:"writes_per_op,omitempty"`
+	EntriesPerOp     float64 `json:"entries_per_op,omitempty"`
 	// Baselines: the transactions (SQL transactions, Redis scripts) the clients committed.
 	Transactions     int64   `json:"transactions,omitempty"`
 	TransactionsPerS float64 `json:"transactions_per_s,omitempty"`

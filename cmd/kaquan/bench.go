@@ -24,7 +24,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	noBar := fs.Bool("no-progress-bar", false, "no progress bar on stderr")
 	duration := fs.Duration("duration", 10*time.Second, "how long the clients run")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
-	durability := fs.String("durability", "sync", "sync (fsync every group commit) or none (benchmarks only: no fsync)")
+	durability := fs.String("durability", "sync", "sync (fsync every group commit), none (benchmarks only: no fsync) or memory (tests only: nothing on disk)")
 	accounts := fs.Int("accounts", 10_000, "users, each with a funded account")
 	merchants := fs.Int("merchants", 100, "merchants, each with an account")
 	cards := fs.Int("cards-per-user", 2, "cards each user claims before the clock starts (pools: the pool's owner claims this many per contact)")
@@ -57,10 +57,11 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		cfg.Checkpoint = memCheckpoint(*memProfile, m.Stdout, m.Stderr)
 	}
 	var api bench.API
+	var work runWork
 	where := fmt.Sprintf("durability %s", d)
 	if *target != "" {
 		api, where = bench.NewRemote(*target, *token), "server "+*target
-		cfg.Measure = measure(*cpuProfile, m, nil)
+		cfg.Measure = measure(*cpuProfile, m, nil, &work)
 	} else {
 		opts := kaquan.DefaultOptions()
 		opts.Durability = d
@@ -70,7 +71,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 			return err
 		}
 		defer e.Close()
-		api, cfg.Measure = bench.Local{Engine: e}, measure(*cpuProfile, m, e)
+		api, cfg.Measure = bench.Local{Engine: e}, measure(*cpuProfile, m, e, &work)
 	}
 	fmt.Fprintf(m.Stdout, "bench %s: %d clients for %s, %s, %d accounts, %d merchants\n",
 		*scenario, *concurrency, *duration, where, *accounts, *merchants)
@@ -79,6 +80,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	res.Durability = string(d)
+	work.addTo(res)
 	if *target != "" {
 		res.Durability, res.Target = "", *target
 	}
@@ -121,9 +123,24 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
+// runWork is what the timed part of a run cost per operation, for the JSON result.
+type runWork struct {
+	cpuMicros                                       float64 // this process's CPU
+	deliveries, activations, reads, writes, entries float64 // embedded only
+	embedded                                        bool
+}
+
+func (w runWork) addTo(r *bench.Result) {
+	r.CPUMicrosPerOp = w.cpuMicros
+	if w.embedded {
+		r.DeliveriesPerOp, r.ActivationsPerOp, r.BadgerReadsPerOp, r.WritesPerOp, r.EntriesPerOp =
+			w.deliveries, w.activations, w.reads, w.writes, w.entries
+	}
+}
+
 // measure reports the CPU time the timed part of a run used (and, embedded, the writer's work),
-// and profiles it when path is set.
-func measure(path string, m Main, e *kaquan.Engine) func() func(int64) {
+// and profiles it when path is set; the figures per operation go to work too.
+func measure(path string, m Main, e *kaquan.Engine, work *runWork) func() func(int64) {
 	return func() func(int64) {
 		var f *os.File
 		if path != "" {
@@ -142,19 +159,22 @@ func measure(path string, m Main, e *kaquan.Engine) func() func(int64) {
 			}
 			return e.WriterStats()
 		}
-		work := func() [3]int64 { // deliveries, activations, Badger reads
+		counts := func() [3]int64 { // deliveries, activations, Badger reads
 			if e == nil {
 				return [3]int64{}
 			}
 			return [3]int64{e.Deliveries(), e.Activations(), e.StoreReads()}
 		}
-		before, w0, k0, t0 := cpuTime(), stats(), work(), time.Now()
+		before, w0, k0, t0 := cpuTime(), stats(), counts(), time.Now()
 		return func(ops int64) {
-			w1, k1, secs := stats(), work(), time.Since(t0).Seconds()
+			w1, k1, secs := stats(), counts(), time.Since(t0).Seconds()
 			if e != nil && ops > 0 {
 				per := func(a, b int64) float64 { return float64(b-a) / float64(ops) }
+				work.embedded = true
+				work.deliveries, work.activations, work.reads = per(k0[0], k1[0]), per(k0[1], k1[1]), per(k0[2], k1[2])
+				work.writes, work.entries = per(w0.Writes, w1.Writes), per(w0.Entries, w1.Entries)
 				fmt.Fprintf(m.Stdout, "per operation during the run: %.1f deliveries to entities, %.2f activations, %.1f Badger reads, %.1f durable writes of %.1f entries\n",
-					per(k0[0], k1[0]), per(k0[1], k1[1]), per(k0[2], k1[2]), per(w0.Writes, w1.Writes), per(w0.Entries, w1.Entries))
+					work.deliveries, work.activations, work.reads, work.writes, work.entries)
 			}
 			if n := w1.Batches - w0.Batches; n > 0 {
 				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
@@ -172,7 +192,8 @@ func measure(path string, m Main, e *kaquan.Engine) func() func(int64) {
 			cpu := cpuTime() - before
 			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs", cpu.Seconds())
 			if ops > 0 && cpu > 0 {
-				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", float64(cpu.Microseconds())/float64(ops))
+				work.cpuMicros = float64(cpu.Microseconds()) / float64(ops)
+				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", work.cpuMicros)
 			}
 			fmt.Fprintln(m.Stdout)
 		}

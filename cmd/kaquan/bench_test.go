@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -15,7 +17,7 @@ import (
 func TestBench_EmbeddedReportsTheRun(t *testing.T) {
 	var stdout, stderr strings.Builder
 	code := Main{Stdout: &stdout, Stderr: &stderr}.Run(context.Background(), []string{"bench", "--data", filepath.Join(t.TempDir(), "data"),
-		"--duration", "1s", "--concurrency", "4", "--accounts", "20", "--merchants", "2", "--cards-per-user", "1", "--no-progress-bar"})
+		"--duration", "1s", "--concurrency", "4", "--accounts", "20", "--merchants", "2", "--cards-per-user", "1", "--no-progress-bar", "--json"})
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
 	}
@@ -44,5 +46,19 @@ func TestBench_EmbeddedReportsTheRun(t *testing.T) {
 	f := func(i int) float64 { v, _ := strconv.ParseFloat(per[i], 64); return v }
 	if f(1) < 12 || f(2) < 1 || f(4) < 5 || f(5) < f(4) {
 		t.Errorf("per operation: %v messages, %v activations, %v writes of %v entries; want at least 12, 1, 5 and as many entries as writes", f(1), f(2), f(4), f(5))
+	}
+	// The JSON result carries the same figures.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	res := map[string]any{}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatal(err)
+	}
+	for i, field := range map[int]string{1: "deliveries_per_op", 2: "activations_per_op", 3: "badger_reads_per_op", 4: "writes_per_op", 5: "entries_per_op"} {
+		if v, ok := res[field].(float64); !ok || math.Abs(v-f(i)) > 0.051 {
+			t.Errorf("JSON %s = %v, the line says %v", field, res[field], f(i))
+		}
+	}
+	if v, _ := res["cpu_us_per_op"].(float64); runtime.GOOS == "linux" && v <= 0 {
+		t.Errorf("JSON cpu_us_per_op = %v", res["cpu_us_per_op"])
 	}
 }

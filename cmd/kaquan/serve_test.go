@@ -159,6 +159,9 @@ func TestBench_Target(t *testing.T) {
 	if res["target"] != url || res["audit_ok"] != true || res["ops"].(float64) < 10 || res["errors"].(float64) != 0 {
 		t.Errorf("target %v (want %s), audit_ok %v, ops %v, errors %v %v", res["target"], url, res["audit_ok"], res["ops"], res["errors"], res["errors_by_kind"])
 	}
+	if _, ok := res["deliveries_per_op"]; ok { // the engine is in another process: only its server knows
+		t.Errorf("deliveries_per_op reported for a remote engine: %v", res["deliveries_per_op"])
+	}
 }
 
 // TestServe_TLS serves HTTPS with --tls-cert and --tls-key, and answers a client that trusts the
