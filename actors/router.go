@@ -16,15 +16,15 @@ type Router struct {
 	m           *activations
 	active      atomic.Int64
 	activations atomic.Int64
-	delivered   atomic.Int64 // messages entities received, counted by their shells
 }
 
 // activation is one live incarnation of an entity.
 type activation struct {
-	spawn    sync.Once
-	pid      *actor.PID
-	sent     atomic.Uint64 // messages sent, plus closedBit once passivated
-	received atomic.Uint64 // messages the shell took from its mailbox
+	spawn     sync.Once
+	pid       *actor.PID
+	sent      atomic.Uint64 // messages sent, plus closedBit once passivated
+	received  atomic.Uint64 // messages the shell took from its mailbox
+	delivered *atomic.Int64 // its shard's count of deliveries (set when stored in the table)
 }
 
 const closedBit = 1 << 63
@@ -86,7 +86,7 @@ func (r *Router) Active() int64 { return r.active.Load() }
 
 // Delivered reports how many messages entities living here received since start: calls, messages
 // between entities and their replies; not the actors' own timers and lifecycle messages.
-func (r *Router) Delivered() int64 { return r.delivered.Load() }
+func (r *Router) Delivered() int64 { return r.m.delivered() }
 
 // Activations reports how many times an entity was brought into memory since start.
 func (r *Router) Activations() int64 { return r.activations.Load() }

@@ -92,7 +92,7 @@ func (s *shell) Receive(ctx actor.Context) {
 	case routed:
 		s.act.received.Add(1)
 		s.seen++
-		s.host.Router.delivered.Add(1)
+		s.act.delivered.Add(1)
 		s.deliver(ctx, m.msg)
 	case idleCheck:
 		if s.seen == s.seenThen {
@@ -111,7 +111,7 @@ func (s *shell) Receive(ctx actor.Context) {
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default: // a reply from another entity
 		s.seen++
-		s.host.Router.delivered.Add(1)
+		s.act.delivered.Add(1)
 		s.deliver(ctx, m)
 	}
 }

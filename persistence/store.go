@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -59,8 +58,6 @@ type Store struct {
 	pending      *pending   // logged, not yet in Badger; nil in memory
 	logNext      uint64     // seq of the next log record; owned by the writer's committer
 	logUnapplied bool       // the applier failed: the log holds records Badger lacks
-
-	badgerReads atomic.Int64 // point reads that missed the overlay and went to Badger
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -212,18 +209,17 @@ func (s *Store) read(key []byte, value bool) ([]byte, error) {
 		}
 	}
 	// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
-	ts := s.vis.beginRead()
+	ts := s.vis.beginPointRead()
 	if p != nil {
 		p.mu.RUnlock()
 	}
 	defer s.vis.endRead(ts)
-	s.badgerReads.Add(1)
 	return s.readAt(key, ts, value)
 }
 
 // BadgerReads reports the point reads that went to Badger since Open: those of keys not in the
 // overlay of committed, not yet applied writes (absent keys included, the dearest to read).
-func (s *Store) BadgerReads() int64 { return s.badgerReads.Load() }
+func (s *Store) BadgerReads() int64 { return s.vis.pointReadCount() }
 
 func (s *Store) readAt(key []byte, ts uint64, value bool) ([]byte, error) {
 	txn := s.db.NewTransactionAt(ts, false)

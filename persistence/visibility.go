@@ -18,8 +18,9 @@ import (
 type visibility struct {
 	durable atomic.Uint64 // commit timestamp of the last durable batch
 
-	mu      sync.Mutex
-	readers map[uint64]int // read timestamp -> open readers at it
+	mu         sync.Mutex
+	readers    map[uint64]int // read timestamp -> open readers at it
+	pointReads int64          // point reads registered (counted here, under the lock every read takes anyway)
 }
 
 func newVisibility(durable uint64) *visibility {
@@ -37,6 +38,22 @@ func (v *visibility) beginRead() uint64 {
 	v.readers[ts]++
 	v.mu.Unlock()
 	return ts
+}
+
+// beginPointRead is beginRead for a point read, which it counts.
+func (v *visibility) beginPointRead() uint64 {
+	v.mu.Lock()
+	ts := v.durable.Load()
+	v.readers[ts]++
+	v.pointReads++
+	v.mu.Unlock()
+	return ts
+}
+
+func (v *visibility) pointReadCount() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.pointReads
 }
 
 func (v *visibility) endRead(ts uint64) {
