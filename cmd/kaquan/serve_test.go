@@ -37,13 +37,7 @@ const testAdminToken = "ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544
 func TestServe_GracefulShutdown(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	addr, stop := startServe(t, data)
-	c := messagesconnect.NewKaquanServiceClient(http.DefaultClient, "http://"+addr, connect.WithProtoJSON(),
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set("Authorization", "Bearer "+testAdminToken)
-				return next(ctx, req)
-			}
-		})))
+	c := adminClient(http.DefaultClient, "http://"+addr, connect.WithProtoJSON())
 	bg := context.Background()
 	must := func(_ any, err error) {
 		t.Helper()
@@ -105,7 +99,17 @@ func TestServe_GracefulShutdown(t *testing.T) {
 	t.Logf("%d payments acknowledged before the shutdown, all complete: %s", len(acked), r)
 }
 
-// startServe runs `kaquan serve` on a loopback port and returns its URL; it stops with the test.
+// adminClient calls the server at url through hc with the admin token.
+func adminClient(hc *http.Client, url string, opts ...connect.ClientOption) messagesconnect.KaquanServiceClient {
+	auth := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+testAdminToken)
+			return next(ctx, req)
+		}
+	})
+	return messagesconnect.NewKaquanServiceClient(hc, url, append(opts, connect.WithInterceptors(auth))...)
+}
+
 // startServe runs `kaquan serve` (with extra flags) on a loopback port in this process and returns
 // its address; stop ends it as SIGTERM does and returns its exit code (also called at the test's
 // end).
@@ -172,13 +176,7 @@ func TestServe_TLS(t *testing.T) {
 	pool := writeSelfSigned(t, certFile, keyFile)
 	addr, _ := startServe(t, filepath.Join(dir, "data"), "--tls-cert", certFile, "--tls-key", keyFile)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	c := messagesconnect.NewKaquanServiceClient(hc, "https://"+addr, connect.WithGRPC(),
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set("Authorization", "Bearer "+testAdminToken)
-				return next(ctx, req)
-			}
-		})))
+	c := adminClient(hc, "https://"+addr, connect.WithGRPC())
 	r, err := c.Audit(context.Background(), connect.NewRequest(&messages.AuditRequest{}))
 	if err != nil || !r.Msg.Ok {
 		t.Fatalf("audit over TLS: %v %v", r, err)
@@ -195,13 +193,7 @@ func TestServe_GRPCWithoutTLS(t *testing.T) {
 	var h2c http.Protocols
 	h2c.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
-	c := messagesconnect.NewKaquanServiceClient(hc, "http://"+addr, connect.WithGRPC(),
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set("Authorization", "Bearer "+testAdminToken)
-				return next(ctx, req)
-			}
-		})))
+	c := adminClient(hc, "http://"+addr, connect.WithGRPC())
 	r, err := c.Audit(context.Background(), connect.NewRequest(&messages.AuditRequest{}))
 	if err != nil || !r.Msg.Ok {
 		t.Fatalf("gRPC audit without TLS: %v %v", r, err)
