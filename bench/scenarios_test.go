@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,9 @@ func TestScenario_Dataset(t *testing.T) {
 	// imported cards (10,000 were loaded).
 	if res.Ops < 20 || res.PeakRSSBytes <= 0 || !strings.Contains(res.Audit, "2010 accounts") || !strings.Contains(res.Audit, "USED:") {
 		t.Errorf("dataset: %d ops, rss %d, %s", res.Ops, res.PeakRSSBytes, res.Audit)
+	}
+	if runtime.GOOS == "linux" && (res.RunPeakRSSBytes <= 0 || res.RunPeakRSSBytes > res.PeakRSSBytes) {
+		t.Errorf("peak of the timed run %d, of the process %d: want 0 < run <= process", res.RunPeakRSSBytes, res.PeakRSSBytes)
 	}
 }
 

@@ -102,8 +102,14 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	if err := submitWait(t, w, Entry{Key: k, Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
+	reads := s.BadgerReads()
 	if got := mustGet(t, s, k); string(got) != "v" {
 		t.Fatalf("Get before apply = %q, want v", got)
+	}
+	mustMissing(t, s, LedgerKey(3, 2))
+	// The overlay answered the first read; only the absent key's went to Badger.
+	if got := s.BadgerReads() - reads; got != 1 {
+		t.Fatalf("Badger reads counted: %d, want 1", got)
 	}
 	if v, err := s.getCommitted(k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Badger has %q, %v before the applier ran; the test holds nothing back", v, err)

@@ -32,20 +32,16 @@ func newVisibility(durable uint64) *visibility {
 // beginRead registers a reader at the last durable timestamp and returns that timestamp.
 // Taking it under the lock orders it against discardTs: a reader registered later reads at or
 // above any discard timestamp computed earlier.
-func (v *visibility) beginRead() uint64 {
-	v.mu.Lock()
-	ts := v.durable.Load()
-	v.readers[ts]++
-	v.mu.Unlock()
-	return ts
-}
+func (v *visibility) beginRead() uint64 { return v.begin(0) }
 
 // beginPointRead is beginRead for a point read, which it counts.
-func (v *visibility) beginPointRead() uint64 {
+func (v *visibility) beginPointRead() uint64 { return v.begin(1) }
+
+func (v *visibility) begin(pointReads int64) uint64 {
 	v.mu.Lock()
 	ts := v.durable.Load()
 	v.readers[ts]++
-	v.pointReads++
+	v.pointReads += pointReads
 	v.mu.Unlock()
 	return ts
 }

@@ -91,8 +91,8 @@ func (m Main) bench(ctx context.Context, args []string) error {
 			res.ClaimsLost, res.Confirmations, res.RewardP50Ms, res.RewardP99Ms)
 	}
 	if res.DiskBytes > 0 {
-		fmt.Fprintf(m.Stdout, "dataset: %d users with %d cards each; peak resident memory %.2f GiB; data folder %.2f GiB\n",
-			*dataset, *cards, float64(res.PeakRSSBytes)/(1<<30), float64(res.DiskBytes)/(1<<30))
+		fmt.Fprintf(m.Stdout, "dataset: %d users with %d cards each; peak resident memory %.2f GiB (during the timed run %.2f GiB); data folder %.2f GiB\n",
+			*dataset, *cards, float64(res.PeakRSSBytes)/(1<<30), float64(res.RunPeakRSSBytes)/(1<<30), float64(res.DiskBytes)/(1<<30))
 	}
 	if res.SaleAttempts > 0 {
 		fmt.Fprintf(m.Stdout, "sale: %d users tried in %.2fs (%.0f claims/s), %d cards sold of %d, %d refused as sold out; winners' claim p50 %.2fms p99 %.2fms\n",

@@ -19,8 +19,12 @@ func memCheckpoint(prefix string, out, errs io.Writer) func(phase string) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		m := bench.ReadMemory()
-		fmt.Fprintf(out, "memory after %s: go heap in use %s (runtime holds %s from the OS); resident %s = anon %s + files %s; peak %s\n",
-			phase, mib(int64(ms.HeapInuse)), mib(int64(ms.Sys-ms.HeapReleased)), mib(m.RSS), mib(m.Anon), mib(m.File), mib(m.PeakRSS))
+		peak := "peak" // the process's, until the timed run starts; then the run's (bench resets it)
+		if phase != "import" {
+			peak = "peak since the timed run began"
+		}
+		fmt.Fprintf(out, "memory after %s: go heap in use %s (runtime holds %s from the OS); resident %s = anon %s + files %s; %s %s\n",
+			phase, mib(int64(ms.HeapInuse)), mib(int64(ms.Sys-ms.HeapReleased)), mib(m.RSS), mib(m.Anon), mib(m.File), peak, mib(m.PeakRSS))
 		path := prefix + "." + phase + ".pprof"
 		if err := writeHeapProfile(path); err != nil {
 			fmt.Fprintf(errs, "memory profile %s: %v\n", path, err)
