@@ -156,10 +156,9 @@ func (p *postgres) claim(ctx context.Context, t, u int64) (int64, error) {
 // the merchant's card-validated payment (one transaction, rows locked in a fixed order).
 func (p *postgres) pay(ctx context.Context, c *client, u, card, m int64) error {
 	code := fmt.Sprintf("%018d", rand.Int64N(1e18))
-	if _, err := p.db.Exec(ctx, `INSERT INTO payment_codes (code, account, card, expires_at) VALUES ($1, $2, $3, now() + interval '60 seconds')`, code, u, card); err != nil {
+	if _, err := p.db.Exec(ctx, `INSERT INTO payment_codes (code, account, card, expires_at) VALUES ($1, $2, $3, now() + interval '60 seconds')`, code, u, card); p.counted(err) != nil {
 		return err
 	}
-	p.txns.Add(1)
 	c.n++
 	key := fmt.Sprintf("c%d-%d", c.id, c.n)
 	amount := 2000 + c.rng.Int64N(8000)
