@@ -68,7 +68,7 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 		return nil, err
 	}
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
-	a := &auditor{r: r, missing: map[string]bool{}}
+	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx}
 	err := e.store.View(func(s *persistence.Snapshot) error {
 		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
 			if err := step(s); err != nil {
@@ -91,11 +91,25 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 type auditor struct {
 	r       *AuditReport
 	missing map[string]bool // payments with entries but no record, reported once each (only ever a problem's worth)
+	ctx     context.Context // a canceled audit stops (one of 10M cards takes minutes)
+	records int
+}
+
+// scan is the snapshot's Scan, stopping with the context's error once it is canceled.
+func (a *auditor) scan(s *persistence.Snapshot, prefix []byte, fn func(k, v []byte) (bool, error)) error {
+	return s.Scan(prefix, func(k, v []byte) (bool, error) {
+		if a.records++; a.records%1024 == 1 { // the first record, then every 1024th
+			if err := a.ctx.Err(); err != nil {
+				return false, err
+			}
+		}
+		return fn(k, v)
+	})
 }
 
 // accounts walks every account's ledger.
 func (a *auditor) accounts(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixAccount}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixAccount}, func(k, v []byte) (bool, error) {
 		acc := &messages.Account{}
 		if err := proto.Unmarshal(v, acc); err != nil {
 			return false, fmt.Errorf("account %x: %w", k, err)
@@ -108,7 +122,7 @@ func (a *auditor) accounts(s *persistence.Snapshot) error {
 func (a *auditor) ledger(s *persistence.Snapshot, account uint64) error {
 	var seq uint64
 	var balance int64
-	err := s.Scan(persistence.LedgerPrefix(account), func(k, v []byte) (bool, error) {
+	err := a.scan(s, persistence.LedgerPrefix(account), func(k, v []byte) (bool, error) {
 		en := &messages.LedgerEntry{}
 		if err := proto.Unmarshal(v, en); err != nil {
 			return false, fmt.Errorf("ledger %x: %w", k, err)
@@ -134,7 +148,7 @@ func (a *auditor) ledger(s *persistence.Snapshot, account uint64) error {
 }
 
 func (a *auditor) templates(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixTemplate}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixTemplate}, func(k, v []byte) (bool, error) {
 		t := &messages.Template{}
 		if err := proto.Unmarshal(v, t); err != nil {
 			return false, fmt.Errorf("template %x: %w", k, err)
@@ -145,7 +159,7 @@ func (a *auditor) templates(s *persistence.Snapshot) error {
 		}
 		prefix := binary.BigEndian.AppendUint64([]byte{persistence.PrefixCard}, t.Id<<32)[:5]
 		n := uint32(0)
-		err := s.Scan(prefix, func(_, _ []byte) (bool, error) { n++; return true, nil })
+		err := a.scan(s, prefix, func(_, _ []byte) (bool, error) { n++; return true, nil })
 		if n != t.Issued {
 			a.r.problem("template %d: %d cards exist, %d issued", t.Id, n, t.Issued)
 		}
@@ -154,7 +168,7 @@ func (a *auditor) templates(s *persistence.Snapshot) error {
 }
 
 func (a *auditor) cards(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixCard}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixCard}, func(k, v []byte) (bool, error) {
 		c := &messages.Card{}
 		if err := proto.Unmarshal(v, c); err != nil {
 			return false, fmt.Errorf("card %x: %w", k, err)
@@ -207,7 +221,7 @@ func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
 		return nil // a card from before gifting existed
 	}
 	holder, seq := c.ClaimedBy, uint32(0)
-	err = s.Scan(persistence.GiftPrefix(c.Id), func(k, v []byte) (bool, error) {
+	err = a.scan(s, persistence.GiftPrefix(c.Id), func(k, v []byte) (bool, error) {
 		r := &messages.GiftRecord{}
 		if err := proto.Unmarshal(v, r); err != nil {
 			return false, fmt.Errorf("gift record %x: %w", k, err)
@@ -246,7 +260,7 @@ func (a *auditor) ownership(s *persistence.Snapshot, c *messages.Card) error {
 // wallets counts wallet entries: with every card in its owner's wallet, as many entries as cards
 // means no card is in two wallets.
 func (a *auditor) wallets(s *persistence.Snapshot) error {
-	err := s.Scan([]byte{persistence.PrefixWallet}, func(_, _ []byte) (bool, error) {
+	err := a.scan(s, []byte{persistence.PrefixWallet}, func(_, _ []byte) (bool, error) {
 		a.r.WalletEntries++
 		return true, nil
 	})
@@ -262,7 +276,7 @@ func (a *auditor) wallets(s *persistence.Snapshot) error {
 
 // pools checks that every pool entry is a SHARED card of the pool's owner.
 func (a *auditor) pools(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixPoolEntry}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixPoolEntry}, func(k, v []byte) (bool, error) {
 		a.r.PoolEntries++
 		pe := &messages.PoolEntry{}
 		if err := proto.Unmarshal(v, pe); err != nil {
@@ -283,7 +297,7 @@ func (a *auditor) pools(s *persistence.Snapshot) error {
 
 // rewards checks every reward against the card that earned it and the cards it granted.
 func (a *auditor) rewards(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixReward}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixReward}, func(k, v []byte) (bool, error) {
 		r := &messages.Reward{}
 		if err := proto.Unmarshal(v, r); err != nil {
 			return false, fmt.Errorf("reward %x: %w", k, err)
@@ -315,7 +329,7 @@ func (a *auditor) rewards(s *persistence.Snapshot) error {
 
 // giftIndexes checks that every indexed offer belongs to a card GIFTING with that time-out.
 func (a *auditor) giftIndexes(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixGiftOffer}, func(k, _ []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixGiftOffer}, func(k, _ []byte) (bool, error) {
 		a.r.GiftOffers++
 		c := &messages.Card{}
 		id := persistence.ParseID(k, 9)

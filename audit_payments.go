@@ -85,7 +85,7 @@ func (a *auditor) entry(s *persistence.Snapshot, en *messages.LedgerEntry) error
 // payments checks every payment against its ledger entries, found through the transfer indexes of
 // its payer's and merchant's accounts, and sums the money in flight.
 func (a *auditor) payments(s *persistence.Snapshot) error {
-	return s.Scan([]byte{persistence.PrefixPayment}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixPayment}, func(k, v []byte) (bool, error) {
 		p := &messages.Payment{}
 		if err := proto.Unmarshal(v, p); err != nil {
 			return false, fmt.Errorf("payment %q: %w", k[1:], err)

@@ -2,6 +2,7 @@ package kaquan_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -83,5 +84,34 @@ func TestAudit_CatchesBrokenPayments(t *testing.T) {
 			}
 			t.Logf("audit found: %q", r.Problems)
 		})
+	}
+}
+
+// canceledAfter is a context whose Err is nil for its first n calls and context.Canceled after.
+type canceledAfter struct {
+	context.Context
+	n int
+}
+
+func (c *canceledAfter) Err() error {
+	if c.n > 0 {
+		c.n--
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestAudit_StopsWhenCanceled: an audit walks the whole store (minutes for 10M cards), so it looks
+// at its context as it goes and stops with its error once canceled.
+func TestAudit_StopsWhenCanceled(t *testing.T) {
+	e := mustOpenAt(t, t.TempDir())
+	mustWorld(t, e, 3, 1000, 2)
+	if r, err := e.Audit(ctxTimeout(t)); err != nil || !r.OK() {
+		t.Fatalf("audit: %v %v", r, err)
+	}
+	// The engine's own check at the start passes; the first look during the walk finds it canceled.
+	_, err := e.Audit(&canceledAfter{Context: context.Background(), n: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled audit: %v, want context.Canceled", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	go func() { <-ctx.Done(); cancel() }() // the first signal stops gracefully; a second ends the process
 	code := Main{Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
 	cancel()
 	os.Exit(code)
