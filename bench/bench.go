@@ -113,15 +113,7 @@ type Result struct {
 	// The peak resident memory during the timed run alone (not the setup or import before it).
 	RunPeakRSSBytes int64 `json:"run_peak_rss_bytes,omitempty"`
 	DiskBytes       int64 `json:"disk_bytes,omitempty"` // --dataset-size: the data folder's size after the run
-	// What the timed part cost per operation: this process's CPU (kaquan bench), and for an
-	// embedded engine its deliveries to entities, activations, Badger reads, durable writes and
-	// their entries.
-	CPUMicrosPerOp   float64 `json:"cpu_us_per_op,omitempty"`
-	DeliveriesPerOp  float64 `json:"deliveries_per_op,omitempty"`
-	ActivationsPerOp float64 `json:"activations_per_op,omitempty"`
-	BadgerReadsPerOp float64 `json:"badger_reads_per_op,omitempty"`
-	WritesPerOp      float64 `json:"writes_per_op,omitempty"`
-	EntriesPerOp     float64 `json:"entries_per_op,omitempty"`
+	PerOp                 // what the timed part cost per operation
 	// Baselines: the transactions (SQL transactions, Redis scripts) the clients committed.
 	Transactions     int64   `json:"transactions,omitempty"`
 	TransactionsPerS float64 `json:"transactions_per_s,omitempty"`
@@ -145,6 +137,18 @@ type Result struct {
 	SaleAttemptsPerS float64 `json:"sale_attempts_per_s,omitempty"`
 	SaleClaimP50Ms   float64 `json:"sale_claim_p50_ms,omitempty"`
 	SaleClaimP99Ms   float64 `json:"sale_claim_p99_ms,omitempty"`
+}
+
+// PerOp is what the timed part of a run cost per operation: this process's CPU (kaquan bench),
+// and for an embedded engine its deliveries to entities, activations, Badger reads, durable
+// writes and their entries. Zero where unknown (omitted from the JSON).
+type PerOp struct {
+	CPUMicrosPerOp   float64 `json:"cpu_us_per_op,omitempty"`
+	DeliveriesPerOp  float64 `json:"deliveries_per_op,omitempty"`
+	ActivationsPerOp float64 `json:"activations_per_op,omitempty"`
+	BadgerReadsPerOp float64 `json:"badger_reads_per_op,omitempty"`
+	WritesPerOp      float64 `json:"writes_per_op,omitempty"`
+	EntriesPerOp     float64 `json:"entries_per_op,omitempty"`
 }
 
 // JSON renders r on one line.

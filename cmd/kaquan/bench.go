@@ -57,7 +57,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		cfg.Checkpoint = memCheckpoint(*memProfile, m.Stdout, m.Stderr)
 	}
 	var api bench.API
-	var work runWork
+	var work bench.PerOp
 	where := fmt.Sprintf("durability %s", d)
 	if *target != "" {
 		api, where = bench.NewRemote(*target, *token), "server "+*target
@@ -80,7 +80,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	res.Durability = string(d)
-	work.addTo(res)
+	res.PerOp = work
 	if *target != "" {
 		res.Durability, res.Target = "", *target
 	}
@@ -123,24 +123,9 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runWork is what the timed part of a run cost per operation, for the JSON result.
-type runWork struct {
-	cpuMicros                                       float64 // this process's CPU
-	deliveries, activations, reads, writes, entries float64 // embedded only
-	embedded                                        bool
-}
-
-func (w runWork) addTo(r *bench.Result) {
-	r.CPUMicrosPerOp = w.cpuMicros
-	if w.embedded {
-		r.DeliveriesPerOp, r.ActivationsPerOp, r.BadgerReadsPerOp, r.WritesPerOp, r.EntriesPerOp =
-			w.deliveries, w.activations, w.reads, w.writes, w.entries
-	}
-}
-
 // measure reports the CPU time the timed part of a run used (and, embedded, the writer's work),
 // and profiles it when path is set; the figures per operation go to work too.
-func measure(path string, m Main, e *kaquan.Engine, work *runWork) func() func(int64) {
+func measure(path string, m Main, e *kaquan.Engine, work *bench.PerOp) func() func(int64) {
 	return func() func(int64) {
 		var f *os.File
 		if path != "" {
@@ -153,28 +138,27 @@ func measure(path string, m Main, e *kaquan.Engine, work *runWork) func() func(i
 				f = nil
 			}
 		}
-		stats := func() persistence.WriterStats {
-			if e == nil {
-				return persistence.WriterStats{}
-			}
-			return e.WriterStats()
+		// The engine's counters (zero against a remote engine, whose process is another).
+		type counts struct {
+			deliveries, activations, reads int64
+			w                              persistence.WriterStats
 		}
-		counts := func() [3]int64 { // deliveries, activations, Badger reads
+		now := func() counts {
 			if e == nil {
-				return [3]int64{}
+				return counts{}
 			}
-			return [3]int64{e.Deliveries(), e.Activations(), e.StoreReads()}
+			return counts{e.Deliveries(), e.Activations(), e.StoreReads(), e.WriterStats()}
 		}
-		before, w0, k0, t0 := cpuTime(), stats(), counts(), time.Now()
+		before, c0, t0 := cpuTime(), now(), time.Now()
 		return func(ops int64) {
-			w1, k1, secs := stats(), counts(), time.Since(t0).Seconds()
+			c1, secs := now(), time.Since(t0).Seconds()
+			w0, w1 := c0.w, c1.w
 			if e != nil && ops > 0 {
 				per := func(a, b int64) float64 { return float64(b-a) / float64(ops) }
-				work.embedded = true
-				work.deliveries, work.activations, work.reads = per(k0[0], k1[0]), per(k0[1], k1[1]), per(k0[2], k1[2])
-				work.writes, work.entries = per(w0.Writes, w1.Writes), per(w0.Entries, w1.Entries)
+				*work = bench.PerOp{DeliveriesPerOp: per(c0.deliveries, c1.deliveries), ActivationsPerOp: per(c0.activations, c1.activations),
+					BadgerReadsPerOp: per(c0.reads, c1.reads), WritesPerOp: per(w0.Writes, w1.Writes), EntriesPerOp: per(w0.Entries, w1.Entries)}
 				fmt.Fprintf(m.Stdout, "per operation during the run: %.1f deliveries to entities, %.2f activations, %.1f Badger reads, %.1f durable writes of %.1f entries\n",
-					work.deliveries, work.activations, work.reads, work.writes, work.entries)
+					work.DeliveriesPerOp, work.ActivationsPerOp, work.BadgerReadsPerOp, work.WritesPerOp, work.EntriesPerOp)
 			}
 			if n := w1.Batches - w0.Batches; n > 0 {
 				fmt.Fprintf(m.Stdout, "writer during the run: %.0f commits/s, %.1f writes and %.1f entries per commit, %.2fms in each commit, busy %.0f%%\n",
@@ -192,8 +176,8 @@ func measure(path string, m Main, e *kaquan.Engine, work *runWork) func() func(i
 			cpu := cpuTime() - before
 			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs", cpu.Seconds())
 			if ops > 0 && cpu > 0 {
-				work.cpuMicros = float64(cpu.Microseconds()) / float64(ops)
-				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", work.cpuMicros)
+				work.CPUMicrosPerOp = float64(cpu.Microseconds()) / float64(ops)
+				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", work.CPUMicrosPerOp)
 			}
 			fmt.Fprintln(m.Stdout)
 		}
