@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/kaquan/kaquan"
@@ -32,6 +34,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the run to this file (go tool trace): where the run stalls and who held the cores")
 	memProfile := fs.String("memprofile", "", "write heap profiles to PREFIX.import.pprof, PREFIX.run.pprof and PREFIX.audit.pprof, and report memory at each")
 	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine")
 	token := fs.String("token", "", "with --target: an admin token (better from KAQUAN_TOKEN)")
@@ -61,7 +64,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	where := fmt.Sprintf("durability %s", d)
 	if *target != "" {
 		api, where = bench.NewRemote(*target, *token), "server "+*target
-		cfg.Measure = measure(*cpuProfile, m, nil, &work)
+		cfg.Measure = measure(profiles{cpu: *cpuProfile, trace: *traceFile}, m, nil, &work)
 	} else {
 		opts := kaquan.DefaultOptions()
 		opts.Durability = d
@@ -71,7 +74,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 			return err
 		}
 		defer e.Close()
-		api, cfg.Measure = bench.Local{Engine: e}, measure(*cpuProfile, m, e, &work)
+		api, cfg.Measure = bench.Local{Engine: e}, measure(profiles{cpu: *cpuProfile, trace: *traceFile}, m, e, &work)
 	}
 	fmt.Fprintf(m.Stdout, "bench %s: %d clients for %s, %s, %d accounts, %d merchants\n",
 		*scenario, *concurrency, *duration, where, *accounts, *merchants)
@@ -123,21 +126,14 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	return nil
 }
 
+// profiles names the files the timed run is recorded to ("" for none).
+type profiles struct{ cpu, trace string }
+
 // measure reports the CPU time the timed part of a run used (and, embedded, the writer's work),
-// and profiles it when path is set; the figures per operation go to work too.
-func measure(path string, m Main, e *kaquan.Engine, work *bench.PerOp) func() func(int64) {
+// and profiles or traces it when asked; the figures per operation go to work too.
+func measure(p profiles, m Main, e *kaquan.Engine, work *bench.PerOp) func() func(int64) {
 	return func() func(int64) {
-		var f *os.File
-		if path != "" {
-			var err error
-			if f, err = os.Create(path); err == nil {
-				err = pprof.StartCPUProfile(f)
-			}
-			if err != nil {
-				fmt.Fprintln(m.Stderr, "cpu profile:", err)
-				f = nil
-			}
-		}
+		stopProfiles := startProfiles(p, m)
 		// The engine's counters (zero against a remote engine, whose process is another).
 		type counts struct {
 			deliveries, activations, reads int64
@@ -169,10 +165,7 @@ func measure(path string, m Main, e *kaquan.Engine, work *bench.PerOp) func() fu
 				fmt.Fprintf(m.Stdout, "applier during the run: %.0f Badger transactions/s, %.2fms in each, busy %.0f%%\n",
 					float64(n)/secs, float64(w1.ApplyNanos-w0.ApplyNanos)/float64(n)/1e6, float64(w1.ApplyNanos-w0.ApplyNanos)/secs/1e7)
 			}
-			if f != nil {
-				pprof.StopCPUProfile()
-				f.Close()
-			}
+			stopProfiles()
 			cpu := cpuTime() - before
 			fmt.Fprintf(m.Stdout, "process CPU during the run (this process): %.1fs", cpu.Seconds())
 			if ops > 0 && cpu > 0 {
@@ -180,6 +173,40 @@ func measure(path string, m Main, e *kaquan.Engine, work *bench.PerOp) func() fu
 				fmt.Fprintf(m.Stdout, ", %.0f µs per operation", work.CPUMicrosPerOp)
 			}
 			fmt.Fprintln(m.Stdout)
+		}
+	}
+}
+
+// startProfiles starts the CPU profile and the execution trace p asks for; a file that cannot be
+// written is reported and skipped (the run goes on). The returned function stops both.
+func startProfiles(p profiles, m Main) (stop func()) {
+	var stops []func()
+	start := func(what, path string, begin func(io.Writer) error, end func()) {
+		if path == "" {
+			return
+		}
+		f, err := os.Create(path)
+		if err == nil {
+			if err = begin(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "%s: %v\n", what, err)
+			return
+		}
+		stops = append(stops, func() {
+			end()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(m.Stderr, "%s: %v\n", what, err)
+			}
+		})
+	}
+	start("cpu profile", p.cpu, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	start("trace", p.trace, trace.Start, trace.Stop)
+	return func() {
+		for _, s := range stops {
+			s()
 		}
 	}
 }

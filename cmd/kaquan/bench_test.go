@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -60,5 +61,36 @@ func TestBench_EmbeddedReportsTheRun(t *testing.T) {
 	}
 	if v, _ := res["cpu_us_per_op"].(float64); runtime.GOOS == "linux" && v <= 0 {
 		t.Errorf("JSON cpu_us_per_op = %v", res["cpu_us_per_op"])
+	}
+}
+
+// TestBench_TraceAndProfileOfTheRun: --trace and --cpuprofile record the timed run to their files.
+func TestBench_TraceAndProfileOfTheRun(t *testing.T) {
+	dir := t.TempDir()
+	tracePath, profilePath := filepath.Join(dir, "run.trace"), filepath.Join(dir, "run.pprof")
+	var stdout, stderr strings.Builder
+	code := Main{Stdout: &stdout, Stderr: &stderr}.Run(context.Background(), []string{"bench", "--data", filepath.Join(dir, "data"),
+		"--duration", "300ms", "--concurrency", "2", "--accounts", "4", "--merchants", "1", "--cards-per-user", "1", "--no-progress-bar",
+		"--trace", tracePath, "--cpuprofile", profilePath})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	tr, err := os.ReadFile(tracePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An execution trace begins with its format's header, "go 1.NN trace", and holds the run's events.
+	if !regexp.MustCompile(`^go 1\.\d+ trace\x00`).Match(tr) || len(tr) < 1<<10 {
+		t.Errorf("trace file: %d bytes beginning %q; want a Go execution trace", len(tr), tr[:min(len(tr), 16)])
+	}
+	pf, err := os.ReadFile(profilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pf) < 2 || pf[0] != 0x1f || pf[1] != 0x8b { // pprof profiles are gzipped protobufs
+		t.Errorf("cpu profile: %d bytes, not gzipped", len(pf))
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("stderr: %s", stderr.String())
 	}
 }
