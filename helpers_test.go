@@ -80,6 +80,20 @@ func mustWorld(tb testing.TB, e *kaquan.Engine, users int, deposit int64, stock 
 	return w
 }
 
+// tryPay has user u claim a card, show a payment code for it and pay amount with it under key
+// (safe to call from any goroutine).
+func tryPay(ctx context.Context, e *kaquan.Engine, w world, u uint64, amount int64, key string) (kaquan.PaymentOutcome, error) {
+	c, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u})
+	if err != nil {
+		return kaquan.PaymentOutcome{}, err
+	}
+	code, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+	if err != nil {
+		return kaquan.PaymentOutcome{}, err
+	}
+	return e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: amount, Key: key})
+}
+
 func must(tb testing.TB) func(any, error) {
 	return func(_ any, err error) {
 		tb.Helper()
