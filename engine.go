@@ -38,6 +38,7 @@ type Engine struct {
 	slots      chan struct{} // one per call under way: bounds every mailbox together
 	calls      atomic.Int64  // calls under way, including abandoned ones still running
 	closed     atomic.Bool
+	recovered  bool                   // Open finished its recovery: only then may Close mark a clean stop
 	parties    [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
 	contactsMu sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
 	fatal      chan struct{}
@@ -101,6 +102,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("gift offers: %w", err)
 	}
 	e.sweeper.start(e.opts.GiftSweepEvery, e.sweepGiftOffers, e.opts.Logger)
+	e.recovered = true
 	return e, nil
 }
 
@@ -186,7 +188,8 @@ func (e *Engine) Close() error {
 	}
 	e.system.Shutdown()
 	e.workers.Stop()
-	if e.Err() == nil {
+	// An Open whose recovery failed leaves no marker: the next Open must recover again.
+	if e.Err() == nil && e.recovered {
 		// Without the marker (a failed put) the next Open only scans for interrupted payments.
 		_ = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}})
 	}

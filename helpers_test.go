@@ -28,6 +28,17 @@ func reopen(tb testing.TB, dir string, e *kaquan.Engine) *kaquan.Engine {
 	return mustOpenAt(tb, dir)
 }
 
+// reopenWith closes e, writes entries straight into its store (what a crash, a bug or older data
+// could leave there) and opens dir again.
+func reopenWith(t *testing.T, dir string, e *kaquan.Engine, entries ...persistence.Entry) *kaquan.Engine {
+	t.Helper()
+	if err := e.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	writeRaw(t, dir, entries...)
+	return mustOpenAt(t, dir)
+}
+
 // mustOpenAt opens an engine on dir with the default options changed by mutate, closed when the
 // test ends.
 func mustOpenAt(tb testing.TB, dir string, mutate ...func(*kaquan.Options)) *kaquan.Engine {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
 )
 
 // payOnce claims a card for user u and pays amount with it at the world's merchant under key.
@@ -160,4 +161,23 @@ func TestEngine_PassivationRace(t *testing.T) {
 	}
 	t.Logf("%d activations for %d accounts", e.Activations()-before, len(w.users))
 	mustAudit(t, e)
+}
+
+// TestEngine_FailedRecoveryRecoversAgain: an Open whose recovery fails closes without marking a
+// clean stop, so the next Open scans for interrupted payments again instead of skipping them.
+func TestEngine_FailedRecoveryRecoversAgain(t *testing.T) {
+	dir := t.TempDir()
+	e := mustOpenAt(t, dir)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeRaw(t, dir,
+		persistence.Entry{Key: persistence.MarkerKey("clean-shutdown"), Delete: true}, // a crash
+		persistence.Entry{Key: persistence.PaymentKey("9/unreadable"), Value: []byte{0xff, 0xff, 0xff}},
+	)
+	for i := range 2 {
+		if _, err := kaquan.Open(dir, kaquan.DefaultOptions()); err == nil {
+			t.Fatalf("open %d: recovery over an unreadable payment succeeded", i+1)
+		}
+	}
 }

@@ -3,9 +3,12 @@ package kaquan_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/kaquan/kaquan"
 	"github.com/kaquan/kaquan/messages"
+	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestPayment_CardValidated(t *testing.T) {
@@ -67,4 +70,35 @@ func mustAudit(t *testing.T, e *kaquan.Engine) *kaquan.AuditReport {
 		t.Fatalf("%s\n%v", r, r.Problems)
 	}
 	return r
+}
+
+// TestPayment_MerchantPaysItself: payment codes are for users; a merchant's own code is refused, and
+// a code record that routes to the merchant's own account (older data) is refused before anything
+// is recorded. Both sides of one transfer on one account would be indistinguishable to recovery.
+func TestPayment_MerchantPaysItself(t *testing.T) {
+	dir := t.TempDir()
+	e := mustOpenAt(t, dir)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 1, 10_000, 10)
+	must(t)(e.Deposit(ctx, kaquan.Deposit{Account: w.merchantAccount, Amount: 1000, Key: "float"}))
+	_, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: w.merchant, Account: w.merchantAccount})
+	if !errors.Is(err, kaquan.ErrPermissionDenied) {
+		t.Fatalf("merchant's payment code: %v, want ErrPermissionDenied", err)
+	}
+	const code = "123456789012345678"
+	rec, err := proto.Marshal(&messages.PaymentCode{Code: code, AccountId: w.merchantAccount, ExpiresAt: time.Now().Add(time.Hour).UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = reopenWith(t, dir, e, persistence.Entry{Key: persistence.PaymentCodeKey(code), Value: rec})
+	_, err = e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code, Amount: 300, Key: "self"})
+	if !errors.Is(err, kaquan.ErrInvalidArgument) {
+		t.Fatalf("payment into the payer's own account: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := e.Payment(ctx, w.merchant, "self"); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Fatalf("the refused payment was recorded: %v", err)
+	}
+	if b, _ := mustBalance(t, e, w.merchantAccount); b != 1000 {
+		t.Fatalf("merchant balance %d, want 1000", b)
+	}
 }

@@ -4,6 +4,7 @@ package account
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kaquan/kaquan/actors"
@@ -31,7 +32,9 @@ func DecideCreate(s *State, id, owner uint64, kind messages.PartyKind, now int64
 }
 
 // DecidePost checks one ledger entry of amount (credit > 0, debit < 0) for transfer. force admits a
-// credit to a frozen or closed account: the reversal of an earlier debit must never fail.
+// credit to a frozen or closed account, and past BalanceMax (never past int64): a reversal or a
+// refund returns money this account paid, and the payment cannot take it back if it is refused
+// (deposits may have filled the account in between).
 func DecidePost(s *State, transfer string, kind messages.EntryKind, amount int64, counter uint64, now int64, force bool) (*messages.LedgerEntry, error) {
 	switch {
 	case s.Account == nil:
@@ -44,7 +47,8 @@ func DecidePost(s *State, transfer string, kind messages.EntryKind, amount int64
 		return nil, fmt.Errorf("%w: %s", actors.ErrAccountNotActive, s.Account.Status)
 	case amount < 0 && s.Balance+amount < 0:
 		return nil, fmt.Errorf("%w: balance %d, debit %d", actors.ErrInsufficientFunds, s.Balance, -amount)
-	case amount > 0 && s.Balance > actors.BalanceMax-amount:
+	case amount > 0 && !force && s.Balance > actors.BalanceMax-amount,
+		amount > 0 && s.Balance > math.MaxInt64-amount:
 		return nil, fmt.Errorf("%w: balance %d, credit %d", actors.ErrBalanceLimit, s.Balance, amount)
 	}
 	return &messages.LedgerEntry{AccountId: s.Account.Id, Seq: s.Seq + 1, Amount: amount,

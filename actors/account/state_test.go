@@ -3,6 +3,7 @@ package account
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,9 @@ func TestAccount_DecidePost(t *testing.T) {
 		{name: "InsufficientFundsForce", s: newState(active, 100, 3), transfer: "t", amount: -101, force: true, wantErr: actors.ErrInsufficientFunds},
 		{name: "DebitWholeBalance", s: newState(active, 100, 3), transfer: "pay:p", kind: debitKind, amount: -100, wantBal: 0},
 		{name: "BalanceLimit", s: newState(active, actors.BalanceMax-5, 3), transfer: "t", amount: 6, wantErr: actors.ErrBalanceLimit},
-		{name: "BalanceLimitForce", s: newState(frozen, actors.BalanceMax-5, 3), transfer: "t", amount: 6, force: true, wantErr: actors.ErrBalanceLimit},
+		// A reversal or refund credit returns money the account paid: it may pass BalanceMax, never int64.
+		{name: "ForcedCreditPastBalanceMax", s: newState(frozen, actors.BalanceMax-5, 3), transfer: "t", amount: 6, force: true, wantBal: actors.BalanceMax + 1},
+		{name: "ForcedCreditOverflow", s: newState(active, math.MaxInt64-5, 3), transfer: "t", amount: 6, force: true, wantErr: actors.ErrBalanceLimit},
 		{name: "BalanceLimitAtMaxAmount", s: newState(active, actors.BalanceMax, 3), transfer: "t", amount: actors.AmountMax, wantErr: actors.ErrBalanceLimit},
 		{name: "CreditToBalanceMax", s: newState(active, actors.BalanceMax-5, 3), transfer: "t", amount: 5, wantBal: actors.BalanceMax},
 		{name: "Credit", s: newState(active, 100, 3), transfer: "pay:p", kind: creditKind, amount: 50, wantBal: 150},

@@ -169,6 +169,9 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if pc.AccountId == m.MerchantAccount { // codes are issued to users only; older data may differ
+		return 0, fmt.Errorf("%w: the payer's account %d is the merchant's", actors.ErrInvalidArgument, pc.AccountId)
+	}
 	return pc.AccountId, nil
 }
 
