@@ -23,9 +23,11 @@ func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*message
 	if req.ID == 0 {
 		return nil, fmt.Errorf("%w: account id 0", ErrInvalidArgument)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	owner, err := e.party(req.Owner)
 	if err != nil {
 		return nil, err

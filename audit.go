@@ -64,12 +64,14 @@ func (r *AuditReport) String() string {
 // its payment, stock never oversold, every card against the payment that used or holds it, and
 // ownership: every card in exactly one wallet, its gift library a chain ending with its owner.
 func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
 	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx}
-	err := e.store.View(func(s *persistence.Snapshot) error {
+	err = e.store.View(func(s *persistence.Snapshot) error {
 		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
 			if err := step(s); err != nil {
 				return err
@@ -347,9 +349,11 @@ func (a *auditor) giftIndexes(s *persistence.Snapshot) error {
 // CheckAcks adds a problem for every listed payment (merchant/key) that is not complete: each
 // acknowledged payment must be COMPLETED (or REFUNDED, if refunded since).
 func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) error {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return err
 	}
+	defer end()
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return err

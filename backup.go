@@ -25,11 +25,11 @@ type BackupInfo = persistence.BackupInfo
 // undoes the payments that were under way, as after a crash. Close waits for a backup under way;
 // cancel ctx to stop one.
 func (e *Engine) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
-	e.calls.Add(1) // Close waits for it: the store must stay open under the snapshot
-	defer e.calls.Add(-1)
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return BackupInfo{}, err
 	}
+	defer end()
 	return e.store.Backup(ctx, w)
 }
 

@@ -25,9 +25,11 @@ func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*mes
 	if t.Id == 0 || t.Id >= 1<<32 {
 		return nil, fmt.Errorf("%w: template id %d outside 1..2^32-1", ErrInvalidArgument, t.Id)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if err := e.checkKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return nil, err
 	}
@@ -62,9 +64,11 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if req.User == 0 {
 		return nil, fmt.Errorf("%w: party 0", ErrUnknownEntity)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	// A sold-out template refuses every claim, before the user is looked up.
 	if _, ok := e.soldOut.get(req.Template); ok {
 		return nil, fmt.Errorf("template %d: %w", req.Template, ErrStockExhausted)
@@ -93,9 +97,11 @@ func (e *Engine) Card(ctx context.Context, id uint64) (*messages.Card, error) {
 
 // CardByCode reads the card a card code names. A gifted card's old code names nothing.
 func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if code == "" || len(code) > actors.NameBytesMax {
 		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
 	}
@@ -134,11 +140,13 @@ const WalletMax = 1000
 
 // Wallet lists the ids of the cards a user received, in id order (at most WalletMax).
 func (e *Engine) Wallet(ctx context.Context, user uint64) ([]uint64, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var ids []uint64
-	err := e.store.Scan(persistence.WalletPrefix(user), false, func(k, _ []byte) (bool, error) {
+	err = e.store.Scan(persistence.WalletPrefix(user), false, func(k, _ []byte) (bool, error) {
 		ids = append(ids, persistence.ParseID(k, 9))
 		return len(ids) < WalletMax, nil
 	})
@@ -157,9 +165,11 @@ type IssuePaymentCode struct {
 // Only a user's account pays with a code: a merchant paying into its own account would put both
 // sides of one transfer on one account, where recovery cannot tell the debit from the credit.
 func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*messages.PaymentCode, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	switch err := e.checkKind(req.User, messages.PartyKind_PARTY_KIND_USER); {
 	case errors.Is(err, ErrInvalidArgument): // a party of another kind
 		return nil, fmt.Errorf("%w: payment codes are for users (%v)", ErrPermissionDenied, err)
@@ -180,11 +190,13 @@ func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*m
 
 // PaymentCodeInfo reads a payment code's record: its account, card, expiry and use.
 func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.PaymentCode, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	pc := &messages.PaymentCode{}
-	err := e.store.GetProto(persistence.PaymentCodeKey(code), pc)
+	err = e.store.GetProto(persistence.PaymentCodeKey(code), pc)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: payment code", ErrCodeUnknown)
 	}

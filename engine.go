@@ -38,6 +38,8 @@ type Engine struct {
 	slots      chan struct{} // one per call under way: bounds every mailbox together
 	calls      atomic.Int64  // calls under way, including abandoned ones still running
 	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
 	recovered  bool                   // Open finished its recovery: only then may Close mark a clean stop
 	parties    [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
 	contactsMu sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
@@ -177,9 +179,12 @@ func (e *Engine) Err() error {
 // Close drains calls under way, commits what they wrote, and closes the store. A clean Close lets
 // the next Open skip the recovery scan.
 func (e *Engine) Close() error {
-	if e.closed.Swap(true) {
-		return nil
-	}
+	e.closeOnce.Do(func() { e.closeErr = e.close() })
+	return e.closeErr // a second, concurrent Close returns only once the first has finished
+}
+
+func (e *Engine) close() error {
+	e.closed.Store(true)
 	e.sweeper.stop()
 	// Every answer comes after its writes, and nothing is sent on after an answer, so once no call
 	// is under way the actors are idle and the writer holds the rest.

@@ -40,9 +40,11 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	if err := card.CheckGiftMessage(req.Message); err != nil {
 		return nil, err
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if err := e.checkKind(req.To, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
@@ -109,11 +111,13 @@ const GiftLibraryMax = 1000
 // GiftLibrary lists a card's transfers in order, those after seq `after` (0: from the first), at
 // most GiftLibraryMax: who gave it to whom, when, with which image and message.
 func (e *Engine) GiftLibrary(ctx context.Context, cardID uint64, after uint32) ([]*messages.GiftRecord, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var recs []*messages.GiftRecord
-	err := e.store.View(func(snap *persistence.Snapshot) error {
+	err = e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.ScanFrom(persistence.GiftPrefix(cardID), persistence.GiftKey(cardID, after+1), func(k, v []byte) (bool, error) {
 			r := &messages.GiftRecord{}
 			if err := proto.Unmarshal(v, r); err != nil {
@@ -136,15 +140,17 @@ type Image struct {
 
 // Image reads a gift image by id.
 func (e *Engine) Image(ctx context.Context, id string) (*Image, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	if !card.IsImageID(id) {
 		return nil, fmt.Errorf("%w: image %q", ErrUnknownEntity, id)
 	}
 	h := &messages.StoredImage{}
 	var data []byte
-	err := e.store.View(func(snap *persistence.Snapshot) error {
+	err = e.store.View(func(snap *persistence.Snapshot) error {
 		if err := snap.GetProto(persistence.ImageKey(id), h); err != nil {
 			if errors.Is(err, persistence.ErrNotFound) {
 				return fmt.Errorf("%w: image %s", ErrUnknownEntity, id)
@@ -173,11 +179,13 @@ func (e *Engine) Image(ctx context.Context, id string) (*Image, error) {
 // WalletCards lists the cards a user holds, with their state, in id order (at most WalletMax), from
 // one consistent snapshot: a card being gifted appears in exactly one wallet.
 func (e *Engine) WalletCards(ctx context.Context, user uint64) ([]*messages.Card, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var cards []*messages.Card
-	err := e.store.View(func(snap *persistence.Snapshot) error {
+	err = e.store.View(func(snap *persistence.Snapshot) error {
 		cards = cards[:0]
 		return snap.Scan(persistence.WalletPrefix(user), func(k, _ []byte) (bool, error) {
 			c := &messages.Card{}
@@ -201,10 +209,12 @@ type ImageStats struct {
 // ImageStats measures what gift images take.
 func (e *Engine) ImageStats(ctx context.Context) (ImageStats, error) {
 	var st ImageStats
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return st, err
 	}
-	err := e.store.View(func(snap *persistence.Snapshot) error {
+	defer end()
+	err = e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.Scan([]byte{persistence.PrefixImage}, func(k, v []byte) (bool, error) {
 			h := &messages.StoredImage{}
 			if err := proto.Unmarshal(v, h); err != nil {

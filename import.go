@@ -50,16 +50,18 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 	case p.Deposit < 0 || p.Deposit > actors.AmountMax:
 		return fmt.Errorf("%w: deposit %d", ErrInvalidArgument, p.Deposit)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return err
 	}
+	defer end()
 	if err := e.checkKind(p.Template.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return err
 	}
 	now := e.now()
 	t := proto.Clone(p.Template).(*messages.Template)
 	t.StockTotal = max(t.StockTotal, uint32(p.Users*p.CardsPerUser))
-	t, err := template.DecideCreate(nil, t, now)
+	t, err = template.DecideCreate(nil, t, now)
 	if err != nil {
 		return err
 	}

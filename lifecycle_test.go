@@ -2,7 +2,9 @@ package kaquan_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +181,82 @@ func TestEngine_FailedRecoveryRecoversAgain(t *testing.T) {
 		if _, err := kaquan.Open(dir, kaquan.DefaultOptions()); err == nil {
 			t.Fatalf("open %d: recovery over an unreadable payment succeeded", i+1)
 		}
+	}
+}
+
+// TestEngine_CloseDuringCalls: calls that write through the writer (CreateParty) or read the store
+// (Party, WalletCards, Contacts) while Close runs end with ErrEngineStopped, never in a panic on a
+// closed writer or store: Close waits for every call it admitted.
+func TestEngine_CloseDuringCalls(t *testing.T) {
+	for round := range 10 {
+		e, err := kaquan.Open(t.TempDir(), kaquan.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := mustWorld(t, e, 1, 100, 10)
+		var wg sync.WaitGroup
+		failures := make(chan string, 64)
+		race := func(call func(i int) error) {
+			wg.Go(func() {
+				defer func() {
+					if r := recover(); r != nil {
+						failures <- fmt.Sprintf("panic: %v", r)
+					}
+				}()
+				for i := 0; ; i++ {
+					if err := call(i); err != nil {
+						if !errors.Is(err, kaquan.ErrEngineStopped) {
+							failures <- fmt.Sprintf("error: %v", err)
+						}
+						return
+					}
+				}
+			})
+		}
+		for g := range 8 {
+			race(func(i int) error {
+				_, err := e.CreateParty(context.Background(), kaquan.CreateParty{ID: uint64(1_000_000*(g+1) + i), Kind: messages.PartyKind_PARTY_KIND_USER})
+				return err
+			})
+			race(func(int) error {
+				_, err1 := e.Party(context.Background(), w.users[0])
+				_, err2 := e.WalletCards(context.Background(), w.users[0])
+				_, err3 := e.Contacts(context.Background(), w.users[0])
+				return errors.Join(err1, err2, err3)
+			})
+		}
+		time.Sleep(10 * time.Millisecond)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Fatalf("round %d: a call racing Close: %s", round, f)
+		}
+	}
+}
+
+// TestEngine_ConcurrentClose: a second Close returns only once the engine is closed, so the folder
+// can be opened again right after either.
+func TestEngine_ConcurrentClose(t *testing.T) {
+	dir := t.TempDir()
+	e, err := kaquan.Open(dir, kaquan.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWorld(t, e, 50, 100, 10)
+	first := make(chan error, 1)
+	go func() { first <- e.Close() }()
+	time.Sleep(time.Millisecond)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := kaquan.Open(dir, kaquan.DefaultOptions())
+	if err != nil {
+		t.Fatalf("open right after the second Close: %v", err)
+	}
+	if err := errors.Join(again.Close(), <-first); err != nil {
+		t.Fatal(err)
 	}
 }

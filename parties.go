@@ -30,9 +30,11 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	case len(req.Name) > actors.NameBytesMax:
 		return nil, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidArgument, actors.NameBytesMax)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	mu := e.partyLock(req.ID)
 	mu.Lock()
 	defer mu.Unlock()
@@ -69,9 +71,11 @@ func (e *Engine) partyLock(id uint64) *sync.Mutex { return &e.parties[id%partyLo
 
 // Party reads a user or merchant.
 func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	p, err := e.party(id)
 	if p != nil {
 		p.NotifySecret = nil // never handed out
@@ -101,6 +105,18 @@ func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Part
 }
 
 // usable fails fast when the engine cannot take calls.
+// begin admits one call that uses the store or the writer: Close waits until every call admitted
+// has ended (end must be called once), so none runs into a closed store.
+func (e *Engine) begin(ctx context.Context) (end func(), err error) {
+	e.calls.Add(1)
+	end = func() { e.calls.Add(-1) }
+	if err := e.usable(ctx); err != nil {
+		end()
+		return nil, err
+	}
+	return end, nil
+}
+
 func (e *Engine) usable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -36,9 +36,11 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 	if a == b {
 		return fmt.Errorf("%w: a user is not their own contact", ErrInvalidArgument)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return err
 	}
+	defer end()
 	for _, u := range []uint64{a, b} {
 		if err := e.checkKind(u, messages.PartyKind_PARTY_KIND_USER); err != nil {
 			return err
@@ -59,7 +61,7 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 			}
 		}
 	}
-	err := e.put(persistence.Entry{Key: persistence.ContactKey(a, b), Delete: !on},
+	err = e.put(persistence.Entry{Key: persistence.ContactKey(a, b), Delete: !on},
 		persistence.Entry{Key: persistence.ContactKey(b, a), Delete: !on})
 	e.contactsChanged() // even after a failed write: it may have landed
 	if err != nil {
@@ -83,9 +85,11 @@ func (e *Engine) countContacts(u uint64) (int, error) {
 
 // Contacts lists a user's contacts in id order (at most actors.ContactsMax).
 func (e *Engine) Contacts(ctx context.Context, user uint64) ([]uint64, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	return e.contactsOf(user)
 }
 
@@ -136,9 +140,11 @@ func (e *Engine) ContactPools(ctx context.Context, viewer uint64, cursor string,
 	if err != nil {
 		return nil, err
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	// The pools answer from memory: a pool's key range churns (shared, claimed, deleted), and a
 	// store scan would wade through its deletions.
 	contacts, err := e.Contacts(ctx, viewer)
@@ -201,9 +207,11 @@ func (e *Engine) SetNotifySecret(ctx context.Context, merchant uint64, secret []
 	if len(secret) < actors.NotifySecretBytesMin || len(secret) > actors.NotifySecretBytesMax {
 		return fmt.Errorf("%w: secret of %d bytes, want %d..%d", ErrInvalidArgument, len(secret), actors.NotifySecretBytesMin, actors.NotifySecretBytesMax)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return err
 	}
+	defer end()
 	mu := e.partyLock(merchant)
 	mu.Lock()
 	defer mu.Unlock()
@@ -251,9 +259,11 @@ func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.R
 	if n.ID == "" || len(n.ID) > actors.NotificationIDBytesMax || strings.ContainsAny(n.ID, "\x00/") {
 		return nil, fmt.Errorf("%w: notification id must be 1..%d bytes", ErrInvalidArgument, actors.NotificationIDBytesMax)
 	}
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	m, err := e.partyOfKind(n.Merchant, messages.PartyKind_PARTY_KIND_MERCHANT)
 	if err != nil {
 		return nil, err
@@ -301,15 +311,17 @@ const RewardsMax = 100
 // Rewards lists what a sharer's shared cards earned, each with the use that earned it, in use-id
 // order after `after` ("" from the start), at most RewardsMax.
 func (e *Engine) Rewards(ctx context.Context, sharer uint64, after string) ([]*messages.Reward, error) {
-	if err := e.usable(ctx); err != nil {
+	end, err := e.begin(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer end()
 	var rs []*messages.Reward
 	start := persistence.RewardPrefix(sharer)
 	if after != "" {
 		start = append(persistence.RewardKey(sharer, after), 0)
 	}
-	err := e.store.View(func(snap *persistence.Snapshot) error {
+	err = e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.ScanFrom(persistence.RewardPrefix(sharer), start, func(k, v []byte) (bool, error) {
 			r := &messages.Reward{}
 			if err := proto.Unmarshal(v, r); err != nil {
