@@ -33,11 +33,29 @@ func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*mes
 	if err := e.checkKind(t.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
 		return nil, err
 	}
+	if r := t.RewardTemplate; r != 0 && r != t.Id {
+		if err := e.checkRewardTemplate(ctx, r, t.MerchantId); err != nil {
+			return nil, err
+		}
+	}
 	r, err := e.call(ctx, actors.TemplateID(t.Id), template.Create{Template: proto.Clone(t).(*messages.Template), Now: e.now()})
 	if err != nil {
 		return nil, err
 	}
 	return r.(*messages.Template), nil
+}
+
+// checkRewardTemplate checks that template id exists and is merchant's: a merchant rewards with
+// its own stock only.
+func (e *Engine) checkRewardTemplate(ctx context.Context, id, merchant uint64) error {
+	t, err := e.Template(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reward template: %w", err)
+	}
+	if t.MerchantId != merchant {
+		return fmt.Errorf("%w: reward template %d is another merchant's", ErrPermissionDenied, id)
+	}
+	return nil
 }
 
 // Template reads a template.

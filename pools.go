@@ -273,12 +273,14 @@ func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.R
 		return nil, fmt.Errorf("%w: notification %q of merchant %d", ErrBadSignature, n.ID, n.Merchant)
 	}
 	now := e.now()
-	if d := time.Duration(now - n.Time*int64(time.Second)); d > actors.NotificationWindow || d < -actors.NotificationWindow {
-		return nil, fmt.Errorf("%w: %s from the engine's clock", ErrStaleNotification, d.Round(time.Second))
+	// Compared in seconds: n.Time is the sender's and may be anything; in nanoseconds it could wrap.
+	nowS, windowS := now/int64(time.Second), int64(actors.NotificationWindow/time.Second)
+	if n.Time < nowS-windowS || n.Time > nowS+windowS {
+		return nil, fmt.Errorf("%w: sent at %d s, the engine's clock is at %d s", ErrStaleNotification, n.Time, nowS)
 	}
 	if n.RewardTemplate != 0 {
-		if _, err := e.Template(ctx, n.RewardTemplate); err != nil {
-			return nil, fmt.Errorf("reward template: %w", err)
+		if err := e.checkRewardTemplate(ctx, n.RewardTemplate, n.Merchant); err != nil {
+			return nil, err
 		}
 	}
 	c, err := e.CardByCode(ctx, n.CardCode)

@@ -388,6 +388,14 @@ func TestPool_NotificationRefused(t *testing.T) {
 	e, w, clock, secret, ctx := nf.e, nf.w, nf.clock, nf.secret, ctxTimeout(t)
 	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "other shop"}))
 	must(t)(nil, e.SetNotifySecret(ctx, 2, secret))
+	const otherShops = 90 // merchant 2's template: merchant 1 may not reward with its stock
+	must(t)(e.CreateTemplate(ctx, &messages.Template{Id: otherShops, MerchantId: 2, Kind: messages.TemplateKind_TEMPLATE_KIND_CASH,
+		ReduceAmount: 100, LeastCost: 200, StockTotal: 10, PerUserLimit: 1, ValidDays: 30}))
+	_, err := e.CreateTemplate(ctx, &messages.Template{Id: 91, MerchantId: w.merchant, Kind: messages.TemplateKind_TEMPLATE_KIND_CASH,
+		ReduceAmount: 100, LeastCost: 200, StockTotal: 10, PerUserLimit: 1, ValidDays: 30, CanShare: true, RewardTemplate: otherShops})
+	if !errors.Is(err, kaquan.ErrPermissionDenied) {
+		t.Fatalf("a template rewarding with another merchant's template: %v, want ErrPermissionDenied", err)
+	}
 	a, b := w.users[0], w.users[1]
 	card := sharedAndClaimed(t, e, a, b)
 	plain := claimShareable(t, e, b) // never shared
@@ -408,6 +416,9 @@ func TestPool_NotificationRefused(t *testing.T) {
 		{"NotHex", kaquan.UseNotification{ID: "n-1", CardCode: card.Code, Merchant: w.merchant, Time: now, Signature: "zz"}, kaquan.ErrBadSignature},
 		{"TooOld", signed(kaquan.UseNotification{ID: "n-2", CardCode: card.Code, Merchant: w.merchant, Time: now - 301}), kaquan.ErrStaleNotification},
 		{"FromTheFuture", signed(kaquan.UseNotification{ID: "n-3", CardCode: card.Code, Merchant: w.merchant, Time: now + 301}), kaquan.ErrStaleNotification},
+		// In nanoseconds, now + 2^55 s wraps round to about now.
+		{"TimeWraps", signed(kaquan.UseNotification{ID: "n-9", CardCode: card.Code, Merchant: w.merchant, Time: now + 1<<55}), kaquan.ErrStaleNotification},
+		{"RewardFromAnotherMerchant", signed(kaquan.UseNotification{ID: "n-10", CardCode: card.Code, Merchant: w.merchant, Time: now, RewardTemplate: otherShops}), kaquan.ErrPermissionDenied},
 		{"MerchantNotAccepted", signed(kaquan.UseNotification{ID: "n-4", CardCode: card.Code, Merchant: 2, Time: now}), kaquan.ErrCardNotUsable},
 		{"NotShared", signed(kaquan.UseNotification{ID: "n-5", CardCode: plain.Code, Merchant: w.merchant, Time: now}), kaquan.ErrNotShared},
 		{"UnknownCard", signed(kaquan.UseNotification{ID: "n-6", CardCode: "NOPE", Merchant: w.merchant, Time: now}), kaquan.ErrUnknownEntity},
