@@ -35,21 +35,22 @@ type Engine struct {
 	// workers run the mailboxes: enough for every call in flight to be handled at once.
 	workers *actors.Workers
 
-	slots      chan struct{} // one per call under way: bounds every mailbox together
-	calls      atomic.Int64  // calls under way, including abandoned ones still running
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
-	recovered  bool                   // Open finished its recovery: only then may Close mark a clean stop
-	parties    [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
-	contactsMu sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
-	fatal      chan struct{}
-	fatalMu    sync.Once
-	cause      error
-	sweeper    sweeper
-	kinds      facts[messages.PartyKind] // kinds of parties seen
-	soldOut    facts[struct{}]           // templates whose stock ran out
-	contacts   contactLists              // contact lists read
+	slots       chan struct{} // one per call under way: bounds every mailbox together
+	imageChecks chan struct{} // one per new gift image being decoded (imageChecksMax)
+	calls       atomic.Int64  // calls under way, including abandoned ones still running
+	closed      atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
+	recovered   bool                   // Open finished its recovery: only then may Close mark a clean stop
+	parties     [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
+	contactsMu  sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
+	fatal       chan struct{}
+	fatalMu     sync.Once
+	cause       error
+	sweeper     sweeper
+	kinds       facts[messages.PartyKind] // kinds of parties seen
+	soldOut     facts[struct{}]           // templates whose stock ran out
+	contacts    contactLists              // contact lists read
 }
 
 const cleanMarker = "clean-shutdown"
@@ -75,7 +76,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
-	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), fatal: make(chan struct{}),
+	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), fatal: make(chan struct{}),
 		kinds: facts[messages.PartyKind]{max: partyKindsMax}, soldOut: facts[struct{}]{max: soldOutMax}}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -48,16 +49,25 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	if err := e.checkKind(req.To, messages.PartyKind_PARTY_KIND_USER); err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	imageID, upload, err := e.giftImage(req.Image)
-	if err != nil {
-		return nil, err
-	}
 	mode := messages.GiftMode_GIFT_MODE_DIRECT
 	if req.Offer {
 		mode = messages.GiftMode_GIFT_MODE_OFFER
 	}
-	g := card.Gift{From: req.From, To: req.To, Mode: mode, NewCode: cardCode(), ImageID: imageID,
+	g := card.Gift{From: req.From, To: req.To, Mode: mode, NewCode: cardCode(),
 		Message: req.Message, OfferTTL: req.OfferTTL, Now: e.now()}
+	// A new image is decoded only for a gift that can happen (the card decides again, for real).
+	possible := func() error {
+		c, err := e.Card(ctx, req.Card)
+		if err == nil {
+			_, _, err = card.DecideGift(c, g)
+		}
+		return err
+	}
+	imageID, upload, err := e.giftImage(ctx, req.Image, possible)
+	if err != nil {
+		return nil, err
+	}
+	g.ImageID = imageID
 	r, err := e.call(ctx, actors.CardID(req.Card), card.GiveCard{Gift: g, Image: upload})
 	if err != nil {
 		return nil, err
@@ -65,9 +75,14 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	return r.(*messages.Card), nil
 }
 
+// imageChecksMax bounds the new gift images decoded at once: a decoded picture may hold up to
+// 128 MiB of pixels (4096 x 4096 at 16 bits a channel) from a 140 KB file.
+const imageChecksMax = 2
+
 // giftImage checks a gift's image. Bytes already stored were checked when first stored, so only
-// their id is passed on; new bytes are decoded in full and travel with the gift to be stored.
-func (e *Engine) giftImage(data []byte) (string, *card.NewImage, error) {
+// their id is passed on; new bytes are decoded in full, once possible says the gift can happen,
+// and travel with the gift to be stored.
+func (e *Engine) giftImage(ctx context.Context, data []byte, possible func() error) (string, *card.NewImage, error) {
 	if len(data) == 0 {
 		return "", nil, nil
 	}
@@ -79,7 +94,16 @@ func (e *Engine) giftImage(data []byte) (string, *card.NewImage, error) {
 	if err != nil || known {
 		return id, nil, err
 	}
+	if err := possible(); err != nil {
+		return "", nil, err
+	}
+	select {
+	case e.imageChecks <- struct{}{}:
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	}
 	img, err := card.CheckImage(data)
+	<-e.imageChecks
 	if err != nil {
 		return "", nil, err
 	}
@@ -116,6 +140,9 @@ func (e *Engine) GiftLibrary(ctx context.Context, cardID uint64, after uint32) (
 		return nil, err
 	}
 	defer end()
+	if after == math.MaxUint32 { // nothing follows the last seq (after+1 would wrap to the first)
+		return nil, nil
+	}
 	var recs []*messages.GiftRecord
 	err = e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.ScanFrom(persistence.GiftPrefix(cardID), persistence.GiftKey(cardID, after+1), func(k, v []byte) (bool, error) {
