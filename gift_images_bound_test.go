@@ -48,7 +48,7 @@ func TestGift_NewImagesDecodedFew(t *testing.T) {
 	giftWorld(t, e, w, 0, true)
 	c := mustV(e.Claim(ctx, kaquan.Claim{Template: giftTemplate, User: w.users[0]}))(t)
 	base := bigPNG(t)
-	const callers = 16 // unbounded, 16 x 8 MiB of pixels at once
+	const callers = 16                               // unbounded, 16 x 8 MiB of pixels at once
 	defer debug.SetGCPercent(debug.SetGCPercent(10)) // collect often: the heap then shows what is live
 	images := make([][]byte, callers)
 	for i := range images {

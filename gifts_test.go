@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -489,5 +490,21 @@ func TestGift_AuditCatchesBrokenOwnership(t *testing.T) {
 			}
 			t.Logf("audit found: %v", r.Problems)
 		})
+	}
+}
+
+// TestGift_LibraryAfterTheLastSeq: a page after the largest seq is empty, not the library again.
+func TestGift_LibraryAfterTheLastSeq(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 100_000, 10)
+	giftWorld(t, e, w, 0, true)
+	c := mustV(e.Claim(ctx, kaquan.Claim{Template: giftTemplate, User: w.users[0]}))(t)
+	must(t)(e.Gift(ctx, kaquan.Gift{From: w.users[0], To: w.users[1], Card: c.Id}))
+	if recs := mustV(e.GiftLibrary(ctx, c.Id, 0))(t); len(recs) != 1 {
+		t.Fatalf("library: %d records, want 1", len(recs))
+	}
+	if recs := mustV(e.GiftLibrary(ctx, c.Id, math.MaxUint32))(t); len(recs) != 0 {
+		t.Fatalf("page after seq 2^32-1: %d records, want 0", len(recs))
 	}
 }
