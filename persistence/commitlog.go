@@ -36,6 +36,13 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// segmentSync and logDirSync make a segment's bytes and the log folder's names durable where
+// replay and segment removal need it; tests replace them to see what a power loss would keep.
+var (
+	segmentSync = fdatasync
+	logDirSync  = syncDir
+)
+
 // ErrLogCorrupt: a commit log segment is damaged somewhere other than its unacknowledged tail.
 var ErrLogCorrupt = errors.New("persistence: commit log corrupt")
 
@@ -99,24 +106,61 @@ func lengthPrefixed(p []byte) (field, rest []byte, ok bool) {
 
 // readRecords calls fn for each whole, intact record of a segment's bytes, in order. It returns
 // the length of the intact prefix; after it comes either the segment's unused, zero-filled rest, or
-// a torn or damaged record (see allZero).
+// a torn or damaged record (see allZero and recordAfterDamage).
 func readRecords(data []byte, fn func(seq uint64, payload []byte) error) (int, error) {
 	off := 0
-	for len(data)-off >= recordHeaderBytes {
-		n := binary.LittleEndian.Uint32(data[off:])
-		if n > recordPayloadMax || uint64(n) > uint64(len(data)-off-recordHeaderBytes) {
-			break
+	for {
+		seq, payload, end, ok := recordAt(data, off)
+		if !ok {
+			return off, nil
 		}
-		end := off + recordHeaderBytes + int(n)
-		if crc32.Checksum(data[off+8:end], crcTable) != binary.LittleEndian.Uint32(data[off+4:]) {
-			break
-		}
-		if err := fn(binary.LittleEndian.Uint64(data[off+8:]), data[off+recordHeaderBytes:end]); err != nil {
+		if err := fn(seq, payload); err != nil {
 			return off, err
 		}
 		off = end
 	}
-	return off, nil
+}
+
+// recordAt parses the record at data[off:]; ok only if it is whole and intact.
+func recordAt(data []byte, off int) (seq uint64, payload []byte, end int, ok bool) {
+	if len(data)-off < recordHeaderBytes {
+		return 0, nil, 0, false
+	}
+	n := binary.LittleEndian.Uint32(data[off:])
+	if n > recordPayloadMax || uint64(n) > uint64(len(data)-off-recordHeaderBytes) {
+		return 0, nil, 0, false
+	}
+	end = off + recordHeaderBytes + int(n)
+	if crc32.Checksum(data[off+8:end], crcTable) != binary.LittleEndian.Uint32(data[off+4:]) {
+		return 0, nil, 0, false
+	}
+	return binary.LittleEndian.Uint64(data[off+8:]), data[off+recordHeaderBytes : end], end, true
+}
+
+// recordAfterDamage reports whether an intact record starts anywhere after the damaged one at byte
+// from, with a seq that could follow it: at least lo, and at most hi (the highest the damaged one
+// could have) plus one per recordHeaderBytes between them, the smallest a record takes.
+//
+// In sync mode a torn write is only ever the log's last record: record N+1 is written once N's
+// fdatasync returned, so an intact record after the damage means an acknowledged one was damaged
+// later (a flipped bit, a lost or misdirected write), and dropping the records after it would lose
+// acknowledged writes silently. (Without fsync, a power loss may write pages back out of order and
+// leave the same; Open refuses that too, as it does damage followed by a later segment.)
+// Every offset is tried, not only where the damaged record's length says the next starts: the
+// length may be what is damaged, and a lost page can take several small records with it. The seq
+// is compared before the CRC is computed, so a scan costs about one load per byte, and a false
+// match needs both a seq in the window and a CRC.
+func recordAfterDamage(data []byte, from int, lo, hi uint64) bool {
+	for off := from + 1; len(data)-off >= recordHeaderBytes; off++ {
+		seq := binary.LittleEndian.Uint64(data[off+8:])
+		if seq < lo || seq > hi+uint64((off-from)/recordHeaderBytes) {
+			continue
+		}
+		if _, _, _, ok := recordAt(data, off); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // commitLog writes records into the current segment; the applier deletes segments it has applied.
@@ -239,6 +283,7 @@ func (l *commitLog) prepare(num uint64, size int64) {
 func (l *commitLog) startSegment(first uint64) error {
 	sp := <-l.spare
 	if sp.err != nil {
+		l.spare <- sp // for close, which waits for a spare: none will be prepared any more
 		return sp.err
 	}
 	go l.prepare(sp.num+1, min(2*sp.size, segmentBytesTarget))
@@ -252,7 +297,9 @@ func (l *commitLog) startSegment(first uint64) error {
 // append writes sealed record rec (sequence seq) and, in sync mode, waits until it is on disk.
 func (l *commitLog) append(rec []byte, seq uint64) error {
 	if l.off > 0 && l.off+int64(len(rec)) > l.size {
-		if err := l.f.Close(); err != nil {
+		err := l.f.Close()
+		l.f = nil // close must not close it again if no spare replaces it
+		if err != nil {
 			return fmt.Errorf("commit log close segment: %w", err)
 		}
 		l.mu.Lock()
@@ -324,12 +371,24 @@ func (l *commitLog) removeFlushed(flushed uint64, beforeRemove func() error) err
 			return fmt.Errorf("commit log: remove applied segment: %w", err)
 		}
 	}
+	return l.syncRemovals()
+}
+
+// syncRemovals makes deleted segments stay deleted: one that came back after a machine crash,
+// while a later one did not, would leave a gap that makes Open refuse the log.
+func (l *commitLog) syncRemovals() error {
+	if err := logDirSync(l.dir); err != nil {
+		return fmt.Errorf("commit log: sync removals: %w", err)
+	}
 	return nil
 }
 
 // close closes the current segment and deletes the unused spare.
 func (l *commitLog) close() error {
-	err := l.f.Close()
+	var err error
+	if l.f != nil { // nil after a rotation that found no spare
+		err = l.f.Close()
+	}
 	if sp := <-l.spare; sp.err == nil {
 		sp.f.Close()
 		os.Remove(sp.path)
@@ -349,7 +408,7 @@ func (l *commitLog) removeAll() error {
 			return err
 		}
 	}
-	return nil
+	return l.syncRemovals()
 }
 
 // allZero reports whether b is the zero-filled rest of a segment.
