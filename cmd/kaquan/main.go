@@ -55,6 +55,10 @@ func (m Main) Run(ctx context.Context, args []string) int {
 		err = m.bench(ctx, args[1:])
 	case "serve":
 		err = m.serve(ctx, args[1:])
+	case "backup":
+		err = m.backup(ctx, args[1:])
+	case "restore":
+		err = m.restore(ctx, args[1:])
 	case "help", "-h", "--help":
 		m.usage()
 		return ExitOK
@@ -88,6 +92,9 @@ Usage:
   kaquan audit --data DIR [--expect-acks F] check conservation, ledgers, cards, payments
   kaquan bench --data DIR [flags]           load-test payments, gifts or pools
   kaquan serve [--data DIR] [--listen ADDR] the network service (gRPC, gRPC-Web, JSON) on one port
+  kaquan backup --out FILE [--data DIR | --server URL --token T]
+                                            a consistent snapshot of a data folder or a running server
+  kaquan restore --data DIR --from FILE     a data folder from a backup, then its audit
 
 Client commands, against a server (--server URL, --token T or KAQUAN_SERVER, KAQUAN_TOKEN):
   create-user, create-merchant, create-token, deposit, create-template, claim, wallet,

@@ -27,12 +27,13 @@ type Options struct {
 	RequestTimeout  time.Duration // deadline of every request
 	CodeGuessesMax  int           // failed payment-code look-ups a merchant may make per second
 	Pprof           bool          // serve /debug/pprof/
+	BackupTimeout   time.Duration // how long one backup (GET /admin/backup) may take
 	Logger          *slog.Logger
 }
 
 // DefaultOptions are the defaults.
 func DefaultOptions() Options {
-	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, Logger: slog.Default()}
+	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, BackupTimeout: time.Hour, Logger: slog.Default()}
 }
 
 // Server serves one engine.
@@ -43,6 +44,7 @@ type Server struct {
 	codeGuesses *guessLimiter
 	metrics     *metrics
 	tokens      tokenCache
+	backups     chan struct{} // one per backup under way (backupsMax)
 }
 
 // New builds a server for e.
@@ -52,6 +54,8 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: RequestBytesMax %d outside 1KiB..64MiB", opts.RequestBytesMax)
 	case opts.RequestTimeout < 10*time.Millisecond || opts.RequestTimeout > 10*time.Minute:
 		return nil, fmt.Errorf("server: RequestTimeout %s outside 10ms..10m", opts.RequestTimeout)
+	case opts.BackupTimeout < time.Second || opts.BackupTimeout > 24*time.Hour:
+		return nil, fmt.Errorf("server: BackupTimeout %s outside 1s..24h", opts.BackupTimeout)
 	case opts.CodeGuessesMax < 1 || opts.CodeGuessesMax > 1000:
 		return nil, fmt.Errorf("server: CodeGuessesMax %d outside 1..1000", opts.CodeGuessesMax)
 	case opts.AdminToken != "" && len(opts.AdminToken) != 64:
@@ -59,7 +63,7 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 	case opts.Logger == nil:
 		return nil, errors.New("server: Logger is required")
 	}
-	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax), metrics: newMetrics(e)}
+	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax), metrics: newMetrics(e), backups: make(chan struct{}, backupsMax)}
 	if opts.AdminToken != "" {
 		h := sha256.Sum256([]byte(opts.AdminToken))
 		s.adminHash = &h
@@ -87,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /images/{id}", s.serveImage)
 	mux.HandleFunc("GET /payment-codes/{code}/{format}", s.servePaymentCode)
+	mux.HandleFunc("GET /admin/backup", s.serveBackup)
 	if s.opts.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
