@@ -31,19 +31,11 @@ func (m Main) audit(ctx context.Context, args []string) error {
 	}
 	opts := kaquan.DefaultOptions()
 	opts.Logger = m.logger(*verbose)
-	e, err := kaquan.Open(*data, opts) // resolves interrupted payments first
+	e, r, err := openAudited(ctx, *data, opts)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	r, err := e.Audit(ctx)
-	if err != nil {
-		return err
-	}
-	if r.InFlightCount > 0 {
-		r.ProblemCount++
-		r.Problems = append(r.Problems, fmt.Sprintf("%d payments half-done after recovery", r.InFlightCount))
-	}
 	checked := 0
 	if *acks != "" {
 		keys, err := readAcks(*acks)
@@ -75,6 +67,24 @@ func (m Main) audit(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %d problems", errAuditFailed, r.ProblemCount)
 	}
 	return nil
+}
+
+// openAudited opens the data folder, which resolves interrupted payments first, and audits it; a
+// payment still half-done after that recovery is a problem too. The caller closes the engine.
+func openAudited(ctx context.Context, data string, opts kaquan.Options) (*kaquan.Engine, *kaquan.AuditReport, error) {
+	e, err := kaquan.Open(data, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := e.Audit(ctx)
+	if err != nil {
+		return nil, nil, errors.Join(err, e.Close())
+	}
+	if r.InFlightCount > 0 {
+		r.ProblemCount++
+		r.Problems = append(r.Problems, fmt.Sprintf("%d payments half-done after recovery", r.InFlightCount))
+	}
+	return e, r, nil
 }
 
 // readAcks reads an ack log; a last line cut short by a crash is ignored.

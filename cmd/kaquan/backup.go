@@ -143,15 +143,11 @@ func (m Main) restore(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "restored %d records (%d bytes) into %s\n", info.Records, info.Bytes, *data)
-	e, err := kaquan.Open(*data, opts)
+	e, r, err := openAudited(ctx, *data, opts)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	r, err := e.Audit(ctx)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintln(m.Stdout, r)
 	for _, p := range r.Problems {
 		fmt.Fprintln(m.Stdout, "problem:", p)
