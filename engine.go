@@ -37,7 +37,8 @@ type Engine struct {
 
 	slots       chan struct{} // one per call under way: bounds every mailbox together
 	imageChecks chan struct{} // one per new gift image being decoded (imageChecksMax)
-	calls       atomic.Int64  // calls under way, including abandoned ones still running
+	checkImage  func([]byte) (card.Image, error)
+	calls       atomic.Int64 // calls under way, including abandoned ones still running
 	closed      atomic.Bool
 	closeOnce   sync.Once
 	closeErr    error
@@ -76,7 +77,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
-	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), fatal: make(chan struct{}),
+	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), checkImage: card.CheckImage, fatal: make(chan struct{}),
 		kinds: facts[messages.PartyKind]{max: partyKindsMax}, soldOut: facts[struct{}]{max: soldOutMax}}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)

@@ -1,6 +1,10 @@
 package kaquan
 
 import (
+	"sync/atomic"
+	"time"
+
+	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 )
@@ -25,4 +29,20 @@ func RememberedKind(e *Engine, id uint64) (messages.PartyKind, bool) {
 func SoldOutRemembered(e *Engine, template uint64) bool {
 	_, ok := e.soldOut.get(template)
 	return ok
+}
+
+// SlowImageChecks makes each of e's gift image checks take d longer and returns how many were
+// under way at once at the most.
+func SlowImageChecks(e *Engine, d time.Duration) (most func() int32) {
+	var now, peak atomic.Int32
+	check := e.checkImage
+	e.checkImage = func(data []byte) (card.Image, error) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for m := peak.Load(); n > m && !peak.CompareAndSwap(m, n); m = peak.Load() {
+		}
+		time.Sleep(d)
+		return check(data)
+	}
+	return peak.Load
 }

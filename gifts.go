@@ -102,7 +102,7 @@ func (e *Engine) giftImage(ctx context.Context, data []byte, possible func() err
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
 	}
-	img, err := card.CheckImage(data)
+	img, err := e.checkImage(data)
 	<-e.imageChecks
 	if err != nil {
 		return "", nil, err
