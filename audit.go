@@ -308,6 +308,8 @@ func (a *auditor) rewards(s *persistence.Snapshot) error {
 		used := &messages.Card{}
 		if err := s.GetProto(persistence.CardKey(r.CardId), used); err != nil || used.SharedBy != r.Sharer {
 			a.r.problem("reward %s of %d: the used card %d did not come from their pool", r.UseId, r.Sharer, r.CardId)
+		} else if used.RewardUse != "" && used.RewardUse != r.UseId { // (data before reward_use lacks it)
+			a.r.problem("reward %s: card %d earned its reward by use %s", r.UseId, r.CardId, used.RewardUse)
 		}
 		granted := func(id uint64, who string) {
 			c := &messages.Card{}

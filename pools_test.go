@@ -572,3 +572,34 @@ func TestPool_ListingShowsOnlyDurableShares(t *testing.T) {
 		t.Fatalf("after the share: %v, want [%d]", ids, card.Id)
 	}
 }
+
+// TestPool_RefundedCardRewardsOnce: a shared card's use rewards its sharer once; refunded and
+// used again, it earns nothing more.
+func TestPool_RefundedCardRewardsOnce(t *testing.T) {
+	e := MustOpenEngine(t)
+	ctx := ctxTimeout(t)
+	w := mustWorld(t, e, 2, 100_000, 10)
+	poolWorld(t, e, w, 100, false)
+	a, b := w.users[0], w.users[1]
+	card := sharedAndClaimed(t, e, a, b)
+	pay := func(key string) {
+		t.Helper()
+		code := mustV(e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: b, Account: userAccount(b), Card: card.Id}))(t)
+		o := mustV(e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code.Code, Amount: 3000, Key: key}))(t)
+		if o.Payment.CardId != card.Id || o.Payment.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
+			t.Fatalf("payment %s: %v", key, o.Payment)
+		}
+	}
+	pay("p1")
+	waitReward(t, e, a, 1)
+	must(t)(e.Refund(ctx, w.merchant, "p1"))
+	if c := mustV(e.Card(ctx, card.Id))(t); c.State != messages.CardState_CARD_STATE_AVAILABLE {
+		t.Fatalf("card after the refund: %s", c.State)
+	}
+	pay("p2")
+	time.Sleep(50 * time.Millisecond) // a second reward, if any, would be settling now
+	if rs := waitReward(t, e, a, 1); rs[0].UseId != "pay:"+kaquan.PaymentKey(w.merchant, "p1") {
+		t.Fatalf("reward: %v", rs[0])
+	}
+	mustAuditOK(t, e)
+}

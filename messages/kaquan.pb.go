@@ -1256,6 +1256,7 @@ type Card struct {
 	SharedAt          int64        `protobuf:"varint,26,opt,name=shared_at,json=sharedAt,proto3" json:"shared_at,omitempty"`    // when it was put into a pool (its pool entry's key)
 	RewardTemplate    uint64       `protobuf:"varint,27,opt,name=reward_template,json=rewardTemplate,proto3" json:"reward_template,omitempty"`
 	RewardUser        bool         `protobuf:"varint,28,opt,name=reward_user,json=rewardUser,proto3" json:"reward_user,omitempty"`
+	RewardUse         string       `protobuf:"bytes,29,opt,name=reward_use,json=rewardUse,proto3" json:"reward_use,omitempty"` // the use that earned its sharer's reward: one per card, also after a refund
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1484,6 +1485,13 @@ func (x *Card) GetRewardUser() bool {
 		return x.RewardUser
 	}
 	return false
+}
+
+func (x *Card) GetRewardUse() string {
+	if x != nil {
+		return x.RewardUse
+	}
+	return ""
 }
 
 // PoolEntry is a card in a user's pool (key: owner + newest first + card).
@@ -3236,7 +3244,7 @@ const file_kaquan_proto_rawDesc = "" +
 	"\x0egift_offer_ttl\x18\x14 \x01(\x03R\fgiftOfferTtl\x12'\n" +
 	"\x0freward_template\x18\x15 \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
 	"\vreward_user\x18\x16 \x01(\bR\n" +
-	"rewardUser\"\x97\a\n" +
+	"rewardUser\"\xb6\a\n" +
 	"\x04Card\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vtemplate_id\x18\x02 \x01(\x04R\n" +
@@ -3277,7 +3285,9 @@ const file_kaquan_proto_rawDesc = "" +
 	"\tshared_at\x18\x1a \x01(\x03R\bsharedAt\x12'\n" +
 	"\x0freward_template\x18\x1b \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
 	"\vreward_user\x18\x1c \x01(\bR\n" +
-	"rewardUser\"x\n" +
+	"rewardUser\x12\x1d\n" +
+	"\n" +
+	"reward_use\x18\x1d \x01(\tR\trewardUse\"x\n" +
 	"\tPoolEntry\x12\x17\n" +
 	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\x04R\x05owner\x12\x1f\n" +

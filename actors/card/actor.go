@@ -80,6 +80,7 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 		var reward *messages.Reward
 		if next != nil {
 			reward = RewardFor(next, "pay:"+m.Payment, 0, 0, m.Now)
+			rewarded(next, reward)
 		}
 		b.change(c, next, nil, rewardEntries(reward)...)
 		b.tellRewardDue(c, reward)
@@ -141,6 +142,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 	case ExternalUse:
 		if next, err = DecideExternalUse(b.c, m.Merchant, m.UseID, m.Now); err == nil && next != nil {
 			reward := RewardFor(next, m.UseID, m.RewardTemplate, m.Merchant, m.Now)
+			rewarded(next, reward)
 			b.change(c, next, func(err error) { call.Respond(reward, err) }, rewardEntries(reward)...)
 			b.tellRewardDue(c, reward)
 			return
@@ -204,6 +206,13 @@ func rewardEntries(reward *messages.Reward) []persistence.Entry {
 	v, err := proto.Marshal(reward)
 	actors.Invariant(err == nil, "reward marshals")
 	return []persistence.Entry{{Key: persistence.RewardKey(reward.Sharer, reward.UseId), Value: v}}
+}
+
+// rewarded records in card next the use that earned reward (if any).
+func rewarded(next *messages.Card, reward *messages.Reward) {
+	if reward != nil {
+		next.RewardUse = reward.UseId
+	}
 }
 
 // tellRewardDue tells the sharer's pool to grant reward (if any). It must come after the write of

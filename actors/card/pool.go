@@ -103,13 +103,14 @@ func DecideExternalUse(c *messages.Card, merchant uint64, useID string, now int6
 }
 
 // RewardFor is the reward a use (useID) of card c earns, PENDING until its cards are claimed; nil
-// when c did not come from a pool or names no reward template. rewardTemplate, when set (a
-// merchant's notification may name one), replaces the card's.
+// when c did not come from a pool, names no reward template, or an earlier use earned its reward
+// (a refunded card used again earns nothing more). rewardTemplate, when set (a merchant's
+// notification may name one), replaces the card's. The caller records the use in c.RewardUse.
 func RewardFor(c *messages.Card, useID string, rewardTemplate, merchant uint64, now int64) *messages.Reward {
 	if rewardTemplate == 0 {
 		rewardTemplate = c.RewardTemplate
 	}
-	if c.SharedBy == 0 || rewardTemplate == 0 {
+	if c.SharedBy == 0 || rewardTemplate == 0 || (c.RewardUse != "" && c.RewardUse != useID) {
 		return nil
 	}
 	return &messages.Reward{UseId: useID, CardId: c.Id, Sharer: c.SharedBy, User: c.OwnerId, RewardTemplate: rewardTemplate,
