@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/kaquan/kaquan/actors"
@@ -34,21 +35,36 @@ const (
 	importInflightMax = 1024
 )
 
+// Card indexes within the template are uint32: every import's card count must fit.
+const _ = uint32(ImportCardsMax)
+
+// check bounds a population before anything is written. The products and sums that index users,
+// accounts and cards are checked without computing them, since they could wrap: 4 users of 2^62
+// cards multiply to 0, and user 2^64-1 plus one is party 0.
+func (p Population) check() error {
+	switch {
+	case p.Users < 1 || p.Users > ImportUsersMax:
+		return fmt.Errorf("%w: %d users outside 1..%d", ErrInvalidArgument, p.Users, ImportUsersMax)
+	case p.CardsPerUser < 0 || p.CardsPerUser > ImportCardsMax/p.Users:
+		return fmt.Errorf("%w: %d users of %d cards: more than %d cards", ErrInvalidArgument, p.Users, p.CardsPerUser, ImportCardsMax)
+	case p.FirstUser == 0 || p.AccountBase == 0 || p.Template == nil:
+		return fmt.Errorf("%w: a population needs user and account ids and a template", ErrInvalidArgument)
+	case p.FirstUser > math.MaxUint64-uint64(p.Users)+1 || p.AccountBase > math.MaxUint64-uint64(p.Users)+1:
+		return fmt.Errorf("%w: %d users from user %d and account %d pass id 2^64-1", ErrInvalidArgument, p.Users, p.FirstUser, p.AccountBase)
+	case p.Deposit < 0 || p.Deposit > actors.AmountMax:
+		return fmt.Errorf("%w: deposit %d", ErrInvalidArgument, p.Deposit)
+	}
+	return nil
+}
+
 // ImportPopulation writes a population straight through the group-commit writer, in large
 // batches, without the actors: a million users with ten million cards load in minutes rather than
 // hours. It is for loading and benchmarks: none of the population may exist or be in use yet (the
 // template must be new), and an import cut off by a crash leaves a partial population that the
 // audit reports. progress, if not nil, is called with the number of users written so far.
 func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress func(users int)) error {
-	switch {
-	case p.Users < 1 || p.Users > ImportUsersMax:
-		return fmt.Errorf("%w: %d users outside 1..%d", ErrInvalidArgument, p.Users, ImportUsersMax)
-	case p.CardsPerUser < 0 || p.Users*p.CardsPerUser > ImportCardsMax || p.Users*p.CardsPerUser >= 1<<32:
-		return fmt.Errorf("%w: %d cards outside 0..%d", ErrInvalidArgument, p.Users*p.CardsPerUser, ImportCardsMax)
-	case p.FirstUser == 0 || p.AccountBase == 0 || p.Template == nil:
-		return fmt.Errorf("%w: a population needs user and account ids and a template", ErrInvalidArgument)
-	case p.Deposit < 0 || p.Deposit > actors.AmountMax:
-		return fmt.Errorf("%w: deposit %d", ErrInvalidArgument, p.Deposit)
+	if err := p.check(); err != nil {
+		return err
 	}
 	end, err := e.begin(ctx)
 	if err != nil {
