@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
 )
 
@@ -215,8 +217,21 @@ func (s *Server) Gift(ctx context.Context, r *connect.Request[messages.GiftReque
 	if err := needUser(ctx, m.From); err != nil {
 		return nil, err
 	}
+	ttl, err := offerTTL(m.OfferTtlSeconds)
+	if err != nil {
+		return nil, engineError(err)
+	}
 	return respond(s.e.Gift(ctx, kaquan.Gift{From: m.From, To: m.To, Card: m.Card, Offer: m.Offer,
-		OfferTTL: time.Duration(m.OfferTtlSeconds) * time.Second, Image: m.Image, Message: m.Message}))
+		OfferTTL: ttl, Image: m.Image, Message: m.Message}))
+}
+
+// offerTTL converts a gift's offer time-out (0: the default). The engine checks the bounds, but
+// only of the converted duration: seconds are bounded first, or 2^55+3600 s would wrap to one hour.
+func offerTTL(seconds int64) (time.Duration, error) {
+	if maxSeconds := int64(actors.GiftOfferTTLMax / time.Second); seconds < 0 || seconds > maxSeconds {
+		return 0, fmt.Errorf("%w: offer_ttl_seconds %d outside 0..%d", kaquan.ErrInvalidArgument, seconds, maxSeconds)
+	}
+	return time.Duration(seconds) * time.Second, nil
 }
 
 func (s *Server) AcceptGift(ctx context.Context, r *connect.Request[messages.AnswerGiftRequest]) (*connect.Response[messages.Card], error) {
