@@ -27,6 +27,7 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	timeout := fs.Duration("request-timeout", server.DefaultOptions().RequestTimeout, "deadline of every request")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
 	pprofOn := fs.Bool("pprof", false, "serve /debug/pprof/ (for operators; not on a public port)")
+	backupTimeout := fs.Duration("backup-timeout", server.DefaultOptions().BackupTimeout, "how long one backup (GET /admin/backup) may take")
 	verbose := fs.Bool("v", false, "log engine activity")
 	gc := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -54,6 +55,7 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	}
 	sopts := server.DefaultOptions()
 	sopts.AdminToken, sopts.RequestBytesMax, sopts.RequestTimeout, sopts.Pprof, sopts.Logger = *adminToken, *requestBytes, *timeout, *pprofOn, log
+	sopts.BackupTimeout = *backupTimeout
 	srv, err := server.New(e, sopts)
 	if err != nil {
 		e.Close()
@@ -66,23 +68,77 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	}
 	log.Warn("kaquan serving", "addr", ln.Addr().String(), "data", *data, "durability", d, "tls", *tlsCert != "")
 	fmt.Fprintf(m.Stdout, "kaquan serving on %s\n", ln.Addr())
-	return serveUntil(ctx, ln, srv.Handler(), *tlsCert, *tlsKey, *shutdown, e)
+	handler := withBackupDeadline(srv.Handler(), sopts.BackupTimeout)
+	return serveUntil(ctx, ln, newHTTPServer(handler, *requestBytes, *timeout), *tlsCert, *tlsKey, *shutdown, e)
 }
 
-// serveUntil serves handler on ln until ctx ends, then shuts down within limit and closes e.
-func serveUntil(ctx context.Context, ln net.Listener, handler http.Handler, cert, key string, limit time.Duration, e *kaquan.Engine) error {
-	// gRPC needs HTTP/2; without TLS, clients speak it with prior knowledge (h2c). HTTP/1.1 serves
-	// Connect JSON, gRPC-Web and /metrics.
+// Connection deadlines. A request's own deadline (RequestTimeout) starts only once its body is
+// read, so without these a client that sends headers and then trickles or withholds the body
+// holds a connection and a goroutine forever, before any token is checked.
+const (
+	// slowLinkBytesPerSecond is the slowest upload that still gets the largest request body
+	// (RequestBytesMax) in before the read deadline: 64 KiB/s, a poor mobile link. The default
+	// 3 MiB limit gives 48 s on top of the request timeout.
+	slowLinkBytesPerSecond = 64 << 10
+	readHeaderTimeout      = 10 * time.Second
+	// idleTimeout closes a keep-alive connection (HTTP/1.1 or HTTP/2) with no request under way.
+	idleTimeout = 2 * time.Minute
+	// writeTimeoutMin keeps the write deadline above pprof's default 30 s profile and the time a
+	// large listing takes to reach a slow client, whatever the body limit and request timeout.
+	writeTimeoutMin = time.Minute
+	// backupPath streams a whole snapshot, for as long as the server's BackupTimeout allows.
+	backupPath = "/admin/backup"
+	// backupWriteSlack lets a backup cut off by BackupTimeout end its response before the write
+	// deadline cuts the connection.
+	backupWriteSlack = time.Minute
+)
+
+// connTimeouts are the read and write deadlines of one request, for bodies of up to requestBytes
+// and handlers bounded by requestTimeout. Both count from the start of the request (per stream on
+// HTTP/2). The write deadline covers the body, the handler and an answer about as large as the
+// largest request (an image). An answer streamed for longer must extend its own deadline
+// (http.ResponseController.SetWriteDeadline), as a backup's is (withBackupDeadline).
+func connTimeouts(requestBytes int, requestTimeout time.Duration) (read, write time.Duration) {
+	upload := time.Duration(requestBytes) * time.Second / slowLinkBytesPerSecond
+	read = requestTimeout + upload
+	write = max(read+requestTimeout+upload, writeTimeoutMin)
+	return read, write
+}
+
+// withBackupDeadline moves the write deadline of a backup, the one answer streamed for long, from
+// the server's WriteTimeout to its own bound. (A refused backup answers at once: the longer
+// deadline holds nothing.)
+func withBackupDeadline(h http.Handler, backupTimeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == backupPath {
+			// A writer without deadlines keeps none to move; the handler then runs as any other.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupTimeout + backupWriteSlack))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// newHTTPServer is the HTTP server of handler. gRPC needs HTTP/2; without TLS, clients speak it
+// with prior knowledge (h2c). HTTP/1.1 serves Connect JSON, gRPC-Web and /metrics.
+func newHTTPServer(handler http.Handler, requestBytes int, requestTimeout time.Duration) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
-	hs := &http.Server{
+	read, write := connTimeouts(requestBytes, requestTimeout)
+	return &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       read,
+		WriteTimeout:      write,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// serveUntil serves hs on ln until ctx ends, then shuts down within limit and closes e.
+func serveUntil(ctx context.Context, ln net.Listener, hs *http.Server, cert, key string, limit time.Duration, e *kaquan.Engine) error {
 	done := make(chan error, 1)
 	go func() {
 		if cert != "" {

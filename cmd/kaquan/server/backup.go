@@ -6,7 +6,8 @@ import (
 	"net/http"
 )
 
-// backupsMax bounds the backups under way: each reads the whole store.
+// backupsMax bounds the backups under way: each reads the whole store. (kaquan serve moves the
+// connection's write deadline for this one long answer: see its withBackupDeadline.)
 const backupsMax = 1
 
 // serveBackup streams a consistent snapshot of the engine (kaquan.Engine.Backup) to an admin:
