@@ -82,6 +82,9 @@ type shell struct {
 	idle     *time.Timer
 	seen     uint64 // messages handled; compared at each idle check
 	seenThen uint64
+	wrote    atomic.Bool // records submitted since activation: the entity exists, or is being created
+	probed   bool        // absent is known
+	absent   bool        // the entity's record was not in the store (see passivateIfAbsent)
 }
 
 func (s *shell) Receive(ctx actor.Context) {
@@ -136,6 +139,62 @@ func (s *shell) deliver(ctx actor.Context, msg any) {
 		return
 	}
 	s.behavior.Receive(&Context{Context: ctx, shell: s}, msg)
+	s.passivateIfAbsent(ctx)
+}
+
+// passivateIfAbsent lets an entity that does not exist leave memory as soon as it has answered
+// (and is idle, its writes durable). Reads of unknown ids, which any token can make, would
+// otherwise each hold an activation for IdleTimeout; and a record written later by another entity
+// (a card by its template's claim) is then loaded fresh rather than answered from an empty state.
+// An activation that submitted records is never absent: its messages created or changed it.
+func (s *shell) passivateIfAbsent(ctx actor.Context) {
+	if s.wrote.Load() || !s.isAbsent() {
+		return
+	}
+	s.wantStop.Store(true) // if writes (barriers) are pending, their completion passivates
+	s.tryPassivate(ctx)
+}
+
+// Absenter is a Behavior that knows whether its entity exists (its state loaded or made). Others
+// are looked up in the store once (see isAbsent).
+type Absenter interface{ Absent() bool }
+
+// isAbsent reports whether the entity does not exist: from the behavior, if it knows, else from
+// the store, read once per activation, after the first message that wrote nothing.
+func (s *shell) isAbsent() bool {
+	if a, ok := s.behavior.(Absenter); ok {
+		return a.Absent()
+	}
+	if s.probed {
+		return s.absent
+	}
+	s.probed = true
+	key, ok := recordKey(s.id)
+	if !ok || s.host.Store == nil {
+		return false
+	}
+	has, err := s.host.Store.Has(key)
+	s.absent = err == nil && !has // on a store error the entity stays, as any other
+	return s.absent
+}
+
+// recordKey is the store key without which entity id does not exist. A pool is its user's: the
+// user's party record (an existing user's empty pool stays in memory, since loading one scans
+// its churned key range).
+func recordKey(id ID) ([]byte, bool) {
+	switch id.Kind {
+	case KindAccount:
+		return persistence.AccountKey(id.Num), true
+	case KindTemplate:
+		return persistence.TemplateKey(id.Num), true
+	case KindCard:
+		return persistence.CardKey(id.Num), true
+	case KindPayment:
+		return persistence.PaymentKey(id.Str), true
+	case KindPool:
+		return persistence.PartyKey(id.Num), true
+	}
+	return nil, false
 }
 
 func (s *shell) tryPassivate(ctx actor.Context) {
@@ -176,6 +235,9 @@ func (c *Context) ID() ID { return c.shell.id }
 // The in-memory state must already reflect the entries: later messages are decided on it at once.
 func (c *Context) Persist(entries []persistence.Entry, done func(error)) {
 	s := c.shell
+	if len(entries) > 0 {
+		s.wrote.Store(true)
+	}
 	s.pending.Add(1)
 	err := s.host.Writer.Submit(&persistence.Write{Entries: entries, Done: func(err error) {
 		if err != nil {

@@ -72,6 +72,9 @@ func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
 
 func (b *behavior) Busy() bool { return false }
 
+// Absent reports that the account does not exist (see actors.Absenter).
+func (b *behavior) Absent() bool { return b.s.Account == nil }
+
 func (b *behavior) Receive(c *actors.Context, msg any) {
 	switch m := msg.(type) {
 	case *messages.Post:

@@ -68,6 +68,9 @@ func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
 
 func (b *behavior) Busy() bool { return b.s.Phase != PhaseIdle }
 
+// Absent reports that no payment is recorded or under way under this key (see actors.Absenter).
+func (b *behavior) Absent() bool { return b.s.P == nil }
+
 func (b *behavior) Receive(c *actors.Context, msg any) {
 	switch m := msg.(type) {
 	case *actors.Call:

@@ -54,6 +54,9 @@ func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
 
 func (b *behavior) Busy() bool { return false }
 
+// Absent reports that the template does not exist (see actors.Absenter).
+func (b *behavior) Absent() bool { return b.t == nil }
+
 func (b *behavior) Receive(c *actors.Context, msg any) {
 	if m, ok := msg.(*messages.ClaimReward); ok {
 		b.handleClaimReward(c, m)
