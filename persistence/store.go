@@ -314,5 +314,10 @@ func (s *Store) syncValueLogs() error {
 			return fmt.Errorf("sync value log %s: %w", filepath.Base(p), err)
 		}
 	}
+	// Badger syncs its files but not the folder after an L0 flush or a new value log: their names
+	// must be durable too before the commit log that covers them goes.
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("sync data folder: %w", err)
+	}
 	return nil
 }
