@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -318,20 +317,7 @@ func TestServer_Errors(t *testing.T) {
 	s := startServer(t)
 	f := setupFlow(t, s, true)
 	ctx := context.Background()
-	reasonOf := func(err error) string {
-		var ce *connect.Error
-		if !errors.As(err, &ce) {
-			return ""
-		}
-		for _, d := range ce.Details() {
-			if m, e := d.Value(); e == nil {
-				if r, ok := m.(*messages.ErrorReason); ok {
-					return r.Reason
-				}
-			}
-		}
-		return ""
-	}
+	reasonOf := errorReason
 	_, err := f.admin.Deposit(ctx, connect.NewRequest(&messages.TransferRequest{Account: 1000, Amount: -5, Key: "neg"}))
 	if connect.CodeOf(err) != connect.CodeInvalidArgument || reasonOf(err) != "invalid_argument" {
 		t.Errorf("negative deposit: %v (%s)", err, reasonOf(err))
