@@ -38,7 +38,9 @@ type Engine struct {
 	slots       chan struct{} // one per call under way: bounds every mailbox together
 	imageChecks chan struct{} // one per new gift image being decoded (imageChecksMax)
 	checkImage  func([]byte) (card.Image, error)
-	calls       atomic.Int64 // calls under way, including abandoned ones still running
+	calls       atomic.Int64  // calls under way, including abandoned ones still running
+	using       atomic.Int64  // calls admitted by begin, which use the store or writer: Close always waits for them
+	closing     chan struct{} // closed when Close begins
 	closed      atomic.Bool
 	closeOnce   sync.Once
 	closeErr    error
@@ -77,7 +79,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
-	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), checkImage: card.CheckImage, fatal: make(chan struct{}),
+	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), closing: make(chan struct{}), checkImage: card.CheckImage, fatal: make(chan struct{}),
 		kinds: facts[messages.PartyKind]{max: partyKindsMax}, soldOut: facts[struct{}]{max: soldOutMax}}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)
@@ -187,10 +189,13 @@ func (e *Engine) Close() error {
 
 func (e *Engine) close() error {
 	e.closed.Store(true)
+	close(e.closing)
 	e.sweeper.stop()
 	// Every answer comes after its writes, and nothing is sent on after an answer, so once no call
 	// is under way the actors are idle and the writer holds the rest.
-	for e.calls.Load() > 0 && e.Err() == nil {
+	// After a failure, actor calls may never answer (they return on e.fatal); calls on the store
+	// do return, and must, before the store closes under them.
+	for (e.calls.Load() > 0 && e.Err() == nil) || e.using.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	e.system.Shutdown()

@@ -108,8 +108,8 @@ func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Part
 // begin admits one call that uses the store or the writer: Close waits until every call admitted
 // has ended (end must be called once), so none runs into a closed store.
 func (e *Engine) begin(ctx context.Context) (end func(), err error) {
-	e.calls.Add(1)
-	end = func() { e.calls.Add(-1) }
+	e.using.Add(1)
+	end = func() { e.using.Add(-1) }
 	if err := e.usable(ctx); err != nil {
 		end()
 		return nil, err

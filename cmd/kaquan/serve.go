@@ -155,6 +155,11 @@ func serveUntil(ctx context.Context, ln net.Listener, hs *http.Server, cert, key
 	sctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	shutErr := hs.Shutdown(sctx) // stop accepting, wait for the requests under way
+	if shutErr != nil {
+		// Out of time: cut what still runs (a backup to a client that stopped reading, say), or
+		// the engine's Close would wait for it.
+		_ = hs.Close()
+	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
