@@ -102,8 +102,10 @@ func (e *Engine) giftImage(ctx context.Context, data []byte, possible func() err
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
 	}
-	img, err := e.checkImage(data)
-	<-e.imageChecks
+	img, err := func() (card.Image, error) {
+		defer func() { <-e.imageChecks }() // also if a decoder panics
+		return e.checkImage(data)
+	}()
 	if err != nil {
 		return "", nil, err
 	}
