@@ -84,6 +84,10 @@ func DecideIssueCode(s *State, owner uint64, code string, card uint64, now int64
 		return nil, fmt.Errorf("%w: account", actors.ErrUnknownEntity)
 	case s.Account.OwnerId != owner:
 		return nil, fmt.Errorf("%w: account %d is not yours", actors.ErrPermissionDenied, s.Account.Id)
+	case s.Account.OwnerKind != messages.PartyKind_PARTY_KIND_USER:
+		// A merchant paying into its own account would put both sides of one transfer on one
+		// account, where recovery cannot tell the debit from the credit.
+		return nil, fmt.Errorf("%w: payment codes are for users' accounts, %d is a %s's", actors.ErrPermissionDenied, s.Account.Id, s.Account.OwnerKind)
 	case s.Account.Status != messages.AccountStatus_ACCOUNT_STATUS_ACTIVE:
 		return nil, fmt.Errorf("%w: %s", actors.ErrAccountNotActive, s.Account.Status)
 	case !actors.IsPaymentCode(code):

@@ -276,6 +276,7 @@ func TestAccount_DecideIssueCode(t *testing.T) {
 		{name: "OwnerMismatchBeforeStatus", s: newState(closed, 0, 0), owner: ownerID + 1, code: "x", wantErr: actors.ErrPermissionDenied},
 		{name: "Frozen", s: newState(frozen, 0, 0), owner: ownerID, code: code(1), wantErr: actors.ErrAccountNotActive},
 		{name: "Closed", s: newState(closed, 0, 0), owner: ownerID, code: code(1), wantErr: actors.ErrAccountNotActive},
+		{name: "MerchantsAccount", s: &State{Account: &messages.Account{Id: accID, OwnerId: ownerID, OwnerKind: messages.PartyKind_PARTY_KIND_MERCHANT, Status: active}}, owner: ownerID, code: code(1), wantErr: actors.ErrPermissionDenied},
 		{name: "CodeEmpty", s: newState(active, 0, 0), owner: ownerID, code: "", wantErr: actors.ErrInvalidArgument},
 		{name: "CodeTooShort", s: newState(active, 0, 0), owner: ownerID, code: strings.Repeat("1", actors.PaymentCodeDigits-1), wantErr: actors.ErrInvalidArgument},
 		{name: "CodeTooLong", s: newState(active, 0, 0), owner: ownerID, code: strings.Repeat("1", actors.PaymentCodeDigits+1), wantErr: actors.ErrInvalidArgument},
