@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/account"
@@ -84,20 +83,8 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 	if ok, err := e.store.Has(persistence.TemplateKey(t.Id)); err != nil || ok {
 		return errors.Join(err, fmt.Errorf("%w: template %d", ErrExists, t.Id))
 	}
-	var failed atomic.Pointer[error]
-	// A bounded number of users in flight: enough to fill the writer's batches, while the writer's
-	// own queue (sized for many small writes) would hold hundreds of megabytes of these large ones.
-	inflight := make(chan struct{}, importInflightMax)
-	done := func(err error) {
-		if err != nil {
-			failed.CompareAndSwap(nil, &err)
-		}
-		<-inflight
-	}
+	bulk := persistence.NewBulk(e.writer, importInflightMax) // a bounded number of users in flight
 	for i := range p.Users {
-		if failed.Load() != nil {
-			break
-		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -105,8 +92,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		if err != nil {
 			return err
 		}
-		inflight <- struct{}{}
-		if err := e.writer.Submit(&persistence.Write{Entries: entries, Done: done}); err != nil {
+		if err := bulk.Put(entries); err != nil {
 			return err
 		}
 		if progress != nil && (i+1)%10_000 == 0 {
@@ -117,11 +103,11 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 	if err != nil {
 		return err
 	}
-	if err := e.put(persistence.Entry{Key: persistence.TemplateKey(t.Id), Value: tv}); err != nil { // after every card: a barrier
+	if err := bulk.Put([]persistence.Entry{{Key: persistence.TemplateKey(t.Id), Value: tv}}); err != nil { // after every card; refused once one failed
 		return err
 	}
-	if f := failed.Load(); f != nil {
-		return *f
+	if err := bulk.Finish(); err != nil {
+		return err
 	}
 	if progress != nil {
 		progress(p.Users)

@@ -170,26 +170,10 @@ func restoreInto(ctx context.Context, dir string, r io.Reader, logger *slog.Logg
 		}
 	}()
 	rd := &backupReader{r: bufio.NewReaderSize(r, 1<<20), sum: sha256.New()}
-	inflight := make(chan error, restoreInflightMax)
-	pending := 0
-	wait := func() error { // for the oldest Write in flight
-		pending--
-		return <-inflight
-	}
-	submit := func(entries []Entry) error {
-		if pending == restoreInflightMax {
-			if err := wait(); err != nil {
-				return err
-			}
-		}
-		pending++
-		return w.Submit(&Write{Entries: entries, Done: func(err error) { inflight <- err }})
-	}
-	info, err = rd.records(ctx, submit)
-	for pending > 0 {
-		if werr := wait(); err == nil && werr != nil {
-			err = fmt.Errorf("restore: %w", werr)
-		}
+	bulk := NewBulk(w, restoreInflightMax)
+	info, err = rd.records(ctx, bulk.Put)
+	if ferr := bulk.Finish(); err == nil && ferr != nil {
+		err = fmt.Errorf("restore: %w", ferr)
 	}
 	return info, err
 }
