@@ -321,3 +321,7 @@ func (s *Store) syncValueLogs() error {
 	}
 	return nil
 }
+
+// SyncDir makes the names in dir durable (a file created or renamed there), as the store does for
+// its own; for the files the commands write beside it (a backup).
+func SyncDir(dir string) error { return syncDir(dir) }

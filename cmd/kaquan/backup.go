@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/persistence"
 )
 
 // backup writes a consistent snapshot of an engine's data to a file: of a data folder (opened here:
@@ -105,16 +106,7 @@ func createAtomically(path string, write func(io.Writer) error) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncFolder(filepath.Dir(path))
-}
-
-func syncFolder(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return persistence.SyncDir(filepath.Dir(path))
 }
 
 // restore builds a data folder from a backup file, then opens it (interrupted payments in the
