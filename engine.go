@@ -41,7 +41,6 @@ type Engine struct {
 	calls       atomic.Int64  // calls under way, including abandoned ones still running
 	using       atomic.Int64  // calls admitted by begin, which use the store or writer: Close always waits for them
 	closing     chan struct{} // closed when Close begins
-	closed      atomic.Bool
 	closeOnce   sync.Once
 	closeErr    error
 	recovered   bool                   // Open finished its recovery: only then may Close mark a clean stop
@@ -188,7 +187,6 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) close() error {
-	e.closed.Store(true)
 	close(e.closing)
 	e.sweeper.stop()
 	// Every answer comes after its writes, and nothing is sent on after an answer, so once no call
@@ -210,12 +208,22 @@ func (e *Engine) close() error {
 	return errors.Join(werr, serr)
 }
 
+// isClosed reports whether Close has begun.
+func (e *Engine) isClosed() bool {
+	select {
+	case <-e.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
 
 // call sends msg to entity id and waits for its answer, which comes once durable.
 func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 	e.calls.Add(1)
-	if e.closed.Load() {
+	if e.isClosed() {
 		e.calls.Add(-1)
 		return nil, fmt.Errorf("%w: closed", ErrEngineStopped)
 	}

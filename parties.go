@@ -104,28 +104,23 @@ func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Part
 	return p, nil
 }
 
-// usable fails fast when the engine cannot take calls.
-// begin admits one call that uses the store or the writer: Close waits until every call admitted
-// has ended (end must be called once), so none runs into a closed store.
+// begin admits one call that uses the store or the writer, failing fast when the engine cannot take
+// calls: Close waits until every call admitted has ended (end must be called once), so none runs
+// into a closed store.
 func (e *Engine) begin(ctx context.Context) (end func(), err error) {
 	e.using.Add(1)
 	end = func() { e.using.Add(-1) }
-	if err := e.usable(ctx); err != nil {
+	switch {
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case e.isClosed():
+		err = fmt.Errorf("%w: closed", ErrEngineStopped)
+	case e.Err() != nil:
+		err = fmt.Errorf("%w: %w", ErrEngineStopped, e.Err())
+	}
+	if err != nil {
 		end()
 		return nil, err
 	}
 	return end, nil
-}
-
-func (e *Engine) usable(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if e.closed.Load() {
-		return fmt.Errorf("%w: closed", ErrEngineStopped)
-	}
-	if err := e.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrEngineStopped, err)
-	}
-	return nil
 }
