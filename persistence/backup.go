@@ -239,7 +239,7 @@ func (b *backupReader) records(ctx context.Context, submit func([]Entry) error) 
 		if err := b.read(value); err != nil {
 			return info, err
 		}
-		if len(batch) == restoreWriteEntriesMax || batchBytes+len(key)+len(value) > restoreWriteBytesMax && len(batch) > 0 {
+		if len(batch) == restoreWriteEntriesMax || (len(batch) > 0 && batchBytes+len(key)+len(value) > restoreWriteBytesMax) {
 			if err := submit(batch); err != nil {
 				return info, fmt.Errorf("restore: %w", err)
 			}
