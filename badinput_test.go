@@ -218,7 +218,7 @@ func TestBadInput_IdempotencyKeys(t *testing.T) {
 				},
 				"pay": func() error { _, err := w.pay(e, code, 100, key); return err },
 				"refund": func() error {
-					_, err := e.Refund(ctx, w.merchant, key)
+					_, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: key})
 					return err
 				},
 				"payment": func() error { _, err := e.Payment(ctx, w.merchant, key); return err },
@@ -279,7 +279,7 @@ func TestBadInput_UnknownIDs(t *testing.T) {
 			return err
 		}},
 		{"SetAccountStatus of an unknown account", kaquan.ErrUnknownEntity, func() error {
-			_, err := e.SetAccountStatus(ctx, noAccount, messages.AccountStatus_ACCOUNT_STATUS_FROZEN)
+			_, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: noAccount, Status: messages.AccountStatus_ACCOUNT_STATUS_FROZEN})
 			return err
 		}},
 		{"IssuePaymentCode on an unknown account", kaquan.ErrUnknownEntity, func() error {
@@ -309,13 +309,16 @@ func TestBadInput_UnknownIDs(t *testing.T) {
 			return err
 		}},
 		{"Card of an unknown id", kaquan.ErrUnknownEntity, func() error { _, err := e.Card(ctx, noCard); return err }},
-		{"VoidCard of an unknown card", kaquan.ErrUnknownEntity, func() error { _, err := e.VoidCard(ctx, w.merchant, noCard); return err }},
-		{"ExpireCard of an unknown card", kaquan.ErrUnknownEntity, func() error { _, err := e.ExpireCard(ctx, noCard); return err }},
+		{"VoidCard of an unknown card", kaquan.ErrUnknownEntity, func() error {
+			_, err := e.VoidCard(ctx, kaquan.VoidCard{Merchant: w.merchant, Card: noCard})
+			return err
+		}},
+		{"ExpireCard of an unknown card", kaquan.ErrUnknownEntity, func() error { _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: noCard}); return err }},
 		{"Pay into an unknown merchant account", kaquan.ErrUnknownEntity, func() error {
 			_, err := e.Pay(ctx, kaquan.Pay{Merchant: w.merchant, MerchantAccount: noAccount, Code: "123456789012345678", Amount: 1, Key: "k"})
 			return err
 		}},
-		{"Refund of an unknown payment", kaquan.ErrUnknownEntity, func() error { _, err := e.Refund(ctx, w.merchant, "nope"); return err }},
+		{"Refund of an unknown payment", kaquan.ErrUnknownEntity, func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "nope"}); return err }},
 		{"Payment of an unknown key", kaquan.ErrUnknownEntity, func() error { _, err := e.Payment(ctx, w.merchant, "nope"); return err }},
 	}
 	for _, c := range calls {
@@ -404,7 +407,7 @@ func TestBadInput_Parties(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = e.VoidCard(ctx, w.other, c.Id)
+			_, err = e.VoidCard(ctx, kaquan.VoidCard{Merchant: w.other, Card: c.Id})
 			return err
 		}},
 	}
@@ -532,14 +535,14 @@ func TestBadInput_ExpiredCodesAndCards(t *testing.T) {
 		unchanged(t, e, before)
 	})
 	t.Run("a card past its validity", func(t *testing.T) {
-		wantErr(t, "expire a valid card", kaquan.ErrInvalidArgument, func() error { _, err := e.ExpireCard(ctx, c.Id); return err })
+		wantErr(t, "expire a valid card", kaquan.ErrInvalidArgument, func() error { _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); return err })
 		clk.Advance(30 * 24 * time.Hour)
 		code := w.code(t, e, u, c.Id)
 		o, err := w.pay(e, code, 3000, "expired-card")
 		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_EXPIRED)
 		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CARD_NOT_USABLE)
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_AVAILABLE)
-		if _, err := e.ExpireCard(ctx, c.Id); err != nil {
+		if _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); err != nil {
 			t.Errorf("expire: got %v, want success", err)
 		}
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_EXPIRED)
@@ -606,13 +609,13 @@ func TestBadInput_Cards(t *testing.T) {
 		before := readLedgers(t, e, w.accounts)
 		_, err := w.pay(e, w.code(t, e, u, c.Id), 3000, "used-card")
 		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_NOT_AVAILABLE)
-		wantErr(t, "void a used card", kaquan.ErrCardNotUsable, func() error { _, err := e.VoidCard(ctx, w.merchant, c.Id); return err })
+		wantErr(t, "void a used card", kaquan.ErrCardNotUsable, func() error { _, err := e.VoidCard(ctx, kaquan.VoidCard{Merchant: w.merchant, Card: c.Id}); return err })
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_USED)
 		unchanged(t, e, before)
 	})
 	t.Run("a voided card", func(t *testing.T) {
 		v := mustV(e.Claim(ctx, kaquan.Claim{Template: w.template, User: u}))(t)
-		must(t)(e.VoidCard(ctx, w.merchant, v.Id))
+		must(t)(e.VoidCard(ctx, kaquan.VoidCard{Merchant: w.merchant, Card: v.Id}))
 		before := readLedgers(t, e, w.accounts)
 		_, err := w.pay(e, w.code(t, e, u, v.Id), 3000, "void-card")
 		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_NOT_AVAILABLE)
@@ -715,7 +718,7 @@ func TestBadInput_InactiveAccounts(t *testing.T) {
 	c := mustV(e.Claim(ctx, kaquan.Claim{Template: w.template, User: u}))(t)
 	setStatus := func(t *testing.T, account uint64, s messages.AccountStatus) {
 		t.Helper()
-		if _, err := e.SetAccountStatus(ctx, account, s); err != nil {
+		if _, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: account, Status: s}); err != nil {
 			t.Fatalf("set account %d %s: %v", account, s, err)
 		}
 	}
@@ -767,17 +770,17 @@ func TestBadInput_InactiveAccounts(t *testing.T) {
 		before := readLedgers(t, e, w.accounts)
 		for _, s := range []messages.AccountStatus{messages.AccountStatus_ACCOUNT_STATUS_UNSPECIFIED, 4, 99, -1} {
 			wantErr(t, fmt.Sprint("status ", s), kaquan.ErrInvalidArgument, func() error {
-				_, err := e.SetAccountStatus(ctx, payer, s)
+				_, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: payer, Status: s})
 				return err
 			})
 		}
 		wantErr(t, "close with a balance", kaquan.ErrInvalidArgument, func() error {
-			_, err := e.SetAccountStatus(ctx, payer, messages.AccountStatus_ACCOUNT_STATUS_CLOSED)
+			_, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: payer, Status: messages.AccountStatus_ACCOUNT_STATUS_CLOSED})
 			return err
 		})
 		setStatus(t, w.other, messages.AccountStatus_ACCOUNT_STATUS_CLOSED) // empty: may close
 		wantErr(t, "reopen a closed account", kaquan.ErrAccountNotActive, func() error {
-			_, err := e.SetAccountStatus(ctx, w.other, messages.AccountStatus_ACCOUNT_STATUS_ACTIVE)
+			_, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: w.other, Status: messages.AccountStatus_ACCOUNT_STATUS_ACTIVE})
 			return err
 		})
 		wantErr(t, "deposit to a closed account", kaquan.ErrAccountNotActive, func() error {
@@ -846,7 +849,7 @@ func TestBadInput_Refunds(t *testing.T) {
 
 	t.Run("a refund by another merchant finds no payment under its keys", func(t *testing.T) {
 		// Payments are named by merchant and key: another merchant cannot even address this one.
-		wantErr(t, "refund", kaquan.ErrUnknownEntity, func() error { _, err := e.Refund(ctx, w.other, "paid"); return err })
+		wantErr(t, "refund", kaquan.ErrUnknownEntity, func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.other, Key: "paid"}); return err })
 		wantErr(t, "read", kaquan.ErrUnknownEntity, func() error { _, err := e.Payment(ctx, w.other, "paid"); return err })
 		if p := mustV(e.Payment(ctx, w.merchant, "paid"))(t); p.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
 			t.Errorf("payment: got state %s, want COMPLETED", p.State)
@@ -854,7 +857,7 @@ func TestBadInput_Refunds(t *testing.T) {
 		unchanged(t, e, before)
 	})
 	t.Run("a refund of a failed payment", func(t *testing.T) {
-		wantErr(t, "refund", kaquan.ErrRefundNotAllowed, func() error { _, err := e.Refund(ctx, w.merchant, "failed"); return err })
+		wantErr(t, "refund", kaquan.ErrRefundNotAllowed, func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "failed"}); return err })
 		if p := mustV(e.Payment(ctx, w.merchant, "failed"))(t); p.State != messages.PaymentState_PAYMENT_STATE_FAILED {
 			t.Errorf("payment: got state %s, want FAILED", p.State)
 		}
@@ -863,7 +866,7 @@ func TestBadInput_Refunds(t *testing.T) {
 	t.Run("a refund the merchant can no longer fund", func(t *testing.T) {
 		must(t)(e.Withdraw(ctx, kaquan.Withdrawal{Account: w.merchantAccount, Amount: 1, Key: "take"}))
 		before := readLedgers(t, e, w.accounts)
-		o, err := e.Refund(ctx, w.merchant, "paid")
+		o, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "paid"})
 		if !errors.Is(err, kaquan.ErrInsufficientFunds) {
 			t.Errorf("refund: got %v, want ErrInsufficientFunds", err)
 		}
@@ -875,11 +878,11 @@ func TestBadInput_Refunds(t *testing.T) {
 		must(t)(e.Deposit(ctx, kaquan.Deposit{Account: w.merchantAccount, Amount: 1, Key: "give-back"}))
 	})
 	t.Run("a second refund", func(t *testing.T) {
-		if _, err := e.Refund(ctx, w.merchant, "paid"); err != nil {
+		if _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "paid"}); err != nil {
 			t.Fatalf("first refund: got %v, want success", err)
 		}
 		before := readLedgers(t, e, w.accounts)
-		wantErr(t, "second refund", kaquan.ErrRefundNotAllowed, func() error { _, err := e.Refund(ctx, w.merchant, "paid"); return err })
+		wantErr(t, "second refund", kaquan.ErrRefundNotAllowed, func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "paid"}); return err })
 		unchanged(t, e, before)
 		wantBalance(t, e, userAccount(u), 10_000, 3)
 	})
@@ -988,7 +991,7 @@ func TestBadInput_AfterClose(t *testing.T) {
 		"CreateAccount": func() error { _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: 4000, Owner: u}); return err },
 		"Account":       func() error { _, err := e.Account(ctx, userAccount(u)); return err },
 		"SetAccountStatus": func() error {
-			_, err := e.SetAccountStatus(ctx, userAccount(u), messages.AccountStatus_ACCOUNT_STATUS_FROZEN)
+			_, err := e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: userAccount(u), Status: messages.AccountStatus_ACCOUNT_STATUS_FROZEN})
 			return err
 		},
 		"Deposit": func() error {
@@ -1007,15 +1010,15 @@ func TestBadInput_AfterClose(t *testing.T) {
 		"Template":   func() error { _, err := e.Template(ctx, w.template); return err },
 		"Claim":      func() error { _, err := e.Claim(ctx, kaquan.Claim{Template: w.template, User: u}); return err },
 		"Card":       func() error { _, err := e.Card(ctx, c.Id); return err },
-		"VoidCard":   func() error { _, err := e.VoidCard(ctx, w.merchant, c.Id); return err },
-		"ExpireCard": func() error { _, err := e.ExpireCard(ctx, c.Id); return err },
+		"VoidCard":   func() error { _, err := e.VoidCard(ctx, kaquan.VoidCard{Merchant: w.merchant, Card: c.Id}); return err },
+		"ExpireCard": func() error { _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); return err },
 		"Wallet":     func() error { _, err := e.Wallet(ctx, u); return err },
 		"IssuePaymentCode": func() error {
 			_, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u)})
 			return err
 		},
 		"Pay":     func() error { _, err := w.pay(e, code, 100, "late"); return err },
-		"Refund":  func() error { _, err := e.Refund(ctx, w.merchant, "paid"); return err },
+		"Refund":  func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "paid"}); return err },
 		"Payment": func() error { _, err := e.Payment(ctx, w.merchant, "paid"); return err },
 		"Audit":   func() error { _, err := e.Audit(ctx); return err },
 		"CheckAcks": func() error {

@@ -357,7 +357,7 @@ func TestConcurrency_RandomPayments(t *testing.T) {
 					unexpected = append(unexpected, fmt.Sprintf("withdraw %s: %v", o.key, err))
 				}
 			case "refund":
-				r, err := e.Refund(ctx, o.pay.merchant, o.pay.idem)
+				r, err := e.Refund(ctx, kaquan.Refund{Merchant: o.pay.merchant, Key: o.pay.idem})
 				mu.Lock()
 				defer mu.Unlock()
 				refundCalls++
@@ -787,7 +787,9 @@ func TestConcurrency_RefundRace(t *testing.T) {
 
 			outcomes := make([]kaquan.PaymentOutcome, calls)
 			errs := make([]error, calls)
-			parallel(calls, 0, func(i int) { outcomes[i], errs[i] = e.Refund(ctx, w.merchant, "to-refund") })
+			parallel(calls, 0, func(i int) {
+				outcomes[i], errs[i] = e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "to-refund"})
+			})
 			mustEngineOK(t, e)
 			ok := 0
 			for i, err := range errs {

@@ -252,22 +252,38 @@ func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 	}
 }
 
-// WriterStats reports the group-commit writer's counters.
-func (e *Engine) WriterStats() persistence.WriterStats { return e.writer.Stats() }
+// ask is call with the answer's type checked in one place: T is what msg's handler answers (nil
+// answers the zero T), and anything else is a bug.
+func ask[T any](ctx context.Context, e *Engine, id actors.ID, msg any) (T, error) {
+	var v T
+	r, err := e.call(ctx, id, msg)
+	if err != nil || r == nil {
+		return v, err
+	}
+	v, ok := r.(T)
+	if !ok {
+		actors.Invariant(false, fmt.Sprintf("%v answered %T to %T, want %T", id, r, msg, v))
+	}
+	return v, nil
+}
 
-// CallsInFlight reports the calls under way (each waits on an entity's mailbox or its write).
-func (e *Engine) CallsInFlight() int64 { return e.calls.Load() }
-
-// ActiveEntities reports how many entities (accounts, templates, cards, payments) are in memory.
-func (e *Engine) ActiveEntities() int64 { return e.host.Router.Active() }
-
-// Activations reports how many times an entity was loaded into memory since Open.
-func (e *Engine) Activations() int64 { return e.host.Router.Activations() }
-
-// Deliveries reports how many messages entities received since Open: calls, the messages entities
-// send each other, and their replies (a card payment's saga is a dozen).
-func (e *Engine) Deliveries() int64 { return e.host.Router.Delivered() }
-
-// StoreReads reports the point reads that went to Badger since Open (those of writes still in
-// memory after their commit are answered there and not counted).
-func (e *Engine) StoreReads() int64 { return e.store.BadgerReads() }
+// begin admits one call that uses the store or the writer, failing fast when the engine cannot take
+// calls: Close waits until every call admitted has ended (end must be called once), so none runs
+// into a closed store.
+func (e *Engine) begin(ctx context.Context) (end func(), err error) {
+	e.using.Add(1)
+	end = func() { e.using.Add(-1) }
+	switch {
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case e.isClosed():
+		err = fmt.Errorf("%w: closed", ErrEngineStopped)
+	case e.Err() != nil:
+		err = fmt.Errorf("%w: %w", ErrEngineStopped, e.Err())
+	}
+	if err != nil {
+		end()
+		return nil, err
+	}
+	return end, nil
+}

@@ -18,10 +18,10 @@ const unknownSettle = 3 * time.Second
 // waitActive waits until at most want entities are in memory, and reports how many there are.
 func waitActive(e *kaquan.Engine, want int64) int64 {
 	deadline := time.Now().Add(unknownSettle)
-	for e.ActiveEntities() > want && time.Now().Before(deadline) {
+	for e.Stats().ActiveEntities > want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return e.ActiveEntities()
+	return e.Stats().ActiveEntities
 }
 
 // TestEntities_UnknownReadsLeaveMemory: reads of cards, accounts, templates and payments that do not
@@ -32,7 +32,7 @@ func TestEntities_UnknownReadsLeaveMemory(t *testing.T) {
 	e := MustOpenEngine(t, inMemory)
 	ctx := ctxTimeout(t)
 	w := mustWorld(t, e, 1, 0, 10)
-	base := e.ActiveEntities()
+	base := e.Stats().ActiveEntities
 	const n = 20_000
 	var wg sync.WaitGroup
 	for g := range 32 {
@@ -43,7 +43,7 @@ func TestEntities_UnknownReadsLeaveMemory(t *testing.T) {
 				_, errAccount := e.Account(ctx, id)
 				_, errTemplate := e.Template(ctx, id)
 				_, errPayment := e.Payment(ctx, 1, fmt.Sprint("unknown-", i))
-				if _, err := e.ClaimShared(ctx, w.users[0], id, id); err == nil {
+				if _, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: w.users[0], Sharer: id, Card: id}); err == nil {
 					t.Errorf("claim from the pool of unknown user %d: got no error", id)
 					return
 				}
@@ -71,11 +71,11 @@ func TestEntities_KnownStayActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := e.Activations()
+	before := e.Stats().Activations
 	for range 10 {
 		must(t)(e.Card(ctx, c.Id))
 	}
-	if got := e.Activations() - before; got > 1 {
+	if got := e.Stats().Activations - before; got > 1 {
 		t.Errorf("activations for 10 reads of an existing card: got %d, want at most 1", got)
 	}
 }
@@ -86,7 +86,7 @@ func TestEntities_UnknownThenCreated(t *testing.T) {
 	e := MustOpenEngine(t, inMemory)
 	ctx := ctxTimeout(t)
 	w := mustWorld(t, e, 1, 0, 10)
-	base := e.ActiveEntities()
+	base := e.Stats().ActiveEntities
 	next := w.template<<32 | 1 // the first card the template issues
 	if _, err := e.Card(ctx, next); !errors.Is(err, kaquan.ErrUnknownEntity) {
 		t.Fatalf("card %d before its claim: got %v, want ErrUnknownEntity", next, err)

@@ -284,24 +284,24 @@ func TestGift_OfferAcceptDecline(t *testing.T) {
 	if _, err := e.Gift(ctx, kaquan.Gift{From: a, To: c, Card: card.Id}); !errors.As(err, &ce) {
 		t.Errorf("gift an offered card again: got %v, want a CardError", err)
 	}
-	if _, err := e.AcceptGift(ctx, c, card.Id); !errors.Is(err, kaquan.ErrGiftNotPending) {
+	if _, err := e.AcceptGift(ctx, kaquan.AcceptGift{User: c, Card: card.Id}); !errors.Is(err, kaquan.ErrGiftNotPending) {
 		t.Errorf("accept by a stranger: got %v, want ErrGiftNotPending", err)
 	}
-	got, err := e.AcceptGift(ctx, b, card.Id)
+	got, err := e.AcceptGift(ctx, kaquan.AcceptGift{User: b, Card: card.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.OwnerId != b || got.State != messages.CardState_CARD_STATE_AVAILABLE || got.Code == card.Code {
 		t.Fatalf("accepted: %v", got)
 	}
-	if _, err := e.AcceptGift(ctx, b, card.Id); !errors.Is(err, kaquan.ErrGiftNotPending) {
+	if _, err := e.AcceptGift(ctx, kaquan.AcceptGift{User: b, Card: card.Id}); !errors.Is(err, kaquan.ErrGiftNotPending) {
 		t.Errorf("accept twice: got %v, want ErrGiftNotPending", err)
 	}
 	// b offers it on to c, who declines: it stays b's.
 	if _, err := e.Gift(ctx, kaquan.Gift{From: b, To: c, Card: card.Id, Offer: true}); err != nil {
 		t.Fatal(err)
 	}
-	back, err := e.DeclineGift(ctx, c, card.Id)
+	back, err := e.DeclineGift(ctx, kaquan.DeclineGift{User: c, Card: card.Id})
 	if err != nil || back.OwnerId != b || back.State != messages.CardState_CARD_STATE_AVAILABLE {
 		t.Fatalf("declined: %v, %v", back, err)
 	}
@@ -343,7 +343,7 @@ func TestGift_OfferTimeout(t *testing.T) {
 		c, err := e.Card(ctx, running.Id)
 		return err == nil && c.State == messages.CardState_CARD_STATE_AVAILABLE && c.OwnerId == a
 	}, "the timed-out offer returns")
-	if _, err := e.AcceptGift(ctx, b, running.Id); !errors.Is(err, kaquan.ErrGiftNotPending) {
+	if _, err := e.AcceptGift(ctx, kaquan.AcceptGift{User: b, Card: running.Id}); !errors.Is(err, kaquan.ErrGiftNotPending) {
 		t.Errorf("accept after time-out: got %v, want ErrGiftNotPending", err)
 	}
 	if c, _ := e.Card(ctx, restarted.Id); c.State != messages.CardState_CARD_STATE_GIFTING {

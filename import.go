@@ -70,7 +70,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		return err
 	}
 	defer end()
-	if err := e.checkKind(p.Template.MerchantId, messages.PartyKind_PARTY_KIND_MERCHANT); err != nil {
+	if err := e.checkKind(p.Template.MerchantId, PartyMerchant); err != nil {
 		return err
 	}
 	now := e.now()
@@ -124,11 +124,11 @@ func (e *Engine) importUser(p Population, t *messages.Template, i int, now int64
 		es = append(es, persistence.Entry{Key: key, Value: v})
 		return err
 	}
-	if err := add(persistence.PartyKey(user), &messages.Party{Id: user, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "imported", CreatedAt: now}); err != nil {
+	if err := add(persistence.PartyKey(user), &messages.Party{Id: user, Kind: PartyUser, Name: "imported", CreatedAt: now}); err != nil {
 		return nil, err
 	}
 	s := &account.State{}
-	a, err := account.DecideCreate(s, acc, user, messages.PartyKind_PARTY_KIND_USER, now)
+	a, err := account.DecideCreate(s, acc, user, PartyUser, now)
 	if err != nil {
 		return nil, err
 	}

@@ -31,10 +31,10 @@ func TestEngine_Passivation(t *testing.T) {
 		payOnce(t, e, w, u, 3000, "p"+string(rune('a'+i)))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for e.ActiveEntities() > 0 && time.Now().Before(deadline) {
+	for e.Stats().ActiveEntities > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := e.ActiveEntities(); got != 0 {
+	if got := e.Stats().ActiveEntities; got != 0 {
 		t.Fatalf("active entities after idling: got %d, want 0", got)
 	}
 	ctx := ctxTimeout(t)
@@ -56,7 +56,7 @@ func TestEngine_Passivation(t *testing.T) {
 	}
 	// A second round of payments works on the reactivated entities.
 	payOnce(t, e, w, w.users[0], 2000, "again")
-	if got := e.ActiveEntities(); got == 0 {
+	if got := e.Stats().ActiveEntities; got == 0 {
 		t.Fatalf("active entities during work: got 0")
 	}
 	mustAudit(t, e)
@@ -74,7 +74,7 @@ func TestEngine_Reopen(t *testing.T) {
 	w := mustWorld(t, e, 2, 10_000, 100)
 	first := payOnce(t, e, w, w.users[0], 3000, "order-1")
 	payOnce(t, e, w, w.users[1], 2500, "order-2")
-	if _, err := e.Refund(ctxTimeout(t), w.merchant, "order-2"); err != nil {
+	if _, err := e.Refund(ctxTimeout(t), kaquan.Refund{Merchant: w.merchant, Key: "order-2"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Close(); err != nil {
@@ -132,10 +132,10 @@ func TestEngine_PassivationRace(t *testing.T) {
 	const perAccount = 40
 	// Every account starts on disk, so each is activated at least once during the test.
 	deadline := time.Now().Add(10 * time.Second)
-	for e.ActiveEntities() > 0 && time.Now().Before(deadline) {
+	for e.Stats().ActiveEntities > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	before := e.Activations()
+	before := e.Stats().Activations
 	// Two clients per account; pauses around the idle timeout make activation, passivation and
 	// new messages overlap.
 	parallel(2*len(w.users), 2*len(w.users), func(c int) {
@@ -158,10 +158,10 @@ func TestEngine_PassivationRace(t *testing.T) {
 	}
 	// How often passivation interleaved with the calls depends on the machine's load; that every
 	// account came back from disk at least once does not.
-	if got := e.Activations() - before; got < int64(len(w.users)) {
+	if got := e.Stats().Activations - before; got < int64(len(w.users)) {
 		t.Fatalf("activations during the test: got %d, want at least %d", got, len(w.users))
 	}
-	t.Logf("%d activations for %d accounts", e.Activations()-before, len(w.users))
+	t.Logf("%d activations for %d accounts", e.Stats().Activations-before, len(w.users))
 	mustAudit(t, e)
 }
 

@@ -48,7 +48,7 @@ func TestPayment_CardValidated(t *testing.T) {
 	if !errors.Is(err, kaquan.ErrCodeUsed) {
 		t.Fatalf("reused code: %v, want ErrCodeUsed", err)
 	}
-	r, err := e.Refund(ctx, w.merchant, "k1")
+	r, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "k1"})
 	if err != nil || r.Payment.State != messages.PaymentState_PAYMENT_STATE_REFUNDED {
 		t.Fatalf("refund: %+v %v", r, err)
 	}

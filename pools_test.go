@@ -67,10 +67,10 @@ func TestPool_AccessControl(t *testing.T) {
 	w := mustWorld(t, e, 4, 0, 10)
 	poolWorld(t, e, w, 100, false)
 	a, b, c, d := w.users[0], w.users[1], w.users[2], w.users[3]
-	must(t)(nil, e.AddContact(ctx, a, b))
-	must(t)(nil, e.AddContact(ctx, d, b))
+	must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: a, B: b}))
+	must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: d, B: b}))
 	card := claimShareable(t, e, a)
-	shared, err := e.Share(ctx, a, card.Id)
+	shared, err := e.Share(ctx, kaquan.Share{User: a, Card: card.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestPool_AccessControl(t *testing.T) {
 	var want []uint64
 	for _, owner := range []uint64{d, a, d} {
 		x := claimShareable(t, e, owner)
-		if _, err := e.Share(ctx, owner, x.Id); err != nil {
+		if _, err := e.Share(ctx, kaquan.Share{User: owner, Card: x.Id}); err != nil {
 			t.Fatal(err)
 		}
 		want = append([]uint64{x.Id}, want...)
@@ -96,10 +96,10 @@ func TestPool_AccessControl(t *testing.T) {
 	if got := poolIDs(t, e, c); len(got) != 0 {
 		t.Errorf("non-contact sees %v", got)
 	}
-	if _, err := e.ClaimShared(ctx, c, a, card.Id); !errors.Is(err, kaquan.ErrNotContact) || !errors.Is(err, kaquan.ErrPermissionDenied) {
+	if _, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: c, Sharer: a, Card: card.Id}); !errors.Is(err, kaquan.ErrNotContact) || !errors.Is(err, kaquan.ErrPermissionDenied) {
 		t.Errorf("non-contact claim: got %v, want ErrNotContact", err)
 	}
-	if _, err := e.ClaimShared(ctx, a, a, card.Id); !errors.Is(err, kaquan.ErrInvalidArgument) {
+	if _, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: a, Sharer: a, Card: card.Id}); !errors.Is(err, kaquan.ErrInvalidArgument) {
 		t.Errorf("own claim: got %v, want ErrInvalidArgument", err)
 	}
 	for _, size := range []int{0, 101} {
@@ -110,22 +110,22 @@ func TestPool_AccessControl(t *testing.T) {
 	if _, err := e.ContactPools(ctx, b, "garbage", 10); !errors.Is(err, kaquan.ErrInvalidArgument) {
 		t.Errorf("bad cursor: got %v", err)
 	}
-	must(t)(nil, e.RemoveContact(ctx, b, a))
+	must(t)(nil, e.RemoveContact(ctx, kaquan.ContactPair{A: b, B: a}))
 	if got := poolIDs(t, e, b); len(got) != 2 {
 		t.Errorf("after removing a, b sees %v, want only d's two cards", got)
 	}
-	if _, err := e.ClaimShared(ctx, b, a, card.Id); !errors.Is(err, kaquan.ErrNotContact) {
+	if _, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: b, Sharer: a, Card: card.Id}); !errors.Is(err, kaquan.ErrNotContact) {
 		t.Errorf("claim after removal: got %v, want ErrNotContact", err)
 	}
-	must(t)(nil, e.AddContact(ctx, a, b))
-	got, err := e.ClaimShared(ctx, b, a, card.Id)
+	must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: a, B: b}))
+	got, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: b, Sharer: a, Card: card.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.OwnerId != b || got.SharedBy != a || got.Code == card.Code || got.State != messages.CardState_CARD_STATE_AVAILABLE {
 		t.Errorf("claimed: %v", got)
 	}
-	if _, err := e.ClaimShared(ctx, b, a, card.Id); !errors.Is(err, kaquan.ErrNotInPool) {
+	if _, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: b, Sharer: a, Card: card.Id}); !errors.Is(err, kaquan.ErrNotInPool) {
 		t.Errorf("second claim: got %v, want ErrNotInPool", err)
 	}
 	mustAuditOK(t, e)
@@ -154,31 +154,31 @@ func TestPool_ShareBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := e.Share(ctx, tt.user, tt.card); !errors.Is(err, tt.want) {
+			if _, err := e.Share(ctx, kaquan.Share{User: tt.user, Card: tt.card}); !errors.Is(err, tt.want) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
 	}
-	if _, err := e.Share(ctx, a, card.Id); err != nil {
+	if _, err := e.Share(ctx, kaquan.Share{User: a, Card: card.Id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Share(ctx, a, card.Id); !errors.Is(err, kaquan.ErrExists) {
+	if _, err := e.Share(ctx, kaquan.Share{User: a, Card: card.Id}); !errors.Is(err, kaquan.ErrExists) {
 		t.Errorf("share twice: got %v, want ErrExists", err)
 	}
-	if _, err := e.Unshare(ctx, b, card.Id); err == nil {
+	if _, err := e.Unshare(ctx, kaquan.Share{User: b, Card: card.Id}); err == nil {
 		t.Errorf("take back from another's pool: got nil")
 	}
-	back, err := e.Unshare(ctx, a, card.Id)
+	back, err := e.Unshare(ctx, kaquan.Share{User: a, Card: card.Id})
 	if err != nil || back.State != messages.CardState_CARD_STATE_AVAILABLE {
 		t.Fatalf("take back: %v, %v", back, err)
 	}
 	if ids := walletIDs(t, e, a); len(ids) != 2 {
 		t.Errorf("wallet after take-back: %v", ids)
 	}
-	if err := e.AddContact(ctx, a, a); !errors.Is(err, kaquan.ErrInvalidArgument) {
+	if err := e.AddContact(ctx, kaquan.ContactPair{A: a, B: a}); !errors.Is(err, kaquan.ErrInvalidArgument) {
 		t.Errorf("self contact: %v", err)
 	}
-	if err := e.AddContact(ctx, a, 99_999); !errors.Is(err, kaquan.ErrUnknownEntity) {
+	if err := e.AddContact(ctx, kaquan.ContactPair{A: a, B: 99_999}); !errors.Is(err, kaquan.ErrUnknownEntity) {
 		t.Errorf("unknown contact: %v", err)
 	}
 	mustAuditOK(t, e)
@@ -192,10 +192,10 @@ func TestPool_ThousandClaimers(t *testing.T) {
 	poolWorld(t, e, w, 100, false)
 	owner := w.users[0]
 	for _, u := range w.users[1:] {
-		must(t)(nil, e.AddContact(ctx, owner, u))
+		must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: owner, B: u}))
 	}
 	card := claimShareable(t, e, owner)
-	if _, err := e.Share(ctx, owner, card.Id); err != nil {
+	if _, err := e.Share(ctx, kaquan.Share{User: owner, Card: card.Id}); err != nil {
 		t.Fatal(err)
 	}
 	var wins atomic.Int32
@@ -205,7 +205,7 @@ func TestPool_ThousandClaimers(t *testing.T) {
 	for _, u := range w.users[1:] {
 		wg.Go(func() {
 			<-start
-			_, err := e.ClaimShared(ctx, u, owner, card.Id)
+			_, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: u, Sharer: owner, Card: card.Id})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -231,12 +231,12 @@ func TestPool_ThousandClaimers(t *testing.T) {
 func sharedAndClaimed(t *testing.T, e *kaquan.Engine, a, b uint64) *messages.Card {
 	t.Helper()
 	ctx := context.Background()
-	must(t)(nil, e.AddContact(ctx, a, b))
+	must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: a, B: b}))
 	card := claimShareable(t, e, a)
-	if _, err := e.Share(ctx, a, card.Id); err != nil {
+	if _, err := e.Share(ctx, kaquan.Share{User: a, Card: card.Id}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.ClaimShared(ctx, b, a, card.Id)
+	got, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: b, Sharer: a, Card: card.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func (n notifying) use(id, code string) kaquan.UseNotification {
 func notifyWorld(t *testing.T, e *kaquan.Engine, w world) []byte {
 	t.Helper()
 	secret := []byte("0123456789abcdef-merchant-secret")
-	must(t)(nil, e.SetNotifySecret(context.Background(), w.merchant, secret))
+	must(t)(nil, e.SetNotifySecret(context.Background(), kaquan.SetNotifySecret{Merchant: w.merchant, Secret: secret}))
 	return secret
 }
 
@@ -387,7 +387,7 @@ func TestPool_NotificationRefused(t *testing.T) {
 	nf := startNotifying(t, 2, 100)
 	e, w, clock, secret, ctx := nf.e, nf.w, nf.clock, nf.secret, ctxTimeout(t)
 	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "other shop"}))
-	must(t)(nil, e.SetNotifySecret(ctx, 2, secret))
+	must(t)(nil, e.SetNotifySecret(ctx, kaquan.SetNotifySecret{Merchant: 2, Secret: secret}))
 	const otherShops = 90 // merchant 2's template: merchant 1 may not reward with its stock
 	must(t)(e.CreateTemplate(ctx, &messages.Template{Id: otherShops, MerchantId: 2, Kind: messages.TemplateKind_TEMPLATE_KIND_CASH,
 		ReduceAmount: 100, LeastCost: 200, StockTotal: 10, PerUserLimit: 1, ValidDays: 30}))
@@ -534,7 +534,7 @@ func TestPool_ListingShowsOnlyDurableShares(t *testing.T) {
 	w := mustWorld(t, e, 2, 0, 10)
 	poolWorld(t, e, w, 100, false)
 	a, b := w.users[0], w.users[1]
-	must(t)(nil, e.AddContact(ctx, a, b))
+	must(t)(nil, e.AddContact(ctx, kaquan.ContactPair{A: a, B: b}))
 	card := claimShareable(t, e, a)
 
 	release, err := kaquan.HoldWriter(e)
@@ -543,7 +543,7 @@ func TestPool_ListingShowsOnlyDurableShares(t *testing.T) {
 	}
 	shared := make(chan error, 1)
 	go func() {
-		_, err := e.Share(ctx, a, card.Id)
+		_, err := e.Share(ctx, kaquan.Share{User: a, Card: card.Id})
 		shared <- err
 	}()
 	time.Sleep(200 * time.Millisecond) // the share reaches the card and its write waits for the writer
@@ -592,7 +592,7 @@ func TestPool_RefundedCardRewardsOnce(t *testing.T) {
 	}
 	pay("p1")
 	waitReward(t, e, a, 1)
-	must(t)(e.Refund(ctx, w.merchant, "p1"))
+	must(t)(e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "p1"}))
 	if c := mustV(e.Card(ctx, card.Id))(t); c.State != messages.CardState_CARD_STATE_AVAILABLE {
 		t.Fatalf("card after the refund: %s", c.State)
 	}

@@ -19,11 +19,11 @@ type API interface {
 	Pay(ctx context.Context, req kaquan.Pay) (kaquan.PaymentOutcome, error)
 	Gift(ctx context.Context, req kaquan.Gift) (*messages.Card, error)
 	WalletCards(ctx context.Context, user uint64) ([]*messages.Card, error)
-	SetNotifySecret(ctx context.Context, merchant uint64, secret []byte) error
-	AddContact(ctx context.Context, a, b uint64) error
-	Share(ctx context.Context, user, card uint64) (*messages.Card, error)
+	SetNotifySecret(ctx context.Context, req kaquan.SetNotifySecret) error
+	AddContact(ctx context.Context, req kaquan.ContactPair) error
+	Share(ctx context.Context, req kaquan.Share) (*messages.Card, error)
 	ContactPools(ctx context.Context, viewer uint64, cursor string, limit int) (*kaquan.PoolPage, error)
-	ClaimShared(ctx context.Context, claimer, sharer, card uint64) (*messages.Card, error)
+	ClaimShared(ctx context.Context, req kaquan.ClaimShared) (*messages.Card, error)
 	ConfirmUse(ctx context.Context, n kaquan.UseNotification) (*messages.Reward, error)
 	// AuditSummary runs the audit: whether it held, and its one-line summary.
 	AuditSummary(ctx context.Context) (bool, string, error)

@@ -56,7 +56,7 @@ func setupPoolWorld(ctx context.Context, e API, cfg Config) error {
 	}
 	for m := range cfg.Merchants {
 		id := uint64(merchantBase + m)
-		if err := e.SetNotifySecret(ctx, id, merchantSecret(id)); err != nil {
+		if err := e.SetNotifySecret(ctx, kaquan.SetNotifySecret{Merchant: id, Secret: merchantSecret(id)}); err != nil {
 			return err
 		}
 		for _, t := range []*messages.Template{
@@ -71,7 +71,7 @@ func setupPoolWorld(ctx context.Context, e API, cfg Config) error {
 		}
 	}
 	return parallel(ctx, min(cfg.Accounts, poolContactsMax), cfg.Concurrency, func(i int) error {
-		return e.AddContact(ctx, poolOwner, uint64(userBase+i))
+		return e.AddContact(ctx, kaquan.ContactPair{A: poolOwner, B: uint64(userBase + i)})
 	})
 }
 
@@ -91,7 +91,7 @@ func share(ctx context.Context, e API, cfg Config, cards <-chan uint64, rng *ran
 			card = c.Id
 		}
 		for ctx.Err() == nil {
-			_, err := e.Share(ctx, poolOwner, card)
+			_, err := e.Share(ctx, kaquan.Share{User: poolOwner, Card: card})
 			if errors.Is(err, kaquan.ErrPoolFull) {
 				time.Sleep(200 * time.Microsecond)
 				continue
@@ -139,7 +139,7 @@ func (c *client) claimFromPool(ctx context.Context, ack *ackLog) error {
 	pe := c.page[c.rng.IntN(len(c.page))]
 	c.page = nil
 	start := time.Now()
-	card, err := c.e.ClaimShared(ctx, u, pe.Owner, pe.CardId)
+	card, err := c.e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: u, Sharer: pe.Owner, Card: pe.CardId})
 	if errors.Is(err, kaquan.ErrNotInPool) {
 		c.lost++
 		return errSkip

@@ -99,18 +99,18 @@ func (r *Remote) Gift(ctx context.Context, q kaquan.Gift) (*messages.Card, error
 		OfferTtlSeconds: int64(q.OfferTTL / time.Second), Image: q.Image, Message: q.Message})))
 }
 
-func (r *Remote) SetNotifySecret(ctx context.Context, merchant uint64, secret []byte) error {
-	_, err := msg(r.c.SetNotifySecret(ctx, req(&messages.SetNotifySecretRequest{Merchant: merchant, Secret: secret})))
+func (r *Remote) SetNotifySecret(ctx context.Context, q kaquan.SetNotifySecret) error {
+	_, err := msg(r.c.SetNotifySecret(ctx, req(&messages.SetNotifySecretRequest{Merchant: q.Merchant, Secret: q.Secret})))
 	return err
 }
 
-func (r *Remote) AddContact(ctx context.Context, a, b uint64) error {
-	_, err := msg(r.c.AddContact(ctx, req(&messages.ContactRequest{A: a, B: b})))
+func (r *Remote) AddContact(ctx context.Context, q kaquan.ContactPair) error {
+	_, err := msg(r.c.AddContact(ctx, req(&messages.ContactRequest{A: q.A, B: q.B})))
 	return err
 }
 
-func (r *Remote) Share(ctx context.Context, user, card uint64) (*messages.Card, error) {
-	return msg(r.c.Share(ctx, req(&messages.ShareRequest{User: user, Card: card})))
+func (r *Remote) Share(ctx context.Context, q kaquan.Share) (*messages.Card, error) {
+	return msg(r.c.Share(ctx, req(&messages.ShareRequest{User: q.User, Card: q.Card})))
 }
 
 func (r *Remote) ContactPools(ctx context.Context, viewer uint64, cursor string, limit int) (*kaquan.PoolPage, error) {
@@ -121,8 +121,8 @@ func (r *Remote) ContactPools(ctx context.Context, viewer uint64, cursor string,
 	return &kaquan.PoolPage{Cards: res.Cards, Next: res.Next}, nil
 }
 
-func (r *Remote) ClaimShared(ctx context.Context, claimer, sharer, card uint64) (*messages.Card, error) {
-	return msg(r.c.ClaimShared(ctx, req(&messages.ClaimSharedRequest{Claimer: claimer, Sharer: sharer, Card: card})))
+func (r *Remote) ClaimShared(ctx context.Context, q kaquan.ClaimShared) (*messages.Card, error) {
+	return msg(r.c.ClaimShared(ctx, req(&messages.ClaimSharedRequest{Claimer: q.Claimer, Sharer: q.Sharer, Card: q.Card})))
 }
 
 func (r *Remote) ConfirmUse(ctx context.Context, n kaquan.UseNotification) (*messages.Reward, error) {

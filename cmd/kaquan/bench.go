@@ -143,7 +143,8 @@ func measure(p profiles, m Main, e *kaquan.Engine, work *bench.PerOp) func() fun
 			if e == nil {
 				return counts{}
 			}
-			return counts{e.Deliveries(), e.Activations(), e.StoreReads(), e.WriterStats()}
+			s := e.Stats()
+			return counts{s.Deliveries, s.Activations, s.StoreReads, s.Writer}
 		}
 		before, c0, t0 := cpuTime(), now(), time.Now()
 		return func(ops int64) {

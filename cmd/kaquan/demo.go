@@ -107,7 +107,7 @@ func (d *demoRun) play(ctx context.Context) error {
 		return err
 	}
 	d.step("user %d pays 1200 without a card: charged %d -> %s", bob, o.Payment.Charged, o.Payment.State)
-	o, err = e.Refund(ctx, merchant, key)
+	o, err = e.Refund(ctx, kaquan.Refund{Merchant: merchant, Key: key})
 	if err != nil {
 		return err
 	}
@@ -171,14 +171,14 @@ func (d *demoRun) giftsAndPools(ctx context.Context, merchant, merchantAcct, ali
 	}
 	d.step("user %d gives card %d to user %d with a %d-byte PNG: new owner %d, new code %s; library: %d transfer(s), image %s…",
 		alice, present.Id, bob, img.Len(), given.OwnerId, given.Code, len(lib), lib[0].ImageId[:12])
-	if err := e.AddContact(ctx, alice, bob); err != nil {
+	if err := e.AddContact(ctx, kaquan.ContactPair{A: alice, B: bob}); err != nil {
 		return err
 	}
 	shared, err := e.Claim(ctx, kaquan.Claim{Template: gifts, User: bob})
 	if err != nil {
 		return err
 	}
-	if _, err := e.Share(ctx, bob, shared.Id); err != nil {
+	if _, err := e.Share(ctx, kaquan.Share{User: bob, Card: shared.Id}); err != nil {
 		return err
 	}
 	page, err := e.ContactPools(ctx, alice, "", 10)
@@ -186,7 +186,7 @@ func (d *demoRun) giftsAndPools(ctx context.Context, merchant, merchantAcct, ali
 		return err
 	}
 	d.step("users %d and %d are contacts; %d shares card %d into his pool; %d sees %d card(s) in her contacts' pools", alice, bob, bob, shared.Id, alice, len(page.Cards))
-	mine, err := e.ClaimShared(ctx, alice, bob, shared.Id)
+	mine, err := e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: alice, Sharer: bob, Card: shared.Id})
 	if err != nil {
 		return err
 	}

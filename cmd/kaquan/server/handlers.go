@@ -121,14 +121,14 @@ func (s *Server) AddContact(ctx context.Context, r *connect.Request[messages.Con
 	if err := needAdmin(ctx); err != nil {
 		return nil, err
 	}
-	return respond(&messages.ContactResponse{}, s.e.AddContact(ctx, r.Msg.A, r.Msg.B))
+	return respond(&messages.ContactResponse{}, s.e.AddContact(ctx, kaquan.ContactPair{A: r.Msg.A, B: r.Msg.B}))
 }
 
 func (s *Server) RemoveContact(ctx context.Context, r *connect.Request[messages.ContactRequest]) (*connect.Response[messages.ContactResponse], error) {
 	if err := needAdmin(ctx); err != nil {
 		return nil, err
 	}
-	return respond(&messages.ContactResponse{}, s.e.RemoveContact(ctx, r.Msg.A, r.Msg.B))
+	return respond(&messages.ContactResponse{}, s.e.RemoveContact(ctx, kaquan.ContactPair{A: r.Msg.A, B: r.Msg.B}))
 }
 
 func (s *Server) GetAccount(ctx context.Context, r *connect.Request[messages.GetAccountRequest]) (*connect.Response[messages.GetAccountResponse], error) {
@@ -156,7 +156,7 @@ func (s *Server) SetNotifySecret(ctx context.Context, r *connect.Request[message
 	if err := needMerchant(ctx, r.Msg.Merchant); err != nil {
 		return nil, err
 	}
-	return respond(&messages.SetNotifySecretResponse{}, s.e.SetNotifySecret(ctx, r.Msg.Merchant, r.Msg.Secret))
+	return respond(&messages.SetNotifySecretResponse{}, s.e.SetNotifySecret(ctx, kaquan.SetNotifySecret{Merchant: r.Msg.Merchant, Secret: r.Msg.Secret}))
 }
 
 func (s *Server) Pay(ctx context.Context, r *connect.Request[messages.PayRequest]) (*connect.Response[messages.PaymentResponse], error) {
@@ -179,7 +179,7 @@ func (s *Server) Refund(ctx context.Context, r *connect.Request[messages.RefundR
 	if err := needMerchant(ctx, r.Msg.Merchant); err != nil {
 		return nil, err
 	}
-	out, err := s.e.Refund(ctx, r.Msg.Merchant, r.Msg.Key)
+	out, err := s.e.Refund(ctx, kaquan.Refund{Merchant: r.Msg.Merchant, Key: r.Msg.Key})
 	return respond(&messages.PaymentResponse{Payment: out.Payment, Duplicate: out.Duplicate}, err)
 }
 
@@ -238,14 +238,14 @@ func (s *Server) AcceptGift(ctx context.Context, r *connect.Request[messages.Ans
 	if err := needUser(ctx, r.Msg.User); err != nil {
 		return nil, err
 	}
-	return respond(s.e.AcceptGift(ctx, r.Msg.User, r.Msg.Card))
+	return respond(s.e.AcceptGift(ctx, kaquan.AcceptGift{User: r.Msg.User, Card: r.Msg.Card}))
 }
 
 func (s *Server) DeclineGift(ctx context.Context, r *connect.Request[messages.AnswerGiftRequest]) (*connect.Response[messages.Card], error) {
 	if err := needUser(ctx, r.Msg.User); err != nil {
 		return nil, err
 	}
-	return respond(s.e.DeclineGift(ctx, r.Msg.User, r.Msg.Card))
+	return respond(s.e.DeclineGift(ctx, kaquan.DeclineGift{User: r.Msg.User, Card: r.Msg.Card}))
 }
 
 func (s *Server) GiftLibrary(ctx context.Context, r *connect.Request[messages.GiftLibraryRequest]) (*connect.Response[messages.GiftLibraryResponse], error) {
@@ -267,21 +267,21 @@ func (s *Server) Share(ctx context.Context, r *connect.Request[messages.ShareReq
 	if err := needUser(ctx, r.Msg.User); err != nil {
 		return nil, err
 	}
-	return respond(s.e.Share(ctx, r.Msg.User, r.Msg.Card))
+	return respond(s.e.Share(ctx, kaquan.Share{User: r.Msg.User, Card: r.Msg.Card}))
 }
 
 func (s *Server) Unshare(ctx context.Context, r *connect.Request[messages.ShareRequest]) (*connect.Response[messages.Card], error) {
 	if err := needUser(ctx, r.Msg.User); err != nil {
 		return nil, err
 	}
-	return respond(s.e.Unshare(ctx, r.Msg.User, r.Msg.Card))
+	return respond(s.e.Unshare(ctx, kaquan.Share{User: r.Msg.User, Card: r.Msg.Card}))
 }
 
 func (s *Server) ClaimShared(ctx context.Context, r *connect.Request[messages.ClaimSharedRequest]) (*connect.Response[messages.Card], error) {
 	if err := needUser(ctx, r.Msg.Claimer); err != nil {
 		return nil, err
 	}
-	return respond(s.e.ClaimShared(ctx, r.Msg.Claimer, r.Msg.Sharer, r.Msg.Card))
+	return respond(s.e.ClaimShared(ctx, kaquan.ClaimShared{Claimer: r.Msg.Claimer, Sharer: r.Msg.Sharer, Card: r.Msg.Card}))
 }
 
 func (s *Server) ContactPools(ctx context.Context, r *connect.Request[messages.ContactPoolsRequest]) (*connect.Response[messages.ContactPoolsResponse], error) {
@@ -317,7 +317,7 @@ func (s *Server) SetAccountStatus(ctx context.Context, r *connect.Request[messag
 	if err := needAdmin(ctx); err != nil {
 		return nil, err
 	}
-	return respond(s.e.SetAccountStatus(ctx, r.Msg.Id, r.Msg.Status))
+	return respond(s.e.SetAccountStatus(ctx, kaquan.SetAccountStatus{Account: r.Msg.Id, Status: r.Msg.Status}))
 }
 
 func (s *Server) GetParty(ctx context.Context, r *connect.Request[messages.GetPartyRequest]) (*connect.Response[messages.Party], error) {
@@ -357,7 +357,7 @@ func (s *Server) VoidCard(ctx context.Context, r *connect.Request[messages.CardR
 	if err := needMerchant(ctx, r.Msg.Merchant); err != nil {
 		return nil, err
 	}
-	return respond(s.e.VoidCard(ctx, r.Msg.Merchant, r.Msg.Card))
+	return respond(s.e.VoidCard(ctx, kaquan.VoidCard{Merchant: r.Msg.Merchant, Card: r.Msg.Card}))
 }
 
 func (s *Server) ExpireCard(ctx context.Context, r *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
@@ -371,5 +371,5 @@ func (s *Server) ExpireCard(ctx context.Context, r *connect.Request[messages.Car
 	if err != nil {
 		return nil, engineError(err)
 	}
-	return respond(s.e.ExpireCard(ctx, r.Msg.Card))
+	return respond(s.e.ExpireCard(ctx, kaquan.ExpireCard{Card: r.Msg.Card}))
 }

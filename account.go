@@ -9,6 +9,17 @@ import (
 	"github.com/kaquan/kaquan/messages"
 )
 
+// AccountStatus is whether an account takes payments: active, frozen (no debits or credits until
+// unfrozen) or closed (for good).
+type AccountStatus = messages.AccountStatus
+
+// The account statuses.
+const (
+	AccountActive = messages.AccountStatus_ACCOUNT_STATUS_ACTIVE
+	AccountFrozen = messages.AccountStatus_ACCOUNT_STATUS_FROZEN
+	AccountClosed = messages.AccountStatus_ACCOUNT_STATUS_CLOSED
+)
+
 // CreateAccount opens an account, with a caller-chosen id, for an existing user or merchant.
 type CreateAccount struct {
 	ID    uint64
@@ -32,11 +43,7 @@ func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*message
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.call(ctx, actors.AccountID(req.ID), account.Create{Owner: owner.Id, Kind: owner.Kind, Now: e.now()})
-	if err != nil {
-		return nil, err
-	}
-	return r.(*messages.Account), nil
+	return ask[*messages.Account](ctx, e, actors.AccountID(req.ID), account.Create{Owner: owner.Id, Kind: owner.Kind, Now: e.now()})
 }
 
 // Deposit is money entering an account from outside; Key makes it idempotent per account.
@@ -70,20 +77,15 @@ func (e *Engine) transfer(ctx context.Context, req Deposit, sign int64) (*messag
 	if sign < 0 {
 		prefix = "wdr:"
 	}
-	r, err := e.call(ctx, actors.AccountID(req.Account), account.Transfer{Key: prefix + req.Key, Amount: sign * req.Amount, Now: e.now()})
-	if err != nil {
-		return nil, err
-	}
-	return r.(*messages.LedgerEntry), nil
+	return ask[*messages.LedgerEntry](ctx, e, actors.AccountID(req.Account), account.Transfer{Key: prefix + req.Key, Amount: sign * req.Amount, Now: e.now()})
 }
 
 // Account reads an account and its balance.
 func (e *Engine) Account(ctx context.Context, id uint64) (AccountInfo, error) {
-	r, err := e.call(ctx, actors.AccountID(id), account.Get{})
+	info, err := ask[account.Snapshot](ctx, e, actors.AccountID(id), account.Get{})
 	if err != nil {
 		return AccountInfo{}, err
 	}
-	info := r.(account.Snapshot)
 	if info.Account == nil {
 		return AccountInfo{}, fmt.Errorf("%w: account %d", ErrUnknownEntity, id)
 	}
@@ -91,12 +93,14 @@ func (e *Engine) Account(ctx context.Context, id uint64) (AccountInfo, error) {
 }
 
 // SetAccountStatus freezes, unfreezes or closes an account.
-func (e *Engine) SetAccountStatus(ctx context.Context, id uint64, status messages.AccountStatus) (*messages.Account, error) {
-	r, err := e.call(ctx, actors.AccountID(id), account.SetStatus{Status: status})
-	if err != nil {
-		return nil, err
-	}
-	return r.(*messages.Account), nil
+type SetAccountStatus struct {
+	Account uint64
+	Status  AccountStatus
+}
+
+// SetAccountStatus freezes, unfreezes or closes an account.
+func (e *Engine) SetAccountStatus(ctx context.Context, req SetAccountStatus) (*messages.Account, error) {
+	return ask[*messages.Account](ctx, e, actors.AccountID(req.Account), account.SetStatus{Status: req.Status})
 }
 
 func checkAmount(a int64) error {

@@ -12,11 +12,20 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// PartyKind says whether a party is a user or a merchant.
+type PartyKind = messages.PartyKind
+
+// The kinds of party.
+const (
+	PartyUser     = messages.PartyKind_PARTY_KIND_USER
+	PartyMerchant = messages.PartyKind_PARTY_KIND_MERCHANT
+)
+
 // CreateParty registers a user or a merchant under a caller-chosen id (an idempotency key too:
 // creating the same party again returns it).
 type CreateParty struct {
 	ID   uint64
-	Kind messages.PartyKind
+	Kind PartyKind
 	Name string
 }
 
@@ -25,7 +34,7 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	switch {
 	case req.ID == 0:
 		return nil, fmt.Errorf("%w: party id 0", ErrInvalidArgument)
-	case req.Kind != messages.PartyKind_PARTY_KIND_USER && req.Kind != messages.PartyKind_PARTY_KIND_MERCHANT:
+	case req.Kind != PartyUser && req.Kind != PartyMerchant:
 		return nil, fmt.Errorf("%w: party kind %s", ErrInvalidArgument, req.Kind)
 	case len(req.Name) > actors.NameBytesMax:
 		return nil, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidArgument, actors.NameBytesMax)
@@ -104,23 +113,34 @@ func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Part
 	return p, nil
 }
 
-// begin admits one call that uses the store or the writer, failing fast when the engine cannot take
-// calls: Close waits until every call admitted has ended (end must be called once), so none runs
-// into a closed store.
-func (e *Engine) begin(ctx context.Context) (end func(), err error) {
-	e.using.Add(1)
-	end = func() { e.using.Add(-1) }
-	switch {
-	case ctx.Err() != nil:
-		err = ctx.Err()
-	case e.isClosed():
-		err = fmt.Errorf("%w: closed", ErrEngineStopped)
-	case e.Err() != nil:
-		err = fmt.Errorf("%w: %w", ErrEngineStopped, e.Err())
+// SetNotifySecret sets the key a merchant's server signs its use notifications with (HMAC-SHA256).
+type SetNotifySecret struct {
+	Merchant uint64
+	Secret   []byte // NotifySecretBytesMin..NotifySecretBytesMax bytes
+}
+
+// SetNotifySecret sets a merchant's notification key (see ConfirmUse).
+func (e *Engine) SetNotifySecret(ctx context.Context, req SetNotifySecret) error {
+	merchant, secret := req.Merchant, req.Secret
+	if len(secret) < actors.NotifySecretBytesMin || len(secret) > actors.NotifySecretBytesMax {
+		return fmt.Errorf("%w: secret of %d bytes, want %d..%d", ErrInvalidArgument, len(secret), actors.NotifySecretBytesMin, actors.NotifySecretBytesMax)
 	}
+	end, err := e.begin(ctx)
 	if err != nil {
-		end()
-		return nil, err
+		return err
 	}
-	return end, nil
+	defer end()
+	mu := e.partyLock(merchant)
+	mu.Lock()
+	defer mu.Unlock()
+	p, err := e.partyOfKind(merchant, PartyMerchant)
+	if err != nil {
+		return err
+	}
+	p.NotifySecret = append([]byte(nil), secret...)
+	v, err := proto.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return e.put(persistence.Entry{Key: persistence.PartyKey(merchant), Value: v})
 }
