@@ -1,6 +1,3 @@
-// Package kaquan is the embedding API of the kaquan transaction engine: cards, coupons and
-// card-validated payments, each account, template, card and payment an actor, every acknowledged
-// change durable in Badger.
 package kaquan
 
 import (

@@ -2,8 +2,31 @@ package kaquan
 
 import "github.com/kaquan/kaquan/actors"
 
-// Errors every call may return; test them with errors.Is. A *CardError also matches
-// ErrCardNotUsable and carries the reason.
+// Error is one of the engine's typed errors: a sentinel with its reason and its class.
+type Error = actors.Error
+
+// ErrorClass is the kind of refusal an error is (invalid, not found, exists, denied, ...): what a
+// caller can do about it.
+type ErrorClass = actors.Class
+
+// The error classes.
+const (
+	ClassInvalid         = actors.ClassInvalid
+	ClassNotFound        = actors.ClassNotFound
+	ClassExists          = actors.ClassExists
+	ClassDenied          = actors.ClassDenied
+	ClassUnauthenticated = actors.ClassUnauthenticated
+	ClassPrecondition    = actors.ClassPrecondition
+	ClassExhausted       = actors.ClassExhausted
+	ClassUnavailable     = actors.ClassUnavailable
+	ClassAborted         = actors.ClassAborted
+	ClassDeadline        = actors.ClassDeadline
+	ClassCanceled        = actors.ClassCanceled
+)
+
+// Errors every call may return; test them with errors.Is. Each is declared, with its reason and
+// class, in the table in package actors. A *CardError also matches ErrCardNotUsable and carries
+// the reason.
 var (
 	ErrInvalidArgument       = actors.ErrInvalidArgument
 	ErrUnknownEntity         = actors.ErrUnknownEntity
@@ -40,3 +63,38 @@ var (
 
 // CardError is ErrCardNotUsable with its reason.
 type CardError = actors.CardError
+
+// Reason names err by the typed error it is (the most specific one it wraps): "" for nil, "other"
+// for none. The network API carries the name in an error's details, and benchmarks count errors
+// by it.
+func Reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e := actors.Lookup(err); e != nil {
+		return e.Reason()
+	}
+	return "other"
+}
+
+// Class is the class of the typed error err is, and false for nil or an error that is none of
+// them (an operating failure, or a bug).
+func Class(err error) (ErrorClass, bool) {
+	if e := actors.Lookup(err); e != nil {
+		return e.Class(), true
+	}
+	return 0, false
+}
+
+// ReasonError is the typed error a reason names, or nil: a client turns a reason received from
+// the network API back into the error.
+func ReasonError(name string) error { return actors.ByReason(name) }
+
+// Reasons lists every reason name.
+func Reasons() []string {
+	names := make([]string, len(actors.Errors))
+	for i, e := range actors.Errors {
+		names[i] = e.Reason()
+	}
+	return names
+}

@@ -8,41 +8,33 @@ import (
 	"github.com/kaquan/kaquan/messages"
 )
 
-// codes maps the engine's typed errors (by kaquan.Reason) to status codes.
-var codes = map[string]connect.Code{
-	"duplicate_notification": connect.CodeAlreadyExists,
-	"image_too_large":        connect.CodeInvalidArgument,
-	"image_invalid":          connect.CodeInvalidArgument,
-	"message_too_long":       connect.CodeInvalidArgument,
-	"stale_notification":     connect.CodeInvalidArgument,
-	"not_shared":             connect.CodeFailedPrecondition,
-	"not_contact":            connect.CodePermissionDenied,
-	"bad_signature":          connect.CodeUnauthenticated,
-	"invalid_argument":       connect.CodeInvalidArgument,
-	"unknown_entity":         connect.CodeNotFound,
-	"exists":                 connect.CodeAlreadyExists,
-	"permission_denied":      connect.CodePermissionDenied,
-	"insufficient_funds":     connect.CodeFailedPrecondition,
-	"balance_limit":          connect.CodeFailedPrecondition,
-	"account_not_active":     connect.CodeFailedPrecondition,
-	"card_not_usable":        connect.CodeFailedPrecondition,
-	"stock_exhausted":        connect.CodeResourceExhausted,
-	"limit_reached":          connect.CodeResourceExhausted,
-	"code_unknown":           connect.CodeNotFound,
-	"code_expired":           connect.CodeFailedPrecondition,
-	"code_used":              connect.CodeFailedPrecondition,
-	"code_limit":             connect.CodeResourceExhausted,
-	"template_expired":       connect.CodeFailedPrecondition,
-	"refund_not_allowed":     connect.CodeFailedPrecondition,
-	"interrupted":            connect.CodeAborted,
-	"gift_not_allowed":       connect.CodeFailedPrecondition,
-	"gift_not_pending":       connect.CodeFailedPrecondition,
-	"not_in_pool":            connect.CodeFailedPrecondition,
-	"pool_full":              connect.CodeResourceExhausted,
-	"overloaded":             connect.CodeUnavailable,
-	"engine_stopped":         connect.CodeUnavailable,
-	"deadline_exceeded":      connect.CodeDeadlineExceeded,
-	"canceled":               connect.CodeCanceled,
+// code is the status code of an error class: the one place the network API maps them.
+func code(c kaquan.ErrorClass) connect.Code {
+	switch c {
+	case kaquan.ClassInvalid:
+		return connect.CodeInvalidArgument
+	case kaquan.ClassNotFound:
+		return connect.CodeNotFound
+	case kaquan.ClassExists:
+		return connect.CodeAlreadyExists
+	case kaquan.ClassDenied:
+		return connect.CodePermissionDenied
+	case kaquan.ClassUnauthenticated:
+		return connect.CodeUnauthenticated
+	case kaquan.ClassPrecondition:
+		return connect.CodeFailedPrecondition
+	case kaquan.ClassExhausted:
+		return connect.CodeResourceExhausted
+	case kaquan.ClassUnavailable:
+		return connect.CodeUnavailable
+	case kaquan.ClassAborted:
+		return connect.CodeAborted
+	case kaquan.ClassDeadline:
+		return connect.CodeDeadlineExceeded
+	case kaquan.ClassCanceled:
+		return connect.CodeCanceled
+	}
+	return connect.CodeInternal
 }
 
 // engineError turns an engine error into a status with the typed reason in its details.
@@ -51,13 +43,12 @@ func engineError(err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	name := kaquan.Reason(err)
-	code, ok := codes[name]
+	class, ok := kaquan.Class(err)
 	if !ok {
 		return connect.NewError(connect.CodeInternal, err)
 	}
-	e := connect.NewError(code, err)
-	reason := &messages.ErrorReason{Reason: name}
+	e := connect.NewError(code(class), err)
+	reason := &messages.ErrorReason{Reason: kaquan.Reason(err)}
 	var card *kaquan.CardError
 	if errors.As(err, &card) {
 		reason.CardReason = card.Reason
