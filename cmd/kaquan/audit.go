@@ -20,7 +20,7 @@ const acksMax = 10_000_000
 func (m Main) audit(ctx context.Context, args []string) error {
 	fs := m.newFlags("audit")
 	data := fs.String("data", "kaquan-data", "data folder")
-	acks := fs.String("expect-acks", "", "file of acknowledged payment keys, one per line, that must be complete")
+	acks := fs.String("expect-acks", "", "file of acknowledgements, one per line, that must hold: payment keys (complete), gift:CARD:SEQ:TO, claim:CARD:CLAIMER, reward:SHARER:USE (as bench --ack-log writes them)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON line")
 	verbose := fs.Bool("v", false, "log engine activity")
 	if err := parse(fs, args); err != nil {

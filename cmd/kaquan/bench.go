@@ -17,7 +17,7 @@ import (
 func (m Main) bench(ctx context.Context, args []string) error {
 	fs := m.newFlags("bench")
 	data := fs.String("data", "kaquan-data", "data folder (reused if it exists)")
-	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images) pools (contacts claiming from one busy pool, with confirmations and rewards) or mixed (a blend, --mix, over Zipf-skewed users, --skew)")
+	scenario := fs.String("scenario", "payments", "workload: payments (card-validated payments), hot-merchant (every payment into one merchant), flash-sale (every user races to claim from one template, then the winners pay), gifts (direct gifts with images), pools (contacts claiming from one busy pool, with confirmations and rewards) or mixed (a blend, --mix, over Zipf-skewed users, --skew)")
 	flashStock := fs.Int("flash-stock", 10_000, "flash-sale: the template's stock")
 	mix := fs.String("mix", bench.DefaultMix, "mixed: the blend of operations, op=weight,... (pay, gift, claim, wallet)")
 	dataset := fs.Int("dataset-size", 0, "bulk-load this many users, each with --cards-per-user cards, for the payments to run over (embedded only); reports peak memory and disk size")
@@ -30,7 +30,7 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	accounts := fs.Int("accounts", 10_000, "users, each with a funded account")
 	merchants := fs.Int("merchants", 100, "merchants, each with an account")
 	cards := fs.Int("cards-per-user", 2, "cards each user claims before the clock starts (pools: the pool's owner claims this many per contact)")
-	ackLog := fs.String("ack-log", "", "append each acknowledged payment key to this file")
+	ackLog := fs.String("ack-log", "", "append each acknowledgement to this file as it arrives (payment keys; gift:, claim: and reward: lines), for audit --expect-acks")
 	asJSON := fs.Bool("json", false, "end with one JSON line of results")
 	verbose := fs.Bool("v", false, "log engine activity")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
