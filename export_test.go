@@ -46,3 +46,9 @@ func SlowImageChecks(e *Engine, d time.Duration) (most func() int32) {
 	}
 	return peak.Load
 }
+
+// Put writes entries through e's writer and waits until they are durable.
+func Put(e *Engine, entries ...persistence.Entry) error { return e.put(entries...) }
+
+// Fail stops e as a failed write does.
+func Fail(e *Engine, cause error) { e.stop(cause) }

@@ -140,3 +140,92 @@ func writeRaw(t *testing.T, dir string, entries ...persistence.Entry) {
 		t.Fatal(err)
 	}
 }
+
+// wantErr runs call and checks that it returns an error matching want (errors.Is) without panicking.
+func wantErr(tb testing.TB, name string, want error, call func() error) {
+	tb.Helper()
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		err = call()
+	}()
+	if !errors.Is(err, want) {
+		tb.Errorf("%s: got error %v, want %v", name, err, want)
+	}
+}
+
+// wantCardErr checks that err is a *kaquan.CardError with reason want, matching ErrCardNotUsable.
+func wantCardErr(tb testing.TB, name string, err error, want messages.CardReason) {
+	tb.Helper()
+	var ce *kaquan.CardError
+	if !errors.As(err, &ce) || ce.Reason != want || !errors.Is(err, kaquan.ErrCardNotUsable) {
+		tb.Errorf("%s: got error %v, want CardError %s", name, err, want)
+	}
+}
+
+func readLedgers(tb testing.TB, e *kaquan.Engine, accounts []uint64) ledgerState {
+	tb.Helper()
+	s := ledgerState{}
+	for _, a := range accounts {
+		b, seq := mustBalance(tb, e, a)
+		s[a] = [2]int64{b, int64(seq)}
+	}
+	return s
+}
+
+// unchanged checks that no account moved since before, that the engine still runs, and that the
+// audit passes.
+func unchanged(t *testing.T, e *kaquan.Engine, before ledgerState) {
+	t.Helper()
+	mustEngineOK(t, e)
+	for a, want := range before {
+		b, seq := mustBalance(t, e, a)
+		if got := [2]int64{b, int64(seq)}; got != want {
+			t.Errorf("account %d: got balance %d after %d entries, want %d after %d", a, got[0], got[1], want[0], want[1])
+		}
+	}
+	mustAudit(t, e)
+}
+
+func mustBadWorld(t *testing.T, e *kaquan.Engine) badWorld {
+	t.Helper()
+	ctx := ctxTimeout(t)
+	w := badWorld{world: mustWorld(t, e, 2, 10_000, 100), other: 2}
+	must(t)(e.CreateParty(ctx, kaquan.CreateParty{ID: w.other, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "other shop"}))
+	must(t)(e.CreateAccount(ctx, kaquan.CreateAccount{ID: w.other, Owner: w.other}))
+	w.accounts = []uint64{w.merchantAccount, w.other, userAccount(w.users[0]), userAccount(w.users[1])}
+	return w
+}
+
+// wantFailedPayment checks the recorded outcome of a failed payment: FAILED, result r, nothing charged.
+func wantFailedPayment(t *testing.T, name string, o kaquan.PaymentOutcome, r messages.PaymentResult) {
+	t.Helper()
+	p := o.Payment
+	if p == nil || p.State != messages.PaymentState_PAYMENT_STATE_FAILED || p.Result != r || p.Charged != 0 || p.Discount != 0 {
+		t.Errorf("%s: got recorded payment %v, want FAILED %s charging nothing", name, p, r)
+	}
+}
+
+// ledgerState is every account's balance and ledger length at one moment.
+type ledgerState map[uint64][2]int64
+
+// badWorld is mustWorld with two users and a second merchant (2, owning account 2).
+type badWorld struct {
+	world
+	other    uint64 // second merchant and its account
+	accounts []uint64
+}
+
+// code issues a payment code on user u's account, naming card (0: none).
+func (w badWorld) code(t *testing.T, e *kaquan.Engine, u, card uint64) string {
+	t.Helper()
+	return mustV(e.IssuePaymentCode(ctxTimeout(t), kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: card}))(t).Code
+}
+
+func (w badWorld) pay(e *kaquan.Engine, code string, amount int64, key string) (kaquan.PaymentOutcome, error) {
+	return e.Pay(context.Background(), kaquan.Pay{Merchant: w.merchant, MerchantAccount: w.merchantAccount, Code: code, Amount: amount, Key: key})
+}
