@@ -24,135 +24,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type PrincipalKind int32
-
-const (
-	PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED PrincipalKind = 0
-	PrincipalKind_PRINCIPAL_KIND_ADMIN       PrincipalKind = 1
-	PrincipalKind_PRINCIPAL_KIND_MERCHANT    PrincipalKind = 2
-	PrincipalKind_PRINCIPAL_KIND_USER        PrincipalKind = 3
-)
-
-// Enum value maps for PrincipalKind.
-var (
-	PrincipalKind_name = map[int32]string{
-		0: "PRINCIPAL_KIND_UNSPECIFIED",
-		1: "PRINCIPAL_KIND_ADMIN",
-		2: "PRINCIPAL_KIND_MERCHANT",
-		3: "PRINCIPAL_KIND_USER",
-	}
-	PrincipalKind_value = map[string]int32{
-		"PRINCIPAL_KIND_UNSPECIFIED": 0,
-		"PRINCIPAL_KIND_ADMIN":       1,
-		"PRINCIPAL_KIND_MERCHANT":    2,
-		"PRINCIPAL_KIND_USER":        3,
-	}
-)
-
-func (x PrincipalKind) Enum() *PrincipalKind {
-	p := new(PrincipalKind)
-	*p = x
-	return p
-}
-
-func (x PrincipalKind) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (PrincipalKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_service_proto_enumTypes[0].Descriptor()
-}
-
-func (PrincipalKind) Type() protoreflect.EnumType {
-	return &file_service_proto_enumTypes[0]
-}
-
-func (x PrincipalKind) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use PrincipalKind.Descriptor instead.
-func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{0}
-}
-
-// TokenRecord is a bearer token as stored: only its SHA-256 is the key.
-type TokenRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          PrincipalKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=kaquan.v1.PrincipalKind" json:"kind,omitempty"`
-	PartyId       uint64                 `protobuf:"varint,2,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"` // merchant or user; 0 for admin
-	CreatedAt     int64                  `protobuf:"varint,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	RevokedAt     int64                  `protobuf:"varint,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"` // 0 while valid
-	ExpiresAt     int64                  `protobuf:"varint,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // unix ns; 0: never
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TokenRecord) Reset() {
-	*x = TokenRecord{}
-	mi := &file_service_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TokenRecord) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TokenRecord) ProtoMessage() {}
-
-func (x *TokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TokenRecord.ProtoReflect.Descriptor instead.
-func (*TokenRecord) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *TokenRecord) GetKind() PrincipalKind {
-	if x != nil {
-		return x.Kind
-	}
-	return PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED
-}
-
-func (x *TokenRecord) GetPartyId() uint64 {
-	if x != nil {
-		return x.PartyId
-	}
-	return 0
-}
-
-func (x *TokenRecord) GetCreatedAt() int64 {
-	if x != nil {
-		return x.CreatedAt
-	}
-	return 0
-}
-
-func (x *TokenRecord) GetRevokedAt() int64 {
-	if x != nil {
-		return x.RevokedAt
-	}
-	return 0
-}
-
-func (x *TokenRecord) GetExpiresAt() int64 {
-	if x != nil {
-		return x.ExpiresAt
-	}
-	return 0
-}
-
 type CreateTokenRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          PrincipalKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=kaquan.v1.PrincipalKind" json:"kind,omitempty"`
@@ -164,7 +35,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_service_proto_msgTypes[1]
+	mi := &file_service_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +47,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[1]
+	mi := &file_service_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +60,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{1}
+	return file_service_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *CreateTokenRequest) GetKind() PrincipalKind {
@@ -223,7 +94,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_service_proto_msgTypes[2]
+	mi := &file_service_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +106,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[2]
+	mi := &file_service_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +119,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{2}
+	return file_service_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -274,7 +145,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_service_proto_msgTypes[3]
+	mi := &file_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +157,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[3]
+	mi := &file_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +170,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{3}
+	return file_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RevokeTokenRequest) GetTokenId() string {
@@ -317,7 +188,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_service_proto_msgTypes[4]
+	mi := &file_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +200,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[4]
+	mi := &file_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +213,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{4}
+	return file_service_proto_rawDescGZIP(), []int{3}
 }
 
 type CreatePartyRequest struct {
@@ -356,7 +227,7 @@ type CreatePartyRequest struct {
 
 func (x *CreatePartyRequest) Reset() {
 	*x = CreatePartyRequest{}
-	mi := &file_service_proto_msgTypes[5]
+	mi := &file_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +239,7 @@ func (x *CreatePartyRequest) String() string {
 func (*CreatePartyRequest) ProtoMessage() {}
 
 func (x *CreatePartyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[5]
+	mi := &file_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +252,7 @@ func (x *CreatePartyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartyRequest.ProtoReflect.Descriptor instead.
 func (*CreatePartyRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{5}
+	return file_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreatePartyRequest) GetId() uint64 {
@@ -415,7 +286,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_service_proto_msgTypes[6]
+	mi := &file_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +298,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[6]
+	mi := &file_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +311,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{6}
+	return file_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateAccountRequest) GetId() uint64 {
@@ -468,7 +339,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_service_proto_msgTypes[7]
+	mi := &file_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +351,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[7]
+	mi := &file_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +364,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{7}
+	return file_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TransferRequest) GetAccount() uint64 {
@@ -525,7 +396,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_service_proto_msgTypes[8]
+	mi := &file_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +408,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[8]
+	mi := &file_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +421,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{8}
+	return file_service_proto_rawDescGZIP(), []int{7}
 }
 
 type AuditResponse struct {
@@ -564,7 +435,7 @@ type AuditResponse struct {
 
 func (x *AuditResponse) Reset() {
 	*x = AuditResponse{}
-	mi := &file_service_proto_msgTypes[9]
+	mi := &file_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +447,7 @@ func (x *AuditResponse) String() string {
 func (*AuditResponse) ProtoMessage() {}
 
 func (x *AuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[9]
+	mi := &file_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +460,7 @@ func (x *AuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResponse.ProtoReflect.Descriptor instead.
 func (*AuditResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{9}
+	return file_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditResponse) GetOk() bool {
@@ -623,7 +494,7 @@ type ContactRequest struct {
 
 func (x *ContactRequest) Reset() {
 	*x = ContactRequest{}
-	mi := &file_service_proto_msgTypes[10]
+	mi := &file_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +506,7 @@ func (x *ContactRequest) String() string {
 func (*ContactRequest) ProtoMessage() {}
 
 func (x *ContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[10]
+	mi := &file_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +519,7 @@ func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
 func (*ContactRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{10}
+	return file_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContactRequest) GetA() uint64 {
@@ -673,7 +544,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_service_proto_msgTypes[11]
+	mi := &file_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +556,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[11]
+	mi := &file_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +569,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{11}
+	return file_service_proto_rawDescGZIP(), []int{10}
 }
 
 type GetAccountRequest struct {
@@ -710,7 +581,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_service_proto_msgTypes[12]
+	mi := &file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +593,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[12]
+	mi := &file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +606,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{12}
+	return file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAccountRequest) GetId() uint64 {
@@ -755,7 +626,7 @@ type SetAccountStatusRequest struct {
 
 func (x *SetAccountStatusRequest) Reset() {
 	*x = SetAccountStatusRequest{}
-	mi := &file_service_proto_msgTypes[13]
+	mi := &file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +638,7 @@ func (x *SetAccountStatusRequest) String() string {
 func (*SetAccountStatusRequest) ProtoMessage() {}
 
 func (x *SetAccountStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[13]
+	mi := &file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +651,7 @@ func (x *SetAccountStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountStatusRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{13}
+	return file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetAccountStatusRequest) GetId() uint64 {
@@ -806,7 +677,7 @@ type GetPartyRequest struct {
 
 func (x *GetPartyRequest) Reset() {
 	*x = GetPartyRequest{}
-	mi := &file_service_proto_msgTypes[14]
+	mi := &file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +689,7 @@ func (x *GetPartyRequest) String() string {
 func (*GetPartyRequest) ProtoMessage() {}
 
 func (x *GetPartyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[14]
+	mi := &file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +702,7 @@ func (x *GetPartyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartyRequest.ProtoReflect.Descriptor instead.
 func (*GetPartyRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{14}
+	return file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPartyRequest) GetId() uint64 {
@@ -850,7 +721,7 @@ type GetTemplateRequest struct {
 
 func (x *GetTemplateRequest) Reset() {
 	*x = GetTemplateRequest{}
-	mi := &file_service_proto_msgTypes[15]
+	mi := &file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +733,7 @@ func (x *GetTemplateRequest) String() string {
 func (*GetTemplateRequest) ProtoMessage() {}
 
 func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[15]
+	mi := &file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +746,7 @@ func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateRequest.ProtoReflect.Descriptor instead.
 func (*GetTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{15}
+	return file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetTemplateRequest) GetId() uint64 {
@@ -894,7 +765,7 @@ type GetCardRequest struct {
 
 func (x *GetCardRequest) Reset() {
 	*x = GetCardRequest{}
-	mi := &file_service_proto_msgTypes[16]
+	mi := &file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +777,7 @@ func (x *GetCardRequest) String() string {
 func (*GetCardRequest) ProtoMessage() {}
 
 func (x *GetCardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[16]
+	mi := &file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +790,7 @@ func (x *GetCardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCardRequest.ProtoReflect.Descriptor instead.
 func (*GetCardRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{16}
+	return file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCardRequest) GetId() uint64 {
@@ -939,7 +810,7 @@ type CardRequest struct {
 
 func (x *CardRequest) Reset() {
 	*x = CardRequest{}
-	mi := &file_service_proto_msgTypes[17]
+	mi := &file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +822,7 @@ func (x *CardRequest) String() string {
 func (*CardRequest) ProtoMessage() {}
 
 func (x *CardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[17]
+	mi := &file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +835,7 @@ func (x *CardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardRequest.ProtoReflect.Descriptor instead.
 func (*CardRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{17}
+	return file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CardRequest) GetMerchant() uint64 {
@@ -990,7 +861,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_service_proto_msgTypes[18]
+	mi := &file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +873,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[18]
+	mi := &file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +886,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{18}
+	return file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListContactsRequest) GetUser() uint64 {
@@ -1034,7 +905,7 @@ type ListContactsResponse struct {
 
 func (x *ListContactsResponse) Reset() {
 	*x = ListContactsResponse{}
-	mi := &file_service_proto_msgTypes[19]
+	mi := &file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +917,7 @@ func (x *ListContactsResponse) String() string {
 func (*ListContactsResponse) ProtoMessage() {}
 
 func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[19]
+	mi := &file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +930,7 @@ func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListContactsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{19}
+	return file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListContactsResponse) GetContacts() []uint64 {
@@ -1080,7 +951,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_service_proto_msgTypes[20]
+	mi := &file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +963,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[20]
+	mi := &file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +976,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{20}
+	return file_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -1138,7 +1009,7 @@ type CreateTemplateRequest struct {
 
 func (x *CreateTemplateRequest) Reset() {
 	*x = CreateTemplateRequest{}
-	mi := &file_service_proto_msgTypes[21]
+	mi := &file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1021,7 @@ func (x *CreateTemplateRequest) String() string {
 func (*CreateTemplateRequest) ProtoMessage() {}
 
 func (x *CreateTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[21]
+	mi := &file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1034,7 @@ func (x *CreateTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTemplateRequest.ProtoReflect.Descriptor instead.
 func (*CreateTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{21}
+	return file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateTemplateRequest) GetTemplate() *Template {
@@ -1183,7 +1054,7 @@ type SetNotifySecretRequest struct {
 
 func (x *SetNotifySecretRequest) Reset() {
 	*x = SetNotifySecretRequest{}
-	mi := &file_service_proto_msgTypes[22]
+	mi := &file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1066,7 @@ func (x *SetNotifySecretRequest) String() string {
 func (*SetNotifySecretRequest) ProtoMessage() {}
 
 func (x *SetNotifySecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[22]
+	mi := &file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1079,7 @@ func (x *SetNotifySecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNotifySecretRequest.ProtoReflect.Descriptor instead.
 func (*SetNotifySecretRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{22}
+	return file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetNotifySecretRequest) GetMerchant() uint64 {
@@ -1233,7 +1104,7 @@ type SetNotifySecretResponse struct {
 
 func (x *SetNotifySecretResponse) Reset() {
 	*x = SetNotifySecretResponse{}
-	mi := &file_service_proto_msgTypes[23]
+	mi := &file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1116,7 @@ func (x *SetNotifySecretResponse) String() string {
 func (*SetNotifySecretResponse) ProtoMessage() {}
 
 func (x *SetNotifySecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[23]
+	mi := &file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1129,7 @@ func (x *SetNotifySecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNotifySecretResponse.ProtoReflect.Descriptor instead.
 func (*SetNotifySecretResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{23}
+	return file_service_proto_rawDescGZIP(), []int{22}
 }
 
 type PayRequest struct {
@@ -1274,7 +1145,7 @@ type PayRequest struct {
 
 func (x *PayRequest) Reset() {
 	*x = PayRequest{}
-	mi := &file_service_proto_msgTypes[24]
+	mi := &file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1157,7 @@ func (x *PayRequest) String() string {
 func (*PayRequest) ProtoMessage() {}
 
 func (x *PayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[24]
+	mi := &file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1170,7 @@ func (x *PayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayRequest.ProtoReflect.Descriptor instead.
 func (*PayRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{24}
+	return file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PayRequest) GetMerchant() uint64 {
@@ -1347,7 +1218,7 @@ type RefundRequest struct {
 
 func (x *RefundRequest) Reset() {
 	*x = RefundRequest{}
-	mi := &file_service_proto_msgTypes[25]
+	mi := &file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1230,7 @@ func (x *RefundRequest) String() string {
 func (*RefundRequest) ProtoMessage() {}
 
 func (x *RefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[25]
+	mi := &file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1243,7 @@ func (x *RefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
 func (*RefundRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{25}
+	return file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RefundRequest) GetMerchant() uint64 {
@@ -1399,7 +1270,7 @@ type GetPaymentRequest struct {
 
 func (x *GetPaymentRequest) Reset() {
 	*x = GetPaymentRequest{}
-	mi := &file_service_proto_msgTypes[26]
+	mi := &file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1282,7 @@ func (x *GetPaymentRequest) String() string {
 func (*GetPaymentRequest) ProtoMessage() {}
 
 func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[26]
+	mi := &file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1295,7 @@ func (x *GetPaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPaymentRequest.ProtoReflect.Descriptor instead.
 func (*GetPaymentRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{26}
+	return file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetPaymentRequest) GetMerchant() uint64 {
@@ -1451,7 +1322,7 @@ type PaymentResponse struct {
 
 func (x *PaymentResponse) Reset() {
 	*x = PaymentResponse{}
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1334,7 @@ func (x *PaymentResponse) String() string {
 func (*PaymentResponse) ProtoMessage() {}
 
 func (x *PaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1347,7 @@ func (x *PaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentResponse.ProtoReflect.Descriptor instead.
 func (*PaymentResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{27}
+	return file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PaymentResponse) GetPayment() *Payment {
@@ -1503,7 +1374,7 @@ type ClaimRequest struct {
 
 func (x *ClaimRequest) Reset() {
 	*x = ClaimRequest{}
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1386,7 @@ func (x *ClaimRequest) String() string {
 func (*ClaimRequest) ProtoMessage() {}
 
 func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1399,7 @@ func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{28}
+	return file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClaimRequest) GetTemplate() uint64 {
@@ -1554,7 +1425,7 @@ type WalletRequest struct {
 
 func (x *WalletRequest) Reset() {
 	*x = WalletRequest{}
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1437,7 @@ func (x *WalletRequest) String() string {
 func (*WalletRequest) ProtoMessage() {}
 
 func (x *WalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1450,7 @@ func (x *WalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletRequest.ProtoReflect.Descriptor instead.
 func (*WalletRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{29}
+	return file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WalletRequest) GetUser() uint64 {
@@ -1598,7 +1469,7 @@ type WalletResponse struct {
 
 func (x *WalletResponse) Reset() {
 	*x = WalletResponse{}
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1481,7 @@ func (x *WalletResponse) String() string {
 func (*WalletResponse) ProtoMessage() {}
 
 func (x *WalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1494,7 @@ func (x *WalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletResponse.ProtoReflect.Descriptor instead.
 func (*WalletResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{30}
+	return file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WalletResponse) GetCards() []*Card {
@@ -1644,7 +1515,7 @@ type IssuePaymentCodeRequest struct {
 
 func (x *IssuePaymentCodeRequest) Reset() {
 	*x = IssuePaymentCodeRequest{}
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1527,7 @@ func (x *IssuePaymentCodeRequest) String() string {
 func (*IssuePaymentCodeRequest) ProtoMessage() {}
 
 func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1540,7 @@ func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePaymentCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssuePaymentCodeRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{31}
+	return file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *IssuePaymentCodeRequest) GetUser() uint64 {
@@ -1708,7 +1579,7 @@ type GiftRequest struct {
 
 func (x *GiftRequest) Reset() {
 	*x = GiftRequest{}
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1591,7 @@ func (x *GiftRequest) String() string {
 func (*GiftRequest) ProtoMessage() {}
 
 func (x *GiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1604,7 @@ func (x *GiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftRequest.ProtoReflect.Descriptor instead.
 func (*GiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{32}
+	return file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GiftRequest) GetFrom() uint64 {
@@ -1795,7 +1666,7 @@ type AnswerGiftRequest struct {
 
 func (x *AnswerGiftRequest) Reset() {
 	*x = AnswerGiftRequest{}
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1678,7 @@ func (x *AnswerGiftRequest) String() string {
 func (*AnswerGiftRequest) ProtoMessage() {}
 
 func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1691,7 @@ func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerGiftRequest.ProtoReflect.Descriptor instead.
 func (*AnswerGiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{33}
+	return file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AnswerGiftRequest) GetUser() uint64 {
@@ -1847,7 +1718,7 @@ type GiftLibraryRequest struct {
 
 func (x *GiftLibraryRequest) Reset() {
 	*x = GiftLibraryRequest{}
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1730,7 @@ func (x *GiftLibraryRequest) String() string {
 func (*GiftLibraryRequest) ProtoMessage() {}
 
 func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1743,7 @@ func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryRequest.ProtoReflect.Descriptor instead.
 func (*GiftLibraryRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{34}
+	return file_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GiftLibraryRequest) GetCard() uint64 {
@@ -1898,7 +1769,7 @@ type GiftLibraryResponse struct {
 
 func (x *GiftLibraryResponse) Reset() {
 	*x = GiftLibraryResponse{}
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +1781,7 @@ func (x *GiftLibraryResponse) String() string {
 func (*GiftLibraryResponse) ProtoMessage() {}
 
 func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +1794,7 @@ func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryResponse.ProtoReflect.Descriptor instead.
 func (*GiftLibraryResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{35}
+	return file_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GiftLibraryResponse) GetRecords() []*GiftRecord {
@@ -1943,7 +1814,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +1826,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +1839,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{36}
+	return file_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShareRequest) GetUser() uint64 {
@@ -1996,7 +1867,7 @@ type ClaimSharedRequest struct {
 
 func (x *ClaimSharedRequest) Reset() {
 	*x = ClaimSharedRequest{}
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +1879,7 @@ func (x *ClaimSharedRequest) String() string {
 func (*ClaimSharedRequest) ProtoMessage() {}
 
 func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +1892,7 @@ func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimSharedRequest.ProtoReflect.Descriptor instead.
 func (*ClaimSharedRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{37}
+	return file_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ClaimSharedRequest) GetClaimer() uint64 {
@@ -2056,7 +1927,7 @@ type ContactPoolsRequest struct {
 
 func (x *ContactPoolsRequest) Reset() {
 	*x = ContactPoolsRequest{}
-	mi := &file_service_proto_msgTypes[38]
+	mi := &file_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +1939,7 @@ func (x *ContactPoolsRequest) String() string {
 func (*ContactPoolsRequest) ProtoMessage() {}
 
 func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[38]
+	mi := &file_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +1952,7 @@ func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsRequest.ProtoReflect.Descriptor instead.
 func (*ContactPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{38}
+	return file_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ContactPoolsRequest) GetViewer() uint64 {
@@ -2115,7 +1986,7 @@ type ContactPoolsResponse struct {
 
 func (x *ContactPoolsResponse) Reset() {
 	*x = ContactPoolsResponse{}
-	mi := &file_service_proto_msgTypes[39]
+	mi := &file_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +1998,7 @@ func (x *ContactPoolsResponse) String() string {
 func (*ContactPoolsResponse) ProtoMessage() {}
 
 func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[39]
+	mi := &file_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2011,7 @@ func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsResponse.ProtoReflect.Descriptor instead.
 func (*ContactPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{39}
+	return file_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ContactPoolsResponse) GetCards() []*PoolEntry {
@@ -2167,7 +2038,7 @@ type RewardsRequest struct {
 
 func (x *RewardsRequest) Reset() {
 	*x = RewardsRequest{}
-	mi := &file_service_proto_msgTypes[40]
+	mi := &file_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2050,7 @@ func (x *RewardsRequest) String() string {
 func (*RewardsRequest) ProtoMessage() {}
 
 func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[40]
+	mi := &file_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2063,7 @@ func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsRequest.ProtoReflect.Descriptor instead.
 func (*RewardsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{40}
+	return file_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RewardsRequest) GetSharer() uint64 {
@@ -2218,7 +2089,7 @@ type RewardsResponse struct {
 
 func (x *RewardsResponse) Reset() {
 	*x = RewardsResponse{}
-	mi := &file_service_proto_msgTypes[41]
+	mi := &file_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2101,7 @@ func (x *RewardsResponse) String() string {
 func (*RewardsResponse) ProtoMessage() {}
 
 func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[41]
+	mi := &file_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2114,7 @@ func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsResponse.ProtoReflect.Descriptor instead.
 func (*RewardsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{41}
+	return file_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RewardsResponse) GetRewards() []*Reward {
@@ -2267,7 +2138,7 @@ type ConfirmUseRequest struct {
 
 func (x *ConfirmUseRequest) Reset() {
 	*x = ConfirmUseRequest{}
-	mi := &file_service_proto_msgTypes[42]
+	mi := &file_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2150,7 @@ func (x *ConfirmUseRequest) String() string {
 func (*ConfirmUseRequest) ProtoMessage() {}
 
 func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[42]
+	mi := &file_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2163,7 @@ func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmUseRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{42}
+	return file_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConfirmUseRequest) GetId() string {
@@ -2347,7 +2218,7 @@ type ConfirmUseResponse struct {
 
 func (x *ConfirmUseResponse) Reset() {
 	*x = ConfirmUseResponse{}
-	mi := &file_service_proto_msgTypes[43]
+	mi := &file_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2230,7 @@ func (x *ConfirmUseResponse) String() string {
 func (*ConfirmUseResponse) ProtoMessage() {}
 
 func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[43]
+	mi := &file_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2243,7 @@ func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmUseResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{43}
+	return file_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConfirmUseResponse) GetReward() *Reward {
@@ -2400,7 +2271,7 @@ type ErrorReason struct {
 
 func (x *ErrorReason) Reset() {
 	*x = ErrorReason{}
-	mi := &file_service_proto_msgTypes[44]
+	mi := &file_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2283,7 @@ func (x *ErrorReason) String() string {
 func (*ErrorReason) ProtoMessage() {}
 
 func (x *ErrorReason) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[44]
+	mi := &file_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2296,7 @@ func (x *ErrorReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReason.ProtoReflect.Descriptor instead.
 func (*ErrorReason) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{44}
+	return file_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ErrorReason) GetReason() string {
@@ -2446,16 +2317,7 @@ var File_service_proto protoreflect.FileDescriptor
 
 const file_service_proto_rawDesc = "" +
 	"\n" +
-	"\rservice.proto\x12\tkaquan.v1\x1a\fkaquan.proto\"\xb3\x01\n" +
-	"\vTokenRecord\x12,\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x18.kaquan.v1.PrincipalKindR\x04kind\x12\x19\n" +
-	"\bparty_id\x18\x02 \x01(\x04R\apartyId\x12\x1d\n" +
-	"\n" +
-	"created_at\x18\x03 \x01(\x03R\tcreatedAt\x12\x1d\n" +
-	"\n" +
-	"revoked_at\x18\x04 \x01(\x03R\trevokedAt\x12\x1d\n" +
-	"\n" +
-	"expires_at\x18\x05 \x01(\x03R\texpiresAt\"~\n" +
+	"\rservice.proto\x12\tkaquan.v1\x1a\rrecords.proto\"~\n" +
 	"\x12CreateTokenRequest\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.kaquan.v1.PrincipalKindR\x04kind\x12\x19\n" +
 	"\bparty_id\x18\x02 \x01(\x04R\apartyId\x12\x1f\n" +
@@ -2590,12 +2452,7 @@ const file_service_proto_rawDesc = "" +
 	"\vErrorReason\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x126\n" +
 	"\vcard_reason\x18\x02 \x01(\x0e2\x15.kaquan.v1.CardReasonR\n" +
-	"cardReason*\x7f\n" +
-	"\rPrincipalKind\x12\x1e\n" +
-	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
-	"\x14PRINCIPAL_KIND_ADMIN\x10\x01\x12\x1b\n" +
-	"\x17PRINCIPAL_KIND_MERCHANT\x10\x02\x12\x17\n" +
-	"\x13PRINCIPAL_KIND_USER\x10\x032\x9f\x12\n" +
+	"cardReason2\x9f\x12\n" +
 	"\rKaquanService\x12L\n" +
 	"\vCreateToken\x12\x1d.kaquan.v1.CreateTokenRequest\x1a\x1e.kaquan.v1.CreateTokenResponse\x12L\n" +
 	"\vRevokeToken\x12\x1d.kaquan.v1.RevokeTokenRequest\x1a\x1e.kaquan.v1.RevokeTokenResponse\x12>\n" +
@@ -2651,158 +2508,155 @@ func file_service_proto_rawDescGZIP() []byte {
 	return file_service_proto_rawDescData
 }
 
-var file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_service_proto_goTypes = []any{
-	(PrincipalKind)(0),              // 0: kaquan.v1.PrincipalKind
-	(*TokenRecord)(nil),             // 1: kaquan.v1.TokenRecord
-	(*CreateTokenRequest)(nil),      // 2: kaquan.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),     // 3: kaquan.v1.CreateTokenResponse
-	(*RevokeTokenRequest)(nil),      // 4: kaquan.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),     // 5: kaquan.v1.RevokeTokenResponse
-	(*CreatePartyRequest)(nil),      // 6: kaquan.v1.CreatePartyRequest
-	(*CreateAccountRequest)(nil),    // 7: kaquan.v1.CreateAccountRequest
-	(*TransferRequest)(nil),         // 8: kaquan.v1.TransferRequest
-	(*AuditRequest)(nil),            // 9: kaquan.v1.AuditRequest
-	(*AuditResponse)(nil),           // 10: kaquan.v1.AuditResponse
-	(*ContactRequest)(nil),          // 11: kaquan.v1.ContactRequest
-	(*ContactResponse)(nil),         // 12: kaquan.v1.ContactResponse
-	(*GetAccountRequest)(nil),       // 13: kaquan.v1.GetAccountRequest
-	(*SetAccountStatusRequest)(nil), // 14: kaquan.v1.SetAccountStatusRequest
-	(*GetPartyRequest)(nil),         // 15: kaquan.v1.GetPartyRequest
-	(*GetTemplateRequest)(nil),      // 16: kaquan.v1.GetTemplateRequest
-	(*GetCardRequest)(nil),          // 17: kaquan.v1.GetCardRequest
-	(*CardRequest)(nil),             // 18: kaquan.v1.CardRequest
-	(*ListContactsRequest)(nil),     // 19: kaquan.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),    // 20: kaquan.v1.ListContactsResponse
-	(*GetAccountResponse)(nil),      // 21: kaquan.v1.GetAccountResponse
-	(*CreateTemplateRequest)(nil),   // 22: kaquan.v1.CreateTemplateRequest
-	(*SetNotifySecretRequest)(nil),  // 23: kaquan.v1.SetNotifySecretRequest
-	(*SetNotifySecretResponse)(nil), // 24: kaquan.v1.SetNotifySecretResponse
-	(*PayRequest)(nil),              // 25: kaquan.v1.PayRequest
-	(*RefundRequest)(nil),           // 26: kaquan.v1.RefundRequest
-	(*GetPaymentRequest)(nil),       // 27: kaquan.v1.GetPaymentRequest
-	(*PaymentResponse)(nil),         // 28: kaquan.v1.PaymentResponse
-	(*ClaimRequest)(nil),            // 29: kaquan.v1.ClaimRequest
-	(*WalletRequest)(nil),           // 30: kaquan.v1.WalletRequest
-	(*WalletResponse)(nil),          // 31: kaquan.v1.WalletResponse
-	(*IssuePaymentCodeRequest)(nil), // 32: kaquan.v1.IssuePaymentCodeRequest
-	(*GiftRequest)(nil),             // 33: kaquan.v1.GiftRequest
-	(*AnswerGiftRequest)(nil),       // 34: kaquan.v1.AnswerGiftRequest
-	(*GiftLibraryRequest)(nil),      // 35: kaquan.v1.GiftLibraryRequest
-	(*GiftLibraryResponse)(nil),     // 36: kaquan.v1.GiftLibraryResponse
-	(*ShareRequest)(nil),            // 37: kaquan.v1.ShareRequest
-	(*ClaimSharedRequest)(nil),      // 38: kaquan.v1.ClaimSharedRequest
-	(*ContactPoolsRequest)(nil),     // 39: kaquan.v1.ContactPoolsRequest
-	(*ContactPoolsResponse)(nil),    // 40: kaquan.v1.ContactPoolsResponse
-	(*RewardsRequest)(nil),          // 41: kaquan.v1.RewardsRequest
-	(*RewardsResponse)(nil),         // 42: kaquan.v1.RewardsResponse
-	(*ConfirmUseRequest)(nil),       // 43: kaquan.v1.ConfirmUseRequest
-	(*ConfirmUseResponse)(nil),      // 44: kaquan.v1.ConfirmUseResponse
-	(*ErrorReason)(nil),             // 45: kaquan.v1.ErrorReason
-	(PartyKind)(0),                  // 46: kaquan.v1.PartyKind
-	(AccountStatus)(0),              // 47: kaquan.v1.AccountStatus
-	(*Account)(nil),                 // 48: kaquan.v1.Account
-	(*Template)(nil),                // 49: kaquan.v1.Template
-	(*Payment)(nil),                 // 50: kaquan.v1.Payment
-	(*Card)(nil),                    // 51: kaquan.v1.Card
-	(*GiftRecord)(nil),              // 52: kaquan.v1.GiftRecord
-	(*PoolEntry)(nil),               // 53: kaquan.v1.PoolEntry
-	(*Reward)(nil),                  // 54: kaquan.v1.Reward
-	(CardReason)(0),                 // 55: kaquan.v1.CardReason
-	(*Party)(nil),                   // 56: kaquan.v1.Party
-	(*LedgerEntry)(nil),             // 57: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),             // 58: kaquan.v1.PaymentCode
+	(*CreateTokenRequest)(nil),      // 0: kaquan.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),     // 1: kaquan.v1.CreateTokenResponse
+	(*RevokeTokenRequest)(nil),      // 2: kaquan.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),     // 3: kaquan.v1.RevokeTokenResponse
+	(*CreatePartyRequest)(nil),      // 4: kaquan.v1.CreatePartyRequest
+	(*CreateAccountRequest)(nil),    // 5: kaquan.v1.CreateAccountRequest
+	(*TransferRequest)(nil),         // 6: kaquan.v1.TransferRequest
+	(*AuditRequest)(nil),            // 7: kaquan.v1.AuditRequest
+	(*AuditResponse)(nil),           // 8: kaquan.v1.AuditResponse
+	(*ContactRequest)(nil),          // 9: kaquan.v1.ContactRequest
+	(*ContactResponse)(nil),         // 10: kaquan.v1.ContactResponse
+	(*GetAccountRequest)(nil),       // 11: kaquan.v1.GetAccountRequest
+	(*SetAccountStatusRequest)(nil), // 12: kaquan.v1.SetAccountStatusRequest
+	(*GetPartyRequest)(nil),         // 13: kaquan.v1.GetPartyRequest
+	(*GetTemplateRequest)(nil),      // 14: kaquan.v1.GetTemplateRequest
+	(*GetCardRequest)(nil),          // 15: kaquan.v1.GetCardRequest
+	(*CardRequest)(nil),             // 16: kaquan.v1.CardRequest
+	(*ListContactsRequest)(nil),     // 17: kaquan.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),    // 18: kaquan.v1.ListContactsResponse
+	(*GetAccountResponse)(nil),      // 19: kaquan.v1.GetAccountResponse
+	(*CreateTemplateRequest)(nil),   // 20: kaquan.v1.CreateTemplateRequest
+	(*SetNotifySecretRequest)(nil),  // 21: kaquan.v1.SetNotifySecretRequest
+	(*SetNotifySecretResponse)(nil), // 22: kaquan.v1.SetNotifySecretResponse
+	(*PayRequest)(nil),              // 23: kaquan.v1.PayRequest
+	(*RefundRequest)(nil),           // 24: kaquan.v1.RefundRequest
+	(*GetPaymentRequest)(nil),       // 25: kaquan.v1.GetPaymentRequest
+	(*PaymentResponse)(nil),         // 26: kaquan.v1.PaymentResponse
+	(*ClaimRequest)(nil),            // 27: kaquan.v1.ClaimRequest
+	(*WalletRequest)(nil),           // 28: kaquan.v1.WalletRequest
+	(*WalletResponse)(nil),          // 29: kaquan.v1.WalletResponse
+	(*IssuePaymentCodeRequest)(nil), // 30: kaquan.v1.IssuePaymentCodeRequest
+	(*GiftRequest)(nil),             // 31: kaquan.v1.GiftRequest
+	(*AnswerGiftRequest)(nil),       // 32: kaquan.v1.AnswerGiftRequest
+	(*GiftLibraryRequest)(nil),      // 33: kaquan.v1.GiftLibraryRequest
+	(*GiftLibraryResponse)(nil),     // 34: kaquan.v1.GiftLibraryResponse
+	(*ShareRequest)(nil),            // 35: kaquan.v1.ShareRequest
+	(*ClaimSharedRequest)(nil),      // 36: kaquan.v1.ClaimSharedRequest
+	(*ContactPoolsRequest)(nil),     // 37: kaquan.v1.ContactPoolsRequest
+	(*ContactPoolsResponse)(nil),    // 38: kaquan.v1.ContactPoolsResponse
+	(*RewardsRequest)(nil),          // 39: kaquan.v1.RewardsRequest
+	(*RewardsResponse)(nil),         // 40: kaquan.v1.RewardsResponse
+	(*ConfirmUseRequest)(nil),       // 41: kaquan.v1.ConfirmUseRequest
+	(*ConfirmUseResponse)(nil),      // 42: kaquan.v1.ConfirmUseResponse
+	(*ErrorReason)(nil),             // 43: kaquan.v1.ErrorReason
+	(PrincipalKind)(0),              // 44: kaquan.v1.PrincipalKind
+	(PartyKind)(0),                  // 45: kaquan.v1.PartyKind
+	(AccountStatus)(0),              // 46: kaquan.v1.AccountStatus
+	(*Account)(nil),                 // 47: kaquan.v1.Account
+	(*Template)(nil),                // 48: kaquan.v1.Template
+	(*Payment)(nil),                 // 49: kaquan.v1.Payment
+	(*Card)(nil),                    // 50: kaquan.v1.Card
+	(*GiftRecord)(nil),              // 51: kaquan.v1.GiftRecord
+	(*PoolEntry)(nil),               // 52: kaquan.v1.PoolEntry
+	(*Reward)(nil),                  // 53: kaquan.v1.Reward
+	(CardReason)(0),                 // 54: kaquan.v1.CardReason
+	(*Party)(nil),                   // 55: kaquan.v1.Party
+	(*LedgerEntry)(nil),             // 56: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),             // 57: kaquan.v1.PaymentCode
 }
 var file_service_proto_depIdxs = []int32{
-	0,  // 0: kaquan.v1.TokenRecord.kind:type_name -> kaquan.v1.PrincipalKind
-	0,  // 1: kaquan.v1.CreateTokenRequest.kind:type_name -> kaquan.v1.PrincipalKind
-	46, // 2: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
-	47, // 3: kaquan.v1.SetAccountStatusRequest.status:type_name -> kaquan.v1.AccountStatus
-	48, // 4: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
-	49, // 5: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
-	50, // 6: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
-	51, // 7: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
-	52, // 8: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
-	53, // 9: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
-	54, // 10: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
-	54, // 11: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
-	55, // 12: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
-	2,  // 13: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
-	4,  // 14: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
-	6,  // 15: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
-	7,  // 16: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
-	8,  // 17: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
-	8,  // 18: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
-	9,  // 19: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
-	11, // 20: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
-	11, // 21: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
-	14, // 22: kaquan.v1.KaquanService.SetAccountStatus:input_type -> kaquan.v1.SetAccountStatusRequest
-	15, // 23: kaquan.v1.KaquanService.GetParty:input_type -> kaquan.v1.GetPartyRequest
-	16, // 24: kaquan.v1.KaquanService.GetTemplate:input_type -> kaquan.v1.GetTemplateRequest
-	17, // 25: kaquan.v1.KaquanService.GetCard:input_type -> kaquan.v1.GetCardRequest
-	19, // 26: kaquan.v1.KaquanService.ListContacts:input_type -> kaquan.v1.ListContactsRequest
-	13, // 27: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
-	22, // 28: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
-	23, // 29: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
-	25, // 30: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
-	26, // 31: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
-	27, // 32: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
-	18, // 33: kaquan.v1.KaquanService.VoidCard:input_type -> kaquan.v1.CardRequest
-	18, // 34: kaquan.v1.KaquanService.ExpireCard:input_type -> kaquan.v1.CardRequest
-	29, // 35: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
-	30, // 36: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
-	32, // 37: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
-	33, // 38: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
-	34, // 39: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
-	34, // 40: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
-	35, // 41: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
-	37, // 42: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
-	37, // 43: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
-	38, // 44: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
-	39, // 45: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
-	41, // 46: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
-	43, // 47: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
-	3,  // 48: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
-	5,  // 49: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
-	56, // 50: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
-	48, // 51: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
-	57, // 52: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
-	57, // 53: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
-	10, // 54: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
-	12, // 55: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
-	12, // 56: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
-	48, // 57: kaquan.v1.KaquanService.SetAccountStatus:output_type -> kaquan.v1.Account
-	56, // 58: kaquan.v1.KaquanService.GetParty:output_type -> kaquan.v1.Party
-	49, // 59: kaquan.v1.KaquanService.GetTemplate:output_type -> kaquan.v1.Template
-	51, // 60: kaquan.v1.KaquanService.GetCard:output_type -> kaquan.v1.Card
-	20, // 61: kaquan.v1.KaquanService.ListContacts:output_type -> kaquan.v1.ListContactsResponse
-	21, // 62: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
-	49, // 63: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
-	24, // 64: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
-	28, // 65: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
-	28, // 66: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
-	50, // 67: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
-	51, // 68: kaquan.v1.KaquanService.VoidCard:output_type -> kaquan.v1.Card
-	51, // 69: kaquan.v1.KaquanService.ExpireCard:output_type -> kaquan.v1.Card
-	51, // 70: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
-	31, // 71: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
-	58, // 72: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
-	51, // 73: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
-	51, // 74: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
-	51, // 75: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
-	36, // 76: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
-	51, // 77: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
-	51, // 78: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
-	51, // 79: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
-	40, // 80: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
-	42, // 81: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
-	44, // 82: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
-	48, // [48:83] is the sub-list for method output_type
-	13, // [13:48] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	44, // 0: kaquan.v1.CreateTokenRequest.kind:type_name -> kaquan.v1.PrincipalKind
+	45, // 1: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
+	46, // 2: kaquan.v1.SetAccountStatusRequest.status:type_name -> kaquan.v1.AccountStatus
+	47, // 3: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
+	48, // 4: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
+	49, // 5: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
+	50, // 6: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
+	51, // 7: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
+	52, // 8: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
+	53, // 9: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
+	53, // 10: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
+	54, // 11: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
+	0,  // 12: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
+	2,  // 13: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
+	4,  // 14: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
+	5,  // 15: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
+	6,  // 16: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
+	6,  // 17: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
+	7,  // 18: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
+	9,  // 19: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
+	9,  // 20: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
+	12, // 21: kaquan.v1.KaquanService.SetAccountStatus:input_type -> kaquan.v1.SetAccountStatusRequest
+	13, // 22: kaquan.v1.KaquanService.GetParty:input_type -> kaquan.v1.GetPartyRequest
+	14, // 23: kaquan.v1.KaquanService.GetTemplate:input_type -> kaquan.v1.GetTemplateRequest
+	15, // 24: kaquan.v1.KaquanService.GetCard:input_type -> kaquan.v1.GetCardRequest
+	17, // 25: kaquan.v1.KaquanService.ListContacts:input_type -> kaquan.v1.ListContactsRequest
+	11, // 26: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
+	20, // 27: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
+	21, // 28: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
+	23, // 29: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
+	24, // 30: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
+	25, // 31: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
+	16, // 32: kaquan.v1.KaquanService.VoidCard:input_type -> kaquan.v1.CardRequest
+	16, // 33: kaquan.v1.KaquanService.ExpireCard:input_type -> kaquan.v1.CardRequest
+	27, // 34: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
+	28, // 35: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
+	30, // 36: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
+	31, // 37: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
+	32, // 38: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
+	32, // 39: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
+	33, // 40: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
+	35, // 41: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
+	35, // 42: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
+	36, // 43: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
+	37, // 44: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
+	39, // 45: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
+	41, // 46: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
+	1,  // 47: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
+	3,  // 48: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
+	55, // 49: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
+	47, // 50: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
+	56, // 51: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
+	56, // 52: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
+	8,  // 53: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
+	10, // 54: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
+	10, // 55: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
+	47, // 56: kaquan.v1.KaquanService.SetAccountStatus:output_type -> kaquan.v1.Account
+	55, // 57: kaquan.v1.KaquanService.GetParty:output_type -> kaquan.v1.Party
+	48, // 58: kaquan.v1.KaquanService.GetTemplate:output_type -> kaquan.v1.Template
+	50, // 59: kaquan.v1.KaquanService.GetCard:output_type -> kaquan.v1.Card
+	18, // 60: kaquan.v1.KaquanService.ListContacts:output_type -> kaquan.v1.ListContactsResponse
+	19, // 61: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
+	48, // 62: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
+	22, // 63: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
+	26, // 64: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
+	26, // 65: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
+	49, // 66: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
+	50, // 67: kaquan.v1.KaquanService.VoidCard:output_type -> kaquan.v1.Card
+	50, // 68: kaquan.v1.KaquanService.ExpireCard:output_type -> kaquan.v1.Card
+	50, // 69: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
+	29, // 70: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
+	57, // 71: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
+	50, // 72: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
+	50, // 73: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
+	50, // 74: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
+	34, // 75: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
+	50, // 76: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
+	50, // 77: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
+	50, // 78: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
+	38, // 79: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
+	40, // 80: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
+	42, // 81: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
+	47, // [47:82] is the sub-list for method output_type
+	12, // [12:47] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_service_proto_init() }
@@ -2810,20 +2664,19 @@ func file_service_proto_init() {
 	if File_service_proto != nil {
 		return
 	}
-	file_kaquan_proto_init()
+	file_records_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_service_proto_rawDesc), len(file_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   45,
+			NumEnums:      0,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_service_proto_goTypes,
 		DependencyIndexes: file_service_proto_depIdxs,
-		EnumInfos:         file_service_proto_enumTypes,
 		MessageInfos:      file_service_proto_msgTypes,
 	}.Build()
 	File_service_proto = out.File
