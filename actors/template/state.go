@@ -1,5 +1,6 @@
 // Package template is the card-template entity: a merchant's offer, its stock and per-user limits.
-// state.go is the pure state machine; actor.go its shell.
+// state.go is the pure state machine (Decide and Apply); records.go what its changes write;
+// actor.go its shell.
 package template
 
 import (
@@ -14,9 +15,109 @@ import (
 
 const day = int64(24 * time.Hour)
 
-// DecideCreate validates template t as created at now and returns it normalised: no issued cards,
+// State is a template in memory. Template is nil while the template does not exist.
+type State struct {
+	Template *messages.Template
+	// Claimed holds users' claim counts, authoritative over the store while cached: the shell
+	// loads a user's count before it decides their claim.
+	Claimed map[uint64]uint32
+	Rewards map[string]uint64 // reward claim keys granted since activation, and their cards
+}
+
+// NewState is a template's state with empty caches; t is nil when the template does not exist.
+func NewState(t *messages.Template) *State {
+	return &State{Template: t, Claimed: make(map[uint64]uint32), Rewards: make(map[string]uint64)}
+}
+
+// Command is what Decide takes: Create, Claim or ClaimReward. A request's Now is the time the
+// shell passes to Decide; Decide reads only its now argument.
+type Command interface{ isCommand() }
+
+// Commands. Create and Claim are also the requests of the embedding API (sent as actors.Call).
+type (
+	// Create creates the template. Replies *messages.Template.
+	Create struct {
+		Template *messages.Template
+		Now      int64
+	}
+	// Claim issues one card to User. Replies *messages.Card.
+	Claim struct {
+		User uint64
+		Code string
+		Now  int64
+	}
+	// ClaimReward issues a reward card to User under Key (a pool's messages.ClaimReward); it draws
+	// on the stock but not on the user's claim limit.
+	ClaimReward struct {
+		User uint64
+		Key  string
+		Code string
+	}
+)
+
+func (Create) isCommand()      {}
+func (Claim) isCommand()       {}
+func (ClaimReward) isCommand() {}
+
+// Change is what one command does to a template: Template is the created template, Card a card
+// issued (to a user's claim, or under RewardKey). The zero Change changes nothing (an idempotent
+// retry).
+type Change struct {
+	Template  *messages.Template
+	Card      *messages.Card
+	RewardKey string // the reward claim Card answers; "" for a user's claim
+}
+
+// IsZero reports whether ch changes nothing.
+func (ch Change) IsZero() bool { return ch.Template == nil && ch.Card == nil }
+
+// Decide checks cmd against s at now and returns the change it makes; it never mutates s.
+func Decide(s *State, cmd Command, now int64) (Change, error) {
+	switch cmd := cmd.(type) {
+	case Create:
+		t, err := decideCreate(s.Template, cmd.Template, now)
+		return Change{Template: t}, err
+	case Claim:
+		c, err := decideClaim(s.Template, s.Claimed[cmd.User], cmd.User, cmd.Code, now)
+		return Change{Card: c}, err
+	case ClaimReward:
+		c, err := decideClaim(s.Template, 0, cmd.User, cmd.Code, now)
+		return Change{Card: c, RewardKey: cmd.Key}, err
+	}
+	panic(fmt.Sprintf("template: no command %T", cmd))
+}
+
+// Apply folds change ch into s: a created template, or an issued card counted against the stock
+// (and the claimer's count, or the reward key). Live traffic calls it; Load reads the template
+// record, which is the result of every change applied.
+func Apply(s *State, ch Change) {
+	if ch.Template != nil {
+		s.Template = ch.Template
+	}
+	c := ch.Card
+	if c == nil {
+		return
+	}
+	t := s.Template
+	actors.Invariant(c.Id == t.Id<<32|uint64(t.Issued+1), "cards are numbered in issue order")
+	actors.Invariant(t.Issued < t.StockTotal, "stock never goes below zero")
+	t.Issued++
+	if ch.RewardKey != "" {
+		if s.Rewards == nil {
+			s.Rewards = make(map[string]uint64)
+		}
+		s.Rewards[ch.RewardKey] = c.Id
+		return
+	}
+	if s.Claimed == nil {
+		s.Claimed = make(map[uint64]uint32)
+	}
+	s.Claimed[c.OwnerId]++
+}
+
+// decideCreate validates template t as created at now and returns it normalised: no issued cards,
 // the merchant accepting its own cards when no list is given. existing is the stored template.
-func DecideCreate(existing, t *messages.Template, now int64) (*messages.Template, error) {
+func decideCreate(existing, t *messages.Template, now int64) (*messages.Template, error) {
 	if err := validate(t); err != nil {
 		return nil, err
 	}
@@ -88,9 +189,9 @@ func validate(t *messages.Template) error {
 	return nil
 }
 
-// DecideClaim checks that user, who already holds claimed cards of t, may claim one more at now,
+// decideClaim checks that user, who already holds claimed cards of t, may claim one more at now,
 // and returns the new card with its code.
-func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string, now int64) (*messages.Card, error) {
+func decideClaim(t *messages.Template, claimed uint32, user uint64, code string, now int64) (*messages.Card, error) {
 	switch {
 	case t == nil:
 		return nil, fmt.Errorf("%w: template", actors.ErrUnknownEntity)
@@ -121,9 +222,13 @@ func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string,
 // claimer's count need not be read.
 func SoldOut(t *messages.Template) bool { return t != nil && t.Issued >= t.StockTotal }
 
-// ApplyClaim counts the issued card.
-func ApplyClaim(t *messages.Template, c *messages.Card) {
-	actors.Invariant(c.Id == t.Id<<32|uint64(t.Issued+1), "cards are numbered in issue order")
-	actors.Invariant(t.Issued < t.StockTotal, "stock never goes below zero")
-	t.Issued++
+// DecideCreate and DecideClaim are Decide for callers outside the actor (the bulk import), on a
+// bare template record.
+func DecideCreate(existing, t *messages.Template, now int64) (*messages.Template, error) {
+	return decideCreate(existing, t, now)
+}
+
+// DecideClaim: see DecideCreate. claimed is how many cards of t user holds already.
+func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string, now int64) (*messages.Card, error) {
+	return decideClaim(t, claimed, user, code, now)
 }

@@ -59,6 +59,22 @@ func mustPanic(t *testing.T, f func()) {
 	f()
 }
 
+// create and claim are Decide of a Create and of a Claim by a user holding claimed cards, returning
+// what the change holds.
+func create(existing, t *messages.Template, at int64) (*messages.Template, error) {
+	ch, err := Decide(&State{Template: existing}, Create{Template: t, Now: at}, at)
+	return ch.Template, err
+}
+
+func claim(t *messages.Template, claimed uint32, user uint64, code string, at int64) (*messages.Card, error) {
+	s := &State{Template: t, Claimed: map[uint64]uint32{user: claimed}}
+	ch, err := Decide(s, Claim{User: user, Code: code, Now: at}, at)
+	if s.Claimed[user] != claimed || len(s.Claimed) != 1 {
+		panic("Decide changed the claim counts")
+	}
+	return ch.Card, err
+}
+
 func TestTemplate_DecideCreate(t *testing.T) {
 	many := func(n int) []uint64 {
 		ms := make([]uint64, n)
@@ -154,7 +170,7 @@ func TestTemplate_DecideCreate(t *testing.T) {
 			in := proto.Clone(tt.t).(*messages.Template)
 			in.Issued, in.CreatedAt = 9, 1 // the caller's counters are ignored
 			before := proto.Clone(in)
-			got, err := DecideCreate(nil, in, now)
+			got, err := create(nil, in, now)
 			if !proto.Equal(in, before) {
 				t.Errorf("input mutated: got %v, want %v", in, before)
 			}
@@ -180,7 +196,7 @@ func TestTemplate_DecideCreate(t *testing.T) {
 func TestTemplate_DecideCreateExisting(t *testing.T) {
 	// stored is cash() as DecideCreate stored it earlier, with cards issued since.
 	stored := func() *messages.Template {
-		s, err := DecideCreate(nil, cash(), now-day)
+		s, err := create(nil, cash(), now-day)
 		if err != nil {
 			panic(err)
 		}
@@ -205,7 +221,7 @@ func TestTemplate_DecideCreateExisting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := proto.Clone(tt.existing)
-			got, err := DecideCreate(tt.existing, tt.t, now)
+			got, err := create(tt.existing, tt.t, now)
 			checkErr(t, err, tt.wantErr)
 			if got != nil {
 				t.Errorf("template: got %v, want nil", got)
@@ -217,9 +233,9 @@ func TestTemplate_DecideCreateExisting(t *testing.T) {
 	}
 }
 
-func TestTemplate_DecideClaim(t *testing.T) {
+func TestTemplate_claim(t *testing.T) {
 	created := func(t *messages.Template) *messages.Template {
-		n, err := DecideCreate(nil, t, 1)
+		n, err := create(nil, t, 1)
 		if err != nil {
 			panic(err)
 		}
@@ -280,7 +296,7 @@ func TestTemplate_DecideClaim(t *testing.T) {
 			if tt.t != nil {
 				before = proto.Clone(tt.t)
 			}
-			got, err := DecideClaim(tt.t, tt.claimed, user, tt.code, tt.at)
+			got, err := claim(tt.t, tt.claimed, user, tt.code, tt.at)
 			if tt.t != nil && !proto.Equal(tt.t, before) {
 				t.Errorf("template mutated: got %v, want %v", tt.t, before)
 			}
@@ -292,7 +308,7 @@ func TestTemplate_DecideClaim(t *testing.T) {
 	}
 	t.Run("AcceptedMerchantsCopied", func(t *testing.T) {
 		tmpl := created(discount())
-		c, err := DecideClaim(tmpl, 0, user, "d", now)
+		c, err := claim(tmpl, 0, user, "d", now)
 		if err != nil {
 			t.Fatalf("err: got %v, want nil", err)
 		}
@@ -303,9 +319,9 @@ func TestTemplate_DecideClaim(t *testing.T) {
 	})
 }
 
-func TestTemplate_ApplyClaim(t *testing.T) {
+func TestTemplate_Apply(t *testing.T) {
 	t.Run("ClaimsUntilStockExhausted", func(t *testing.T) {
-		tmpl, err := DecideCreate(nil, mod(cash(), func(t *messages.Template) { t.PerUserLimit = 10 }), 1)
+		tmpl, err := create(nil, mod(cash(), func(t *messages.Template) { t.PerUserLimit = 10 }), 1)
 		if err != nil {
 			t.Fatalf("create: got %v, want nil", err)
 		}
@@ -313,26 +329,30 @@ func TestTemplate_ApplyClaim(t *testing.T) {
 			if SoldOut(tmpl) {
 				t.Fatalf("sold out after %d of %d", i, tmpl.StockTotal)
 			}
-			c, err := DecideClaim(tmpl, i, user, "c", now)
+			c, err := claim(tmpl, i, user, "c", now)
 			if err != nil {
 				t.Fatalf("claim %d: got %v, want nil", i+1, err)
 			}
 			if want := tmpl.Id<<32 | uint64(i+1); c.Id != want {
 				t.Errorf("claim %d card id: got %#x, want %#x", i+1, c.Id, want)
 			}
-			ApplyClaim(tmpl, c)
+			s := &State{Template: tmpl}
+			Apply(s, Change{Card: c})
+			if s.Claimed[user] != 1 {
+				t.Errorf("claim count after claim %d: got %d, want 1", i+1, s.Claimed[user])
+			}
 			if tmpl.Issued != i+1 {
 				t.Errorf("issued after claim %d: got %d, want %d", i+1, tmpl.Issued, i+1)
 			}
 		}
-		if _, err := DecideClaim(tmpl, 0, user+1, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
+		if _, err := claim(tmpl, 0, user+1, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
 			t.Errorf("claim past stock: got %v, want %v", err, actors.ErrStockExhausted)
 		}
 		// Sold out, the refusal is the same whatever the claimer's count (the actor skips reading it).
 		if !SoldOut(tmpl) || SoldOut(nil) {
 			t.Errorf("SoldOut(after the stock) = %v, SoldOut(nil) = %v; want true, false", SoldOut(tmpl), SoldOut(nil))
 		}
-		if _, err := DecideClaim(tmpl, tmpl.PerUserLimit, user, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
+		if _, err := claim(tmpl, tmpl.PerUserLimit, user, "c", now); !errors.Is(err, actors.ErrStockExhausted) {
 			t.Errorf("claim past stock by a user at the limit: got %v, want %v", err, actors.ErrStockExhausted)
 		}
 	})
@@ -349,10 +369,66 @@ func TestTemplate_ApplyClaim(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tmpl := mod(cash(), func(t *messages.Template) { t.Issued = tt.issued })
-			mustPanic(t, func() { ApplyClaim(tmpl, &messages.Card{Id: tt.cardID}) })
+			mustPanic(t, func() { Apply(&State{Template: tmpl}, Change{Card: &messages.Card{Id: tt.cardID}}) })
 			if tmpl.Issued != tt.issued {
 				t.Errorf("issued after a rejected claim: got %d, want %d", tmpl.Issued, tt.issued)
 			}
 		})
 	}
+}
+
+func TestTemplate_Decide(t *testing.T) {
+	t.Run("CreateThenClaimThenReward", func(t *testing.T) {
+		s := NewState(nil)
+		ch, err := Decide(s, Create{Template: cash()}, now)
+		if err != nil || ch.Template == nil || s.Template != nil {
+			t.Fatalf("create: got %v, %v and state %v; want a template, nil and the state untouched", ch, err, s.Template)
+		}
+		Apply(s, ch)
+		if s.Template != ch.Template {
+			t.Fatalf("template after create: got %v, want %v", s.Template, ch.Template)
+		}
+		if ch, err := Decide(s, Create{Template: cash()}, now+1); err != nil || !ch.IsZero() {
+			t.Errorf("create again: got %v, %v; want no change, nil", ch, err)
+		}
+		ch, err = Decide(s, Claim{User: user, Code: "c1"}, now)
+		if err != nil || s.Template.Issued != 0 || len(s.Claimed) != 0 {
+			t.Fatalf("claim: got %v, issued %d, counts %v; want nil, 0, none", err, s.Template.Issued, s.Claimed)
+		}
+		Apply(s, ch)
+		if s.Template.Issued != 1 || s.Claimed[user] != 1 || len(s.Rewards) != 0 {
+			t.Errorf("after claim: issued %d, count %d, rewards %v; want 1, 1, none", s.Template.Issued, s.Claimed[user], s.Rewards)
+		}
+		// A reward draws on the stock, not on the limit: the user at the limit still gets one.
+		s.Claimed[user] = s.Template.PerUserLimit
+		ch, err = Decide(s, ClaimReward{User: user, Key: "u/sharer", Code: "r1"}, now)
+		if err != nil || ch.RewardKey != "u/sharer" || ch.Card.Id != 5<<32|2 {
+			t.Fatalf("reward: got %v, %v; want card %#x under its key", ch, err, uint64(5<<32|2))
+		}
+		Apply(s, ch)
+		if s.Template.Issued != 2 || s.Claimed[user] != s.Template.PerUserLimit || s.Rewards["u/sharer"] != ch.Card.Id {
+			t.Errorf("after reward: issued %d, count %d, rewards %v; want 2, %d, the card", s.Template.Issued, s.Claimed[user], s.Rewards, s.Template.PerUserLimit)
+		}
+		if _, err := Decide(s, Claim{User: user, Code: "c3"}, now); !errors.Is(err, actors.ErrLimitReached) {
+			t.Errorf("claim at the limit: got %v, want %v", err, actors.ErrLimitReached)
+		}
+		Apply(s, mustDecide(t, s, ClaimReward{User: user + 1, Key: "v/sharer", Code: "r2"}))
+		if _, err := Decide(s, ClaimReward{User: user, Key: "w/sharer", Code: "r3"}, now); !errors.Is(err, actors.ErrStockExhausted) {
+			t.Errorf("reward past the stock: got %v, want %v", err, actors.ErrStockExhausted)
+		}
+	})
+	t.Run("RewardUnknownTemplate", func(t *testing.T) {
+		if _, err := Decide(NewState(nil), ClaimReward{User: user, Key: "k", Code: "c"}, now); !errors.Is(err, actors.ErrUnknownEntity) {
+			t.Errorf("err: got %v, want %v", err, actors.ErrUnknownEntity)
+		}
+	})
+}
+
+func mustDecide(t *testing.T, s *State, cmd Command) Change {
+	t.Helper()
+	ch, err := Decide(s, cmd, now)
+	if err != nil {
+		t.Fatalf("decide %T: got %v, want nil", cmd, err)
+	}
+	return ch
 }
