@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/kaquan/kaquan/actors"
@@ -10,24 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Requests from the embedding API (sent as actors.Call).
+// Queries and requests of the embedding API (sent as actors.Call) besides the commands in state.go.
 type (
-	// Share puts the owner's card into the pool. Replies *messages.Card.
-	Share struct {
-		User, Card uint64
-		Now        int64
-	}
-	// Unshare takes the owner's card back. Replies *messages.Card.
-	Unshare struct {
-		User, Card uint64
-		Now        int64
-	}
-	// Claim gives a pool card to a contact of the owner, with a new code. Replies *messages.Card.
-	Claim struct {
-		Claimer, Card uint64
-		NewCode       string
-		Now           int64
-	}
 	// GetReward replies the *messages.Reward a use earned, once settled (nil if none).
 	GetReward struct{ UseID string }
 	// Resume settles a reward left pending by a crash (engine start-up). Replies *messages.Reward.
@@ -38,45 +21,21 @@ type (
 		Cursor *messages.PoolEntry
 		Limit  int
 	}
-	// ContactChanged tells the pool that User became (On) or stopped being its owner's contact,
-	// once that is durable: the pool's answer to the next claim follows it. Replies nil.
-	ContactChanged struct {
-		User uint64
-		On   bool
-	}
 )
-
-// contactCacheMax bounds the contact answers a pool remembers (non-contacts included).
-const contactCacheMax = 10_000
 
 // rewardsInFlightMax bounds the rewards one pool settles at once; more wait in the store (PENDING)
 // for the next start-up.
 const rewardsInFlightMax = 10_000
 
 type behavior struct {
-	s        *State
-	contacts map[uint64]bool            // whether a user is the owner's contact, as last read or told
-	calls    map[uint64]*actors.Call    // card -> the call its request answers
-	rewards  map[string]*rewardInFlight // use id -> reward being settled
+	s       *State
+	calls   map[uint64]*actors.Call    // card -> the call its request answers
+	rewards map[string]*rewardInFlight // use id -> reward being settled
 }
 
 type rewardInFlight struct {
 	r       *messages.Reward
 	waiters []*actors.Call
-}
-
-// Load activates the pool of user id.Num from the store.
-func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
-	b := &behavior{s: NewState(id.Num), contacts: map[uint64]bool{}, calls: map[uint64]*actors.Call{}, rewards: map[string]*rewardInFlight{}}
-	err := h.Store.Scan(persistence.PoolPrefix(id.Num), false, func(k, v []byte) (bool, error) {
-		e := &messages.PoolEntry{}
-		if err := proto.Unmarshal(v, e); err != nil {
-			return false, fmt.Errorf("pool entry %x: %w", k, err)
-		}
-		Add(b.s, e)
-		return true, nil
-	})
-	return b, err
 }
 
 func (b *behavior) Busy() bool { return len(b.calls) > 0 || len(b.rewards) > 0 }
@@ -97,65 +56,60 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 }
 
 func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
-	var err error
 	switch m := call.Msg.(type) {
 	case Share:
-		if err = DecideShare(b.s, m.User, m.Card); err == nil {
-			b.ask(c, call, m.Card, &messages.ShareCard{Owner: b.s.Owner, Now: m.Now})
-		}
+		b.request(c, call, m, m.Now)
 	case Unshare:
-		if err = DecideUnshare(b.s, m.User, m.Card); err == nil {
-			b.ask(c, call, m.Card, &messages.UnshareCard{Owner: b.s.Owner, Now: m.Now})
-		}
+		b.request(c, call, m, m.Now)
 	case Claim:
-		var contact bool
-		if contact, err = b.isContact(c, m.Claimer); err == nil {
-			if err = DecideClaim(b.s, m.Claimer, m.Card, contact); err == nil {
-				b.ask(c, call, m.Card, &messages.ClaimSharedCard{Claimer: m.Claimer, Sharer: b.s.Owner, NewCode: m.NewCode, Now: m.Now})
-			}
+		if err := b.loadContact(c, m.Claimer); err != nil {
+			call.Respond(nil, err)
+			return
 		}
+		b.request(c, call, m, m.Now)
 	case GetReward:
 		b.getReward(c, call, m.UseID)
 	case List:
 		call.Respond(Page(b.s, m.Cursor, m.Limit), nil) // the pool in memory is durable
 	case ContactChanged:
-		if len(b.contacts) < contactCacheMax {
-			b.contacts[m.User] = m.On
-		} else {
-			delete(b.contacts, m.User)
-		}
+		ch, _ := Decide(b.s, m, 0) // never refused, whatever the time
+		Apply(b.s, ch)
 		call.Respond(nil, nil)
 	case Resume:
 		b.settle(c, m.Reward, call)
 	default:
-		err = fmt.Errorf("%w: pool cannot handle %T", actors.ErrInvalidArgument, m)
-	}
-	if err != nil {
-		call.Respond(nil, err)
+		call.Respond(nil, fmt.Errorf("%w: pool cannot handle %T", actors.ErrInvalidArgument, m))
 	}
 }
 
-// isContact answers from memory when it can: contact changes are told to both pools.
-func (b *behavior) isContact(c *actors.Context, user uint64) (bool, error) {
-	if on, ok := b.contacts[user]; ok {
-		return on, nil
+// loadContact puts into the state whether user is the owner's contact, read from the store unless
+// known: contact changes are told to both pools.
+func (b *behavior) loadContact(c *actors.Context, user uint64) error {
+	if _, ok := b.s.Contacts[user]; ok {
+		return nil
 	}
 	on, err := c.Host().Store.Has(persistence.ContactKey(b.s.Owner, user))
 	if err != nil {
-		return false, err
+		return err
 	}
-	if len(b.contacts) >= contactCacheMax {
-		clear(b.contacts)
+	if len(b.s.Contacts) >= contactCacheMax {
+		clear(b.s.Contacts)
 	}
-	b.contacts[user] = on
-	return on, nil
+	b.s.Contacts[user] = on
+	return nil
 }
 
-// ask sends a request to a card; its answer (PoolCardDone) settles the call.
-func (b *behavior) ask(c *actors.Context, call *actors.Call, card uint64, msg any) {
-	b.s.Busy[card] = true
-	b.calls[card] = call
-	c.Tell(actors.CardID(card), msg)
+// request decides a share, take-back or claim and sends its request to the card; the card's
+// answer (PoolCardDone) settles the call.
+func (b *behavior) request(c *actors.Context, call *actors.Call, cmd Command, now int64) {
+	ch, err := Decide(b.s, cmd, now)
+	if err != nil {
+		call.Respond(nil, err)
+		return
+	}
+	Apply(b.s, ch)
+	b.calls[ch.Card] = call
+	c.Tell(actors.CardID(ch.Card), ch.Request)
 }
 
 func (b *behavior) handleCardDone(c *actors.Context, m *messages.PoolCardDone) {
@@ -182,7 +136,8 @@ func (b *behavior) handleCardSettled(m cardSettled) {
 		call.Respond(nil, m.err)
 		return
 	}
-	Done(b.s, m.done.CardId, m.done.Result, m.done.Card)
+	ch, _ := Decide(b.s, Answer{CardID: m.done.CardId, Result: m.done.Result, Card: m.done.Card}, 0) // never refused
+	Apply(b.s, ch)
 	if err := ResultError(m.done.Result); err != nil {
 		call.Respond(nil, err)
 		return
@@ -231,9 +186,7 @@ func (b *behavior) handleRewardClaimed(c *actors.Context, m *messages.RewardClai
 	}
 	delete(b.rewards, useID)
 	r := f.r
-	v, err := proto.Marshal(r)
-	actors.Invariant(err == nil, "reward marshals")
-	c.Persist([]persistence.Entry{{Key: persistence.RewardKey(r.Sharer, r.UseId), Value: v}}, func(err error) {
+	c.Persist([]persistence.Entry{rewardEntry(r)}, func(err error) {
 		for _, w := range f.waiters {
 			w.Respond(r, err)
 		}
@@ -251,12 +204,7 @@ func (b *behavior) getReward(c *actors.Context, call *actors.Call, useID string)
 		call.Respond(nil, err)
 		return
 	}
-	r := &messages.Reward{}
-	err := c.Host().Store.GetProto(persistence.RewardKey(b.s.Owner, useID), r)
-	if errors.Is(err, persistence.ErrNotFound) {
-		call.Respond((*messages.Reward)(nil), nil)
-		return
-	}
+	r, err := readReward(c.Host().Store, b.s.Owner, useID)
 	call.Respond(r, err)
 }
 

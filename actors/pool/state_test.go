@@ -36,6 +36,34 @@ func full() *State {
 	return s
 }
 
+// decide is Decide of cmd on s, checking that s is left as it was.
+func decide(s *State, cmd Command) error {
+	before := fmt.Sprint(s.Entries, s.Order, s.Busy, s.Contacts)
+	_, err := Decide(s, cmd, 1)
+	if fmt.Sprint(s.Entries, s.Order, s.Busy, s.Contacts) != before {
+		panic("Decide changed the pool")
+	}
+	return err
+}
+
+// claim is Decide of claimer's Claim of card, with isContact known to s.
+func claim(s *State, claimer, card uint64, isContact bool) error {
+	s.Contacts[claimer] = isContact
+	return decide(s, Claim{Claimer: claimer, Card: card, NewCode: "n"})
+}
+
+// answer applies the card's answer to the pool.
+func answer(s *State, card uint64, r messages.PoolResult, c *messages.Card) {
+	ch, err := Decide(s, Answer{CardID: card, Result: r, Card: c}, 1)
+	if err != nil {
+		panic(err)
+	}
+	Apply(s, ch)
+}
+
+// enter applies a stored entry, as Load does.
+func enter(s *State, e *messages.PoolEntry) { Apply(s, Change{Card: e.CardId, Enter: e}) }
+
 func TestPool_Decide(t *testing.T) {
 	almostFull := full()
 	delete(almostFull.Entries, 1000)
@@ -47,23 +75,23 @@ func TestPool_Decide(t *testing.T) {
 		f    func() error
 		want error
 	}{
-		{"ShareOK", func() error { return DecideShare(withCards(nil), owner, cardA) }, nil},
-		{"ShareNotOwner", func() error { return DecideShare(withCards(nil), contact, cardA) }, actors.ErrPermissionDenied},
-		{"ShareAlreadyShared", func() error { return DecideShare(withCards(nil, cardA), owner, cardA) }, actors.ErrExists},
-		{"ShareBusy", func() error { return DecideShare(withCards([]uint64{cardA}), owner, cardA) }, actors.ErrNotInPool},
-		{"ShareFull", func() error { return DecideShare(full(), owner, cardA) }, actors.ErrPoolFull},
-		{"ShareLastPlace", func() error { return DecideShare(almostFull, owner, cardA) }, nil},
-		{"ShareFullCountingBusy", func() error { return DecideShare(almostFullBusy, owner, cardA) }, actors.ErrPoolFull},
-		{"UnshareOK", func() error { return DecideUnshare(withCards(nil, cardA), owner, cardA) }, nil},
-		{"UnshareNotOwner", func() error { return DecideUnshare(withCards(nil, cardA), contact, cardA) }, actors.ErrPermissionDenied},
-		{"UnshareMissing", func() error { return DecideUnshare(withCards(nil, cardA), owner, cardB) }, actors.ErrNotInPool},
-		{"UnshareBusy", func() error { return DecideUnshare(withCards([]uint64{cardA}, cardA), owner, cardA) }, actors.ErrNotInPool},
-		{"ClaimOK", func() error { return DecideClaim(withCards(nil, cardA), contact, cardA, true) }, nil},
-		{"ClaimOwn", func() error { return DecideClaim(withCards(nil, cardA), owner, cardA, true) }, actors.ErrInvalidArgument},
-		{"ClaimNotContact", func() error { return DecideClaim(withCards(nil, cardA), contact, cardA, false) }, actors.ErrNotContact},
-		{"ClaimNotContactSeesNothingOfMissing", func() error { return DecideClaim(withCards(nil), contact, cardA, false) }, actors.ErrNotContact},
-		{"ClaimMissing", func() error { return DecideClaim(withCards(nil, cardA), contact, cardB, true) }, actors.ErrNotInPool},
-		{"ClaimBeingClaimed", func() error { return DecideClaim(withCards([]uint64{cardA}, cardA), contact, cardA, true) }, actors.ErrNotInPool},
+		{"ShareOK", func() error { return decide(withCards(nil), Share{User: owner, Card: cardA}) }, nil},
+		{"ShareNotOwner", func() error { return decide(withCards(nil), Share{User: contact, Card: cardA}) }, actors.ErrPermissionDenied},
+		{"ShareAlreadyShared", func() error { return decide(withCards(nil, cardA), Share{User: owner, Card: cardA}) }, actors.ErrExists},
+		{"ShareBusy", func() error { return decide(withCards([]uint64{cardA}), Share{User: owner, Card: cardA}) }, actors.ErrNotInPool},
+		{"ShareFull", func() error { return decide(full(), Share{User: owner, Card: cardA}) }, actors.ErrPoolFull},
+		{"ShareLastPlace", func() error { return decide(almostFull, Share{User: owner, Card: cardA}) }, nil},
+		{"ShareFullCountingBusy", func() error { return decide(almostFullBusy, Share{User: owner, Card: cardA}) }, actors.ErrPoolFull},
+		{"UnshareOK", func() error { return decide(withCards(nil, cardA), Unshare{User: owner, Card: cardA}) }, nil},
+		{"UnshareNotOwner", func() error { return decide(withCards(nil, cardA), Unshare{User: contact, Card: cardA}) }, actors.ErrPermissionDenied},
+		{"UnshareMissing", func() error { return decide(withCards(nil, cardA), Unshare{User: owner, Card: cardB}) }, actors.ErrNotInPool},
+		{"UnshareBusy", func() error { return decide(withCards([]uint64{cardA}, cardA), Unshare{User: owner, Card: cardA}) }, actors.ErrNotInPool},
+		{"ClaimOK", func() error { return claim(withCards(nil, cardA), contact, cardA, true) }, nil},
+		{"ClaimOwn", func() error { return claim(withCards(nil, cardA), owner, cardA, true) }, actors.ErrInvalidArgument},
+		{"ClaimNotContact", func() error { return claim(withCards(nil, cardA), contact, cardA, false) }, actors.ErrNotContact},
+		{"ClaimNotContactSeesNothingOfMissing", func() error { return claim(withCards(nil), contact, cardA, false) }, actors.ErrNotContact},
+		{"ClaimMissing", func() error { return claim(withCards(nil, cardA), contact, cardB, true) }, actors.ErrNotInPool},
+		{"ClaimBeingClaimed", func() error { return claim(withCards([]uint64{cardA}, cardA), contact, cardA, true) }, actors.ErrNotInPool},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,21 +102,21 @@ func TestPool_Decide(t *testing.T) {
 	}
 }
 
-func TestPool_Done(t *testing.T) {
+func TestPool_Answer(t *testing.T) {
 	shared := &messages.Card{Id: cardA, OwnerId: owner, TemplateId: 5, State: messages.CardState_CARD_STATE_SHARED, SharedAt: 42}
 	claimed := &messages.Card{Id: cardA, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE}
 	s := withCards([]uint64{cardA})
-	Done(s, cardA, messages.PoolResult_POOL_RESULT_OK, shared)
+	answer(s, cardA, messages.PoolResult_POOL_RESULT_OK, shared)
 	if e := s.Entries[cardA]; e == nil || e.SharedAt != 42 || e.TemplateId != 5 || s.Busy[cardA] {
 		t.Fatalf("after share: %v busy %v", s.Entries, s.Busy)
 	}
 	s.Busy[cardA] = true
-	Done(s, cardA, messages.PoolResult_POOL_RESULT_NOT_OWNER, nil)
+	answer(s, cardA, messages.PoolResult_POOL_RESULT_NOT_OWNER, nil)
 	if s.Entries[cardA] == nil || s.Busy[cardA] {
 		t.Fatalf("a refusal changed the pool: %v busy %v", s.Entries, s.Busy)
 	}
 	s.Busy[cardA] = true
-	Done(s, cardA, messages.PoolResult_POOL_RESULT_OK, claimed)
+	answer(s, cardA, messages.PoolResult_POOL_RESULT_OK, claimed)
 	if s.Entries[cardA] != nil || s.Busy[cardA] {
 		t.Fatalf("after claim: %v busy %v", s.Entries, s.Busy)
 	}
@@ -165,7 +193,7 @@ func TestPool_PageOrder(t *testing.T) {
 		card uint64
 		at   int64
 	}{{1, 10}, {2, 30}, {3, 20}, {4, 30}, {5, 5}} {
-		Add(s, &messages.PoolEntry{CardId: e.card, Owner: owner, SharedAt: e.at})
+		enter(s, &messages.PoolEntry{CardId: e.card, Owner: owner, SharedAt: e.at})
 	}
 	ids := func(es []*messages.PoolEntry) (out []uint64) {
 		for _, e := range es {
@@ -180,12 +208,12 @@ func TestPool_PageOrder(t *testing.T) {
 	if got := ids(Page(s, first[1], 2)); fmt.Sprint(got) != "[3 1]" {
 		t.Errorf("page after %v: got %v, want [3 1]", first[1], got)
 	}
-	Done(s, 3, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 3, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
+	answer(s, 3, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 3, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
 	if got := ids(Page(s, first[1], 2)); fmt.Sprint(got) != "[1 5]" {
 		t.Errorf("after claiming 3: got %v, want [1 5]", got)
 	}
 	// The cursor's own card may be gone: the page still continues after it.
-	Done(s, 4, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 4, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
+	answer(s, 4, messages.PoolResult_POOL_RESULT_OK, &messages.Card{Id: 4, OwnerId: contact, State: messages.CardState_CARD_STATE_AVAILABLE})
 	if got := ids(Page(s, first[1], 5)); fmt.Sprint(got) != "[1 5]" {
 		t.Errorf("after the cursor's card left: got %v, want [1 5]", got)
 	}
@@ -197,12 +225,73 @@ func TestPool_PageOrder(t *testing.T) {
 	if got := ids(Page(s, nil, 2)); fmt.Sprint(got) != "[2 5]" {
 		t.Errorf("while 1 is being claimed: got %v, want [2 5]", got)
 	}
-	Done(s, 1, messages.PoolResult_POOL_RESULT_NOT_IN_POOL, nil)
+	answer(s, 1, messages.PoolResult_POOL_RESULT_NOT_IN_POOL, nil)
 	if got := ids(Page(s, nil, 5)); fmt.Sprint(got) != "[2 1 5]" {
 		t.Errorf("after the claim of 1 failed: got %v, want [2 1 5]", got)
 	}
-	Add(s, s.Entries[1]) // adding twice changes nothing
+	enter(s, s.Entries[1]) // entering twice changes nothing
 	if len(s.Order) != 3 {
 		t.Errorf("double add: %d", len(s.Order))
 	}
+}
+
+func TestPool_Apply(t *testing.T) {
+	t.Run("Requests", func(t *testing.T) {
+		s := withCards(nil, cardA)
+		s.Contacts[contact] = true
+		tests := []struct {
+			name string
+			cmd  Command
+			card uint64
+			want any
+		}{
+			{"Share", Share{User: owner, Card: cardB, Now: 9}, cardB, &messages.ShareCard{Owner: owner, Now: 5}},
+			{"Unshare", Unshare{User: owner, Card: cardA, Now: 9}, cardA, &messages.UnshareCard{Owner: owner, Now: 5}},
+			{"Claim", Claim{Claimer: contact, Card: cardA, NewCode: "n", Now: 9}, cardA,
+				&messages.ClaimSharedCard{Claimer: contact, Sharer: owner, NewCode: "n", Now: 5}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ch, err := Decide(s, tt.cmd, 5) // the time passed in, not the request's
+				if err != nil {
+					t.Fatalf("err: got %v, want nil", err)
+				}
+				if ch.Card != tt.card || fmt.Sprint(ch.Request) != fmt.Sprint(tt.want) {
+					t.Errorf("change: got card %d request %v, want %d %v", ch.Card, ch.Request, tt.card, tt.want)
+				}
+				if s.Busy[tt.card] {
+					t.Errorf("Decide marked card %d busy", tt.card)
+				}
+			})
+		}
+		ch, _ := Decide(s, Claim{Claimer: contact, Card: cardA, NewCode: "n"}, 5)
+		Apply(s, ch)
+		if !s.Busy[cardA] || s.Entries[cardA] == nil {
+			t.Errorf("after a claim request: busy %v entries %v; want card busy and still in the pool", s.Busy, s.Entries)
+		}
+		if err := decide(s, Claim{Claimer: contact, Card: cardA, NewCode: "n"}); !errors.Is(err, actors.ErrNotInPool) {
+			t.Errorf("second claim while the first is under way: got %v, want %v", err, actors.ErrNotInPool)
+		}
+	})
+	t.Run("ContactChanged", func(t *testing.T) {
+		s := NewState(owner)
+		for _, on := range []bool{true, false} {
+			ch, err := Decide(s, ContactChanged{User: contact, On: on}, 1)
+			if err != nil {
+				t.Fatalf("err: got %v, want nil", err)
+			}
+			Apply(s, ch)
+			if known, ok := s.Contacts[contact]; !ok || known != on {
+				t.Errorf("contact after change to %v: got %v (known %v)", on, known, ok)
+			}
+		}
+		for i := range contactCacheMax {
+			s.Contacts[uint64(1000+i)] = true
+		}
+		ch, _ := Decide(s, ContactChanged{User: contact, On: true}, 1)
+		Apply(s, ch)
+		if _, ok := s.Contacts[contact]; ok || len(s.Contacts) != contactCacheMax {
+			t.Errorf("a change to a full cache: known %v, %d cached; want forgotten, %d", ok, len(s.Contacts), contactCacheMax)
+		}
+	})
 }
