@@ -10,14 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Requests from the embedding API (sent as actors.Call).
+// Requests of the embedding API (sent as actors.Call) besides the commands in state.go.
 type (
-	// Create opens the account. Replies *messages.Account.
-	Create struct {
-		Owner uint64
-		Kind  messages.PartyKind
-		Now   int64
-	}
 	// Transfer is a deposit (Amount > 0) or withdrawal (Amount < 0) with an idempotency key.
 	// Replies *messages.LedgerEntry (the first one, on a retry).
 	Transfer struct {
@@ -25,15 +19,6 @@ type (
 		Amount int64
 		Now    int64
 	}
-	// IssueCode issues a payment code. Replies *messages.PaymentCode.
-	IssueCode struct {
-		Owner uint64
-		Code  string
-		Card  uint64
-		Now   int64
-	}
-	// SetStatus freezes, unfreezes or closes the account. Replies *messages.Account.
-	SetStatus struct{ Status messages.AccountStatus }
 	// Get replies a Snapshot.
 	Get struct{}
 )
@@ -46,29 +31,6 @@ type Snapshot struct {
 }
 
 type behavior struct{ s State }
-
-// Load activates account id from the store.
-func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
-	b := &behavior{}
-	acc := &messages.Account{}
-	err := h.Store.GetProto(persistence.AccountKey(id.Num), acc)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return b, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	b.s.Account = acc
-	err = h.Store.Scan(persistence.LedgerPrefix(id.Num), true, func(_, v []byte) (bool, error) {
-		e := &messages.LedgerEntry{}
-		if err := proto.Unmarshal(v, e); err != nil {
-			return false, err
-		}
-		b.s.Seq, b.s.Balance = e.Seq, e.BalanceAfter
-		return false, nil
-	})
-	return b, err
-}
 
 func (b *behavior) Busy() bool { return false }
 
@@ -107,14 +69,15 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 }
 
 func (b *behavior) handleCreate(c *actors.Context, call *actors.Call, m Create) {
-	acc, err := DecideCreate(&b.s, c.ID().Num, m.Owner, m.Kind, m.Now)
-	if err != nil || acc == nil {
+	ch, err := Decide(&b.s, m, m.Now)
+	if err != nil || ch.IsZero() {
 		snap := cloneAccount(b.s.Account)
 		c.AfterDurable(func(e error) { call.Respond(snap, errors.Join(err, e)) })
 		return
 	}
-	b.s.Account = acc
-	b.persistAccount(c, func(err error) { call.Respond(proto.Clone(acc), err) })
+	Apply(&b.s, ch)
+	snap := cloneAccount(b.s.Account)
+	c.Persist(entries(&b.s, ch), func(err error) { call.Respond(snap, err) })
 }
 
 func (b *behavior) handleTransfer(c *actors.Context, call *actors.Call, m Transfer) {
@@ -123,7 +86,7 @@ func (b *behavior) handleTransfer(c *actors.Context, call *actors.Call, m Transf
 		call.Respond(nil, err)
 		return
 	}
-	first, err := b.entryOf(c, m.Key)
+	first, err := readEntry(c.Host().Store, c.ID().Num, m.Key)
 	if err != nil || first != nil {
 		if err == nil && first.Amount != m.Amount {
 			err = fmt.Errorf("%w: key %q was used for amount %d", actors.ErrExists, m.Key, first.Amount)
@@ -135,57 +98,32 @@ func (b *behavior) handleTransfer(c *actors.Context, call *actors.Call, m Transf
 	if m.Amount < 0 {
 		kind = messages.EntryKind_ENTRY_KIND_WITHDRAWAL
 	}
-	e, err := DecidePost(&b.s, m.Key, kind, m.Amount, 0, m.Now, false)
+	ch, err := Decide(&b.s, Post{Transfer: m.Key, Kind: kind, Amount: m.Amount}, m.Now)
 	if err != nil {
 		call.Respond(nil, err)
 		return
 	}
-	b.post(c, e, func(err error) { call.Respond(e, err) })
-}
-
-// entryOf returns the durable entry of a transfer on this account, or nil.
-func (b *behavior) entryOf(c *actors.Context, transfer string) (*messages.LedgerEntry, error) {
-	h := c.Host()
-	v, err := h.Store.Get(persistence.TransferKey(c.ID().Num, transfer))
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	seq, ok := persistence.ParseUint64(v)
-	actors.Invariant(ok, "transfer index holds a sequence number")
-	e := &messages.LedgerEntry{}
-	if err := h.Store.GetProto(persistence.LedgerKey(c.ID().Num, seq), e); err != nil {
-		return nil, fmt.Errorf("ledger entry %d of transfer %q: %w", seq, transfer, err)
-	}
-	return e, nil
+	Apply(&b.s, ch)
+	e := ch.Entry
+	c.Persist(entries(&b.s, ch), func(err error) { call.Respond(e, err) })
 }
 
 func (b *behavior) handlePost(c *actors.Context, m *messages.Post) {
-	e, err := DecidePost(&b.s, m.Transfer, m.Kind, m.Amount, m.CounterAccount, m.Now, m.Force)
+	ch, err := Decide(&b.s, Post{Transfer: m.Transfer, Kind: m.Kind, Amount: m.Amount, Counter: m.CounterAccount, Force: m.Force}, m.Now)
 	if err != nil {
 		c.Respond(&messages.Posted{Result: actors.ResultOf(err)})
 		return
 	}
-	b.post(c, e, nil)
+	Apply(&b.s, ch)
+	c.Persist(entries(&b.s, ch), nil)
 	// Replying before the write is durable is safe: the writer commits in submission order, so any
-	// write the payment makes because of this reply lands after this entry (see README, Persistence).
-	c.Respond(&messages.Posted{Result: messages.PaymentResult_PAYMENT_RESULT_OK, Seq: e.Seq})
-}
-
-func (b *behavior) post(c *actors.Context, e *messages.LedgerEntry, done func(error)) {
-	ApplyEntry(&b.s, e)
-	v, err := proto.Marshal(e)
-	actors.Invariant(err == nil, "ledger entry marshals")
-	c.Persist([]persistence.Entry{
-		{Key: persistence.LedgerKey(e.AccountId, e.Seq), Value: v},
-		{Key: persistence.TransferKey(e.AccountId, e.Transfer), Value: persistence.Uint64(e.Seq)},
-	}, done)
+	// write the payment makes because of this reply lands after this entry (see the package doc of
+	// actors).
+	c.Respond(&messages.Posted{Result: messages.PaymentResult_PAYMENT_RESULT_OK, Seq: ch.Entry.Seq})
 }
 
 func (b *behavior) handleIssueCode(c *actors.Context, call *actors.Call, m IssueCode) {
-	pc, err := DecideIssueCode(&b.s, m.Owner, m.Code, m.Card, m.Now, c.Host().Settings.PaymentCodeTTL)
+	ch, err := Decide(&b.s, m, m.Now)
 	if err == nil {
 		_, err = c.Host().Store.Get(persistence.PaymentCodeKey(m.Code))
 		if err == nil {
@@ -198,55 +136,40 @@ func (b *behavior) handleIssueCode(c *actors.Context, call *actors.Call, m Issue
 		call.Respond(nil, err)
 		return
 	}
-	ApplyCode(&b.s, pc, m.Now)
-	b.persistAccount(c, func(err error) { call.Respond(pc, err) }, codeRecord(pc))
-}
-
-// codeRecord is the code index entry: it routes a payment to the payer's account and, once the
-// code is used, remembers by which payment.
-func codeRecord(pc *messages.PaymentCode) persistence.Entry {
-	v, err := proto.Marshal(pc)
-	actors.Invariant(err == nil, "payment code marshals")
-	return persistence.Entry{Key: persistence.PaymentCodeKey(pc.Code), Value: v}
-}
-
-// recordOf reads the durable index entry of a code this account no longer holds (nil if none).
-func recordOf(c *actors.Context, code string) (*messages.PaymentCode, error) {
-	if err := c.WaitDurable(); err != nil { // our own last writes first
-		return nil, err
-	}
-	pc := &messages.PaymentCode{}
-	err := c.Host().Store.GetProto(persistence.PaymentCodeKey(code), pc)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, nil
-	}
-	return pc, err
+	Apply(&b.s, ch)
+	pc := ch.Code
+	c.Persist(entries(&b.s, ch), func(err error) { call.Respond(pc, err) })
 }
 
 func (b *behavior) handleConsumeCode(c *actors.Context, m *messages.ConsumeCode) {
-	var record *messages.PaymentCode
+	cmd := ConsumeCode{Code: m.Code, Payment: m.Payment}
 	if ActiveCode(&b.s, m.Code) == nil { // rare: a used, expired or recovered code
-		var err error
-		if record, err = recordOf(c, m.Code); err != nil {
+		if err := c.WaitDurable(); err != nil { // our own last writes first
 			c.Host().Fatal(fmt.Errorf("payment code record: %w", err))
 			return
 		}
+		record, err := readCodeRecord(c.Host().Store, m.Code)
+		if err != nil {
+			c.Host().Fatal(fmt.Errorf("payment code record: %w", err))
+			return
+		}
+		cmd.Record = record
 	}
-	pc, err := DecideConsumeCode(&b.s, m.Code, m.Payment, m.Now, record)
+	ch, err := Decide(&b.s, cmd, m.Now)
 	if err != nil {
 		c.Respond(&messages.CodeConsumed{Result: actors.ResultOf(err)})
 		return
 	}
-	ApplyCode(&b.s, pc, m.Now)
-	b.persistAccount(c, nil, codeRecord(pc))
-	c.Respond(&messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK, CardId: pc.CardId, PayerId: b.s.Account.OwnerId})
+	Apply(&b.s, ch)
+	c.Persist(entries(&b.s, ch), nil)
+	c.Respond(&messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK, CardId: ch.Code.CardId, PayerId: b.s.Account.OwnerId})
 }
 
 func (b *behavior) handleFindEntry(c *actors.Context, m *messages.FindEntry) {
 	if err := c.WaitDurable(); err != nil {
 		return // the engine is stopping; the asker is stopped with it
 	}
-	e, err := b.entryOf(c, m.Transfer)
+	e, err := readEntry(c.Host().Store, c.ID().Num, m.Transfer)
 	if err != nil {
 		c.Host().Fatal(fmt.Errorf("find entry %q: %w", m.Transfer, err))
 		return
@@ -255,19 +178,14 @@ func (b *behavior) handleFindEntry(c *actors.Context, m *messages.FindEntry) {
 }
 
 func (b *behavior) handleSetStatus(c *actors.Context, call *actors.Call, m SetStatus) {
-	if err := DecideStatus(&b.s, m.Status); err != nil {
+	ch, err := Decide(&b.s, m, 0) // a status change does not depend on the time
+	if err != nil {
 		call.Respond(nil, err)
 		return
 	}
-	b.s.Account.Status = m.Status
+	Apply(&b.s, ch)
 	acc := cloneAccount(b.s.Account)
-	b.persistAccount(c, func(err error) { call.Respond(acc, err) })
-}
-
-func (b *behavior) persistAccount(c *actors.Context, done func(error), extra ...persistence.Entry) {
-	v, err := proto.Marshal(b.s.Account)
-	actors.Invariant(err == nil, "account marshals")
-	c.Persist(append(extra, persistence.Entry{Key: persistence.AccountKey(b.s.Account.Id), Value: v}), done)
+	c.Persist(entries(&b.s, ch), func(err error) { call.Respond(acc, err) })
 }
 
 func cloneAccount(a *messages.Account) *messages.Account {

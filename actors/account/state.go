@@ -1,5 +1,6 @@
 // Package account is the resource-account entity: balance, ledger, status and payment codes.
-// state.go is the pure state machine; actor.go is its shell.
+// state.go is the pure state machine (Decide and Apply); records.go what its changes write; actor.go
+// its shell.
 package account
 
 import (
@@ -14,56 +15,169 @@ import (
 
 // State is an account in memory. Account is nil while the account does not exist.
 type State struct {
+	ID      uint64 // the account's id, known before it exists
 	Account *messages.Account
 	Balance int64
-	Seq     uint64 // newest ledger entry
+	Seq     uint64        // newest ledger entry
+	CodeTTL time.Duration // payment codes' time to live (the engine's setting)
 }
 
-// DecideCreate checks the creation of account id owned by owner.
-func DecideCreate(s *State, id, owner uint64, kind messages.PartyKind, now int64) (*messages.Account, error) {
+// Command is what Decide takes: Create, Post, IssueCode, ConsumeCode or SetStatus. A request's Now
+// is the time the shell passes to Decide; Decide reads only its now argument.
+type Command interface{ isCommand() }
+
+// Commands. Create, IssueCode and SetStatus are also requests of the embedding API (sent as
+// actors.Call); Post and ConsumeCode come from payments (messages.Post, messages.ConsumeCode) and,
+// for Post, from the API's Transfer.
+type (
+	// Create opens the account. Replies *messages.Account.
+	Create struct {
+		Owner uint64
+		Kind  messages.PartyKind
+		Now   int64
+	}
+	// Post is one ledger entry of Amount (credit > 0, debit < 0) for Transfer. Force admits a
+	// credit to a frozen or closed account, and past BalanceMax (never past int64): a reversal or
+	// a refund returns money this account paid, and the payment cannot take it back if it is
+	// refused (deposits may have filled the account in between).
+	Post struct {
+		Transfer string
+		Kind     messages.EntryKind
+		Amount   int64
+		Counter  uint64 // the counter-entry's account
+		Force    bool
+	}
+	// IssueCode issues a payment code (optionally naming Card) for the account's owner. Replies
+	// *messages.PaymentCode.
+	IssueCode struct {
+		Owner uint64
+		Code  string
+		Card  uint64
+		Now   int64
+	}
+	// ConsumeCode uses Code for Payment. Record is the code's durable index entry, which the shell
+	// reads only when the code is not active: it tells a used code (and the payment that used it,
+	// for recovery) from an expired one.
+	ConsumeCode struct {
+		Code    string
+		Payment string
+		Record  *messages.PaymentCode
+	}
+	// SetStatus freezes, unfreezes or closes the account. Replies *messages.Account.
+	SetStatus struct{ Status messages.AccountStatus }
+)
+
+func (Create) isCommand()      {}
+func (Post) isCommand()        {}
+func (IssueCode) isCommand()   {}
+func (ConsumeCode) isCommand() {}
+func (SetStatus) isCommand()   {}
+
+// Change is what one command does to an account. The zero Change changes nothing (an idempotent
+// retry).
+type Change struct {
+	Account *messages.Account      // the account created
+	Entry   *messages.LedgerEntry  // a posted entry
+	Code    *messages.PaymentCode  // a code issued, or used (UsedBy set)
+	Status  messages.AccountStatus // a new status (UNSPECIFIED: none)
+	Now     int64                  // when it was decided: Apply forgets the codes expired by then
+}
+
+// IsZero reports whether ch changes nothing.
+func (ch Change) IsZero() bool {
+	return ch.Account == nil && ch.Entry == nil && ch.Code == nil &&
+		ch.Status == messages.AccountStatus_ACCOUNT_STATUS_UNSPECIFIED
+}
+
+// Decide checks cmd against s at now and returns the change it makes; it never mutates s.
+func Decide(s *State, cmd Command, now int64) (Change, error) {
+	switch cmd := cmd.(type) {
+	case Create:
+		a, err := decideCreate(s, cmd.Owner, cmd.Kind, now)
+		return Change{Account: a}, err
+	case Post:
+		e, err := decidePost(s, cmd, now)
+		return Change{Entry: e}, err
+	case IssueCode:
+		pc, err := decideIssueCode(s, cmd, now)
+		return Change{Code: pc, Now: now}, err
+	case ConsumeCode:
+		pc, err := decideConsumeCode(s, cmd, now)
+		return Change{Code: pc, Now: now}, err
+	case SetStatus:
+		if err := decideStatus(s, cmd.Status); err != nil {
+			return Change{}, err
+		}
+		return Change{Status: cmd.Status}, nil
+	}
+	panic(fmt.Sprintf("account: no command %T", cmd))
+}
+
+// Apply folds change ch into s. Live traffic calls it; Load reads the account record and the
+// newest ledger entry, which are the result of every change applied.
+func Apply(s *State, ch Change) {
+	if ch.Account != nil {
+		s.Account = ch.Account
+	}
+	if e := ch.Entry; e != nil {
+		actors.Invariant(e.Seq == s.Seq+1, "ledger entries apply in sequence")
+		actors.Invariant(e.BalanceAfter == s.Balance+e.Amount && e.BalanceAfter >= 0, "entry balance follows from the previous one")
+		s.Seq, s.Balance = e.Seq, e.BalanceAfter
+	}
+	if ch.Code != nil {
+		applyCode(s, ch.Code, ch.Now)
+	}
+	if ch.Status != messages.AccountStatus_ACCOUNT_STATUS_UNSPECIFIED {
+		s.Account.Status = ch.Status
+	}
+}
+
+func decideCreate(s *State, owner uint64, kind messages.PartyKind, now int64) (*messages.Account, error) {
 	if s.Account != nil {
 		if s.Account.OwnerId == owner && s.Account.OwnerKind == kind {
 			return nil, nil // idempotent retry
 		}
-		return nil, fmt.Errorf("%w: account %d belongs to another owner", actors.ErrExists, id)
+		return nil, fmt.Errorf("%w: account %d belongs to another owner", actors.ErrExists, s.ID)
 	}
-	return &messages.Account{Id: id, OwnerId: owner, OwnerKind: kind,
+	return &messages.Account{Id: s.ID, OwnerId: owner, OwnerKind: kind,
 		Status: messages.AccountStatus_ACCOUNT_STATUS_ACTIVE, CreatedAt: now}, nil
 }
 
-// DecidePost checks one ledger entry of amount (credit > 0, debit < 0) for transfer. force admits a
-// credit to a frozen or closed account, and past BalanceMax (never past int64): a reversal or a
-// refund returns money this account paid, and the payment cannot take it back if it is refused
-// (deposits may have filled the account in between).
-func DecidePost(s *State, transfer string, kind messages.EntryKind, amount int64, counter uint64, now int64, force bool) (*messages.LedgerEntry, error) {
+func decidePost(s *State, p Post, now int64) (*messages.LedgerEntry, error) {
+	amount := p.Amount
 	switch {
 	case s.Account == nil:
 		return nil, fmt.Errorf("%w: account", actors.ErrUnknownEntity)
 	case amount == 0 || amount > actors.AmountMax || amount < -actors.AmountMax:
 		return nil, fmt.Errorf("%w: amount %d outside ±1..%d", actors.ErrInvalidArgument, amount, actors.AmountMax)
-	case transfer == "":
+	case p.Transfer == "":
 		return nil, fmt.Errorf("%w: empty transfer", actors.ErrInvalidArgument)
-	case s.Account.Status != messages.AccountStatus_ACCOUNT_STATUS_ACTIVE && !(force && amount > 0):
+	case s.Account.Status != messages.AccountStatus_ACCOUNT_STATUS_ACTIVE && !(p.Force && amount > 0):
 		return nil, fmt.Errorf("%w: %s", actors.ErrAccountNotActive, s.Account.Status)
 	case amount < 0 && s.Balance+amount < 0:
 		return nil, fmt.Errorf("%w: balance %d, debit %d", actors.ErrInsufficientFunds, s.Balance, -amount)
-	case amount > 0 && !force && s.Balance > actors.BalanceMax-amount,
+	case amount > 0 && !p.Force && s.Balance > actors.BalanceMax-amount,
 		amount > 0 && s.Balance > math.MaxInt64-amount:
 		return nil, fmt.Errorf("%w: balance %d, credit %d", actors.ErrBalanceLimit, s.Balance, amount)
 	}
 	return &messages.LedgerEntry{AccountId: s.Account.Id, Seq: s.Seq + 1, Amount: amount,
-		BalanceAfter: s.Balance + amount, Kind: kind, Transfer: transfer, CounterAccount: counter, At: now}, nil
+		BalanceAfter: s.Balance + amount, Kind: p.Kind, Transfer: p.Transfer, CounterAccount: p.Counter, At: now}, nil
 }
 
-// ApplyEntry folds a posted entry into s. Live traffic and activation both call it.
-func ApplyEntry(s *State, e *messages.LedgerEntry) {
-	actors.Invariant(e.Seq == s.Seq+1, "ledger entries apply in sequence")
-	actors.Invariant(e.BalanceAfter == s.Balance+e.Amount && e.BalanceAfter >= 0, "entry balance follows from the previous one")
-	s.Seq, s.Balance = e.Seq, e.BalanceAfter
+// DecideCreate and DecidePost are Decide for callers outside the actor (the bulk import).
+func DecideCreate(s *State, id, owner uint64, kind messages.PartyKind, now int64) (*messages.Account, error) {
+	at := *s
+	at.ID = id
+	return decideCreate(&at, owner, kind, now)
 }
 
-// DecideStatus checks a status change. A closed account stays closed; closing needs a zero balance.
-func DecideStatus(s *State, status messages.AccountStatus) error {
+// DecidePost: see DecideCreate.
+func DecidePost(s *State, transfer string, kind messages.EntryKind, amount int64, counter uint64, now int64, force bool) (*messages.LedgerEntry, error) {
+	return decidePost(s, Post{Transfer: transfer, Kind: kind, Amount: amount, Counter: counter, Force: force}, now)
+}
+
+// decideStatus checks a status change. A closed account stays closed; closing needs a zero balance.
+func decideStatus(s *State, status messages.AccountStatus) error {
 	switch {
 	case s.Account == nil:
 		return fmt.Errorf("%w: account", actors.ErrUnknownEntity)
@@ -77,8 +191,8 @@ func DecideStatus(s *State, status messages.AccountStatus) error {
 	return nil
 }
 
-// DecideIssueCode checks issuing payment code code (optionally naming card) for the account's owner.
-func DecideIssueCode(s *State, owner uint64, code string, card uint64, now int64, ttl time.Duration) (*messages.PaymentCode, error) {
+func decideIssueCode(s *State, cmd IssueCode, now int64) (*messages.PaymentCode, error) {
+	owner, code := cmd.Owner, cmd.Code
 	switch {
 	case s.Account == nil:
 		return nil, fmt.Errorf("%w: account", actors.ErrUnknownEntity)
@@ -105,12 +219,12 @@ func DecideIssueCode(s *State, owner uint64, code string, card uint64, now int64
 	if active >= actors.PaymentCodesPerAccountMax {
 		return nil, fmt.Errorf("%w: %d active", actors.ErrCodeLimit, active)
 	}
-	return &messages.PaymentCode{Code: code, AccountId: s.Account.Id, CardId: card, ExpiresAt: now + int64(ttl)}, nil
+	return &messages.PaymentCode{Code: code, AccountId: s.Account.Id, CardId: cmd.Card, ExpiresAt: now + int64(s.CodeTTL)}, nil
 }
 
-// ApplyCode records a new code, or forgets a just-used one (its durable record is the code index
+// applyCode records a new code, or forgets a just-used one (its durable record is the code index
 // entry, so the account stays small), and forgets expired ones.
-func ApplyCode(s *State, pc *messages.PaymentCode, now int64) {
+func applyCode(s *State, pc *messages.PaymentCode, now int64) {
 	codes := s.Account.Codes[:0]
 	for _, c := range s.Account.Codes {
 		if c.Code != pc.Code && c.ExpiresAt > now {
@@ -136,10 +250,9 @@ func ActiveCode(s *State, code string) *messages.PaymentCode {
 	return nil
 }
 
-// DecideConsumeCode checks the use of code by payment at now; it returns the code as used. record
-// is the code's durable index entry, which the shell reads only when the code is not active: it
-// tells a used code (and the payment that used it, for recovery) from an expired one.
-func DecideConsumeCode(s *State, code, payment string, now int64, record *messages.PaymentCode) (*messages.PaymentCode, error) {
+// decideConsumeCode checks the use of a code at now; it returns the code as used.
+func decideConsumeCode(s *State, cmd ConsumeCode, now int64) (*messages.PaymentCode, error) {
+	code, payment, record := cmd.Code, cmd.Payment, cmd.Record
 	if s.Account == nil {
 		return nil, actors.ErrCodeUnknown
 	}

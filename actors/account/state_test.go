@@ -30,11 +30,18 @@ var (
 // newState returns an existing account with the given status, balance and newest sequence number.
 func newState(status messages.AccountStatus, balance int64, seq uint64, codes ...*messages.PaymentCode) *State {
 	return &State{
+		ID:      accID,
 		Account: &messages.Account{Id: accID, OwnerId: ownerID, OwnerKind: user, Status: status, CreatedAt: 1, Codes: codes},
 		Balance: balance,
 		Seq:     seq,
+		CodeTTL: ttl,
 	}
 }
+
+// accountOf, entryOf and codeOf take what a change holds from Decide's results.
+func accountOf(ch Change, err error) (*messages.Account, error)   { return ch.Account, err }
+func entryOf(ch Change, err error) (*messages.LedgerEntry, error) { return ch.Entry, err }
+func codeOf(ch Change, err error) (*messages.PaymentCode, error)  { return ch.Code, err }
 
 // code returns an 18-digit payment code numbered n.
 func code(n int) string { return fmt.Sprintf("%018d", n) }
@@ -83,7 +90,7 @@ func mustPanic(t *testing.T, f func()) {
 	f()
 }
 
-func TestAccount_DecideCreate(t *testing.T) {
+func TestAccount_Create(t *testing.T) {
 	merchant := messages.PartyKind_PARTY_KIND_MERCHANT
 	tests := []struct {
 		name    string
@@ -105,7 +112,8 @@ func TestAccount_DecideCreate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			got, err := DecideCreate(tt.s, accID, tt.owner, tt.kind, now)
+			tt.s.ID = accID
+			got, err := accountOf(Decide(tt.s, Create{Owner: tt.owner, Kind: tt.kind}, now))
 			checkErr(t, err, tt.wantErr)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 				t.Errorf("account: got %v, want %v", got, tt.want)
@@ -115,7 +123,7 @@ func TestAccount_DecideCreate(t *testing.T) {
 	}
 }
 
-func TestAccount_DecidePost(t *testing.T) {
+func TestAccount_Post(t *testing.T) {
 	debitKind := messages.EntryKind_ENTRY_KIND_PAYMENT_DEBIT
 	creditKind := messages.EntryKind_ENTRY_KIND_PAYMENT_CREDIT
 	tests := []struct {
@@ -164,7 +172,7 @@ func TestAccount_DecidePost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			got, err := DecidePost(tt.s, tt.transfer, tt.kind, tt.amount, 99, now, tt.force)
+			got, err := entryOf(Decide(tt.s, Post{Transfer: tt.transfer, Kind: tt.kind, Amount: tt.amount, Counter: 99, Force: tt.force}, now))
 			sameState(t, tt.s, before)
 			checkErr(t, err, tt.wantErr)
 			if tt.wantErr != nil {
@@ -186,11 +194,11 @@ func TestAccount_ApplyEntry(t *testing.T) {
 	t.Run("Sequence", func(t *testing.T) {
 		s := newState(active, 0, 0)
 		for i, amount := range []int64{100, -30, 5, -75} {
-			e, err := DecidePost(s, fmt.Sprintf("t%d", i), messages.EntryKind_ENTRY_KIND_DEPOSIT, amount, 0, now, false)
+			e, err := entryOf(Decide(s, Post{Transfer: fmt.Sprintf("t%d", i), Kind: messages.EntryKind_ENTRY_KIND_DEPOSIT, Amount: amount}, now))
 			if err != nil {
 				t.Fatalf("post %d: got %v, want nil", i, err)
 			}
-			ApplyEntry(s, e)
+			Apply(s, Change{Entry: e})
 			if s.Seq != e.Seq || s.Balance != e.BalanceAfter {
 				t.Fatalf("after entry %d: got seq/balance %d/%d, want %d/%d", i, s.Seq, s.Balance, e.Seq, e.BalanceAfter)
 			}
@@ -212,7 +220,7 @@ func TestAccount_ApplyEntry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newState(active, 100, 3)
-			mustPanic(t, func() { ApplyEntry(s, tt.e) })
+			mustPanic(t, func() { Apply(s, Change{Entry: tt.e}) })
 			if s.Seq != 3 || s.Balance != 100 {
 				t.Errorf("seq/balance after rejected entry: got %d/%d, want 3/100", s.Seq, s.Balance)
 			}
@@ -220,7 +228,7 @@ func TestAccount_ApplyEntry(t *testing.T) {
 	}
 }
 
-func TestAccount_DecideStatus(t *testing.T) {
+func TestAccount_SetStatus(t *testing.T) {
 	tests := []struct {
 		name    string
 		s       *State
@@ -247,14 +255,20 @@ func TestAccount_DecideStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			err := DecideStatus(tt.s, tt.status)
+			ch, err := Decide(tt.s, SetStatus{Status: tt.status}, now)
 			checkErr(t, err, tt.wantErr)
 			sameState(t, tt.s, before)
+			if want := (Change{Status: tt.status}); tt.wantErr == nil && ch != want {
+				t.Errorf("change: got %v, want %v", ch, want)
+			}
+			if tt.wantErr != nil && !ch.IsZero() {
+				t.Errorf("change: got %v, want none", ch)
+			}
 		})
 	}
 }
 
-func TestAccount_DecideIssueCode(t *testing.T) {
+func TestAccount_IssueCode(t *testing.T) {
 	// codes returns n codes numbered from first, each expiring at expires and used by usedBy.
 	codes := func(first, n int, expires int64, usedBy string) []*messages.PaymentCode {
 		var cs []*messages.PaymentCode
@@ -297,7 +311,8 @@ func TestAccount_DecideIssueCode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			got, err := DecideIssueCode(tt.s, tt.owner, tt.code, 77, now, ttl)
+			tt.s.CodeTTL = ttl
+			got, err := codeOf(Decide(tt.s, IssueCode{Owner: tt.owner, Code: tt.code, Card: 77}, now))
 			sameState(t, tt.s, before)
 			checkErr(t, err, tt.wantErr)
 			if tt.wantErr != nil {
@@ -313,7 +328,7 @@ func TestAccount_DecideIssueCode(t *testing.T) {
 		})
 	}
 	t.Run("PlainPaymentHasNoCard", func(t *testing.T) {
-		got, err := DecideIssueCode(newState(active, 0, 0), ownerID, code(1), 0, now, ttl)
+		got, err := codeOf(Decide(newState(active, 0, 0), IssueCode{Owner: ownerID, Code: code(1)}, now))
 		if err != nil {
 			t.Fatalf("err: got %v, want nil", err)
 		}
@@ -352,7 +367,7 @@ func TestAccount_ApplyCode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newState(active, 0, 0, tt.codes...)
-			ApplyCode(s, tt.pc, now)
+			Apply(s, Change{Code: tt.pc, Now: now})
 			got := s.Account.Codes
 			if len(got) != len(tt.want) {
 				t.Fatalf("codes: got %d %v, want %d %v", len(got), got, len(tt.want), tt.want)
@@ -379,7 +394,7 @@ func TestAccount_ActiveCode(t *testing.T) {
 	}
 }
 
-func TestAccount_DecideConsumeCode(t *testing.T) {
+func TestAccount_ConsumeCode(t *testing.T) {
 	const payment = "9/k1"
 	other := func(pc *messages.PaymentCode) *messages.PaymentCode { pc.AccountId++; return pc }
 	tests := []struct {
@@ -411,7 +426,7 @@ func TestAccount_DecideConsumeCode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneState(tt.s)
-			got, err := DecideConsumeCode(tt.s, tt.code, payment, tt.at, tt.record)
+			got, err := codeOf(Decide(tt.s, ConsumeCode{Code: tt.code, Payment: payment, Record: tt.record}, tt.at))
 			sameState(t, tt.s, before)
 			checkErr(t, err, tt.wantErr)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
@@ -425,7 +440,7 @@ func TestAccount_DecideConsumeCode(t *testing.T) {
 	t.Run("SuccessReturnsACopy", func(t *testing.T) {
 		s := newState(active, 0, 0, pcode(1, now+1, ""))
 		stored := s.Account.Codes[0]
-		got, err := DecideConsumeCode(s, code(1), payment, now, nil)
+		got, err := codeOf(Decide(s, ConsumeCode{Code: code(1), Payment: payment}, now))
 		if err != nil {
 			t.Fatalf("err: got %v, want nil", err)
 		}
@@ -438,21 +453,56 @@ func TestAccount_DecideConsumeCode(t *testing.T) {
 	})
 	t.Run("ConsumeThenApplyThenRetry", func(t *testing.T) {
 		s := newState(active, 0, 0, pcode(1, now+10, ""))
-		used, err := DecideConsumeCode(s, code(1), payment, now, nil)
+		used, err := codeOf(Decide(s, ConsumeCode{Code: code(1), Payment: payment}, now))
 		if err != nil {
 			t.Fatalf("first consume: got %v, want nil", err)
 		}
-		ApplyCode(s, used, now)
+		Apply(s, Change{Code: used, Now: now})
 		if ActiveCode(s, code(1)) != nil {
 			t.Fatalf("used code still active: %v", s.Account.Codes)
 		}
 		// The shell now reads the code's record, which the consume wrote.
-		if _, err := DecideConsumeCode(s, code(1), "9/other", now+1, used); !errors.Is(err, actors.ErrCodeUsed) {
+		if _, err := codeOf(Decide(s, ConsumeCode{Code: code(1), Payment: "9/other", Record: used}, now+1)); !errors.Is(err, actors.ErrCodeUsed) {
 			t.Errorf("other payment: got %v, want %v", err, actors.ErrCodeUsed)
 		}
-		again, err := DecideConsumeCode(s, code(1), payment, now+1, used)
+		again, err := codeOf(Decide(s, ConsumeCode{Code: code(1), Payment: payment, Record: used}, now+1))
 		if err != nil || again.UsedBy != payment {
 			t.Errorf("same payment: got %v, %v, want code used by %q, nil", again, err, payment)
 		}
 	})
+}
+
+func TestAccount_Apply(t *testing.T) {
+	s := &State{ID: accID, CodeTTL: ttl}
+	step := func(cmd Command, at int64) Change {
+		t.Helper()
+		before := cloneState(s)
+		ch, err := Decide(s, cmd, at)
+		if err != nil {
+			t.Fatalf("%T: got %v, want nil", cmd, err)
+		}
+		sameState(t, s, before)
+		Apply(s, ch)
+		return ch
+	}
+	step(Create{Owner: ownerID, Kind: user}, now)
+	if s.Account.GetId() != accID || s.Account.Status != active {
+		t.Fatalf("after create: got %v, want account %d active", s.Account, accID)
+	}
+	if ch, err := Decide(s, Create{Owner: ownerID, Kind: user}, now+1); err != nil || !ch.IsZero() {
+		t.Errorf("create again: got %v, %v; want no change, nil", ch, err)
+	}
+	step(Post{Transfer: "d", Kind: messages.EntryKind_ENTRY_KIND_DEPOSIT, Amount: 50}, now)
+	issued := step(IssueCode{Owner: ownerID, Code: code(1), Card: 3}, now).Code
+	if ActiveCode(s, code(1)) != issued || issued.ExpiresAt != now+int64(ttl) {
+		t.Fatalf("after issue: codes %v, want %v expiring at %d", s.Account.Codes, issued, now+int64(ttl))
+	}
+	used := step(ConsumeCode{Code: code(1), Payment: "9/k"}, now+1).Code
+	if used.UsedBy != "9/k" || ActiveCode(s, code(1)) != nil || issued.UsedBy != "" {
+		t.Errorf("after consume: used %v, codes %v, issued %v; want used by 9/k, none held, issued untouched", used, s.Account.Codes, issued)
+	}
+	step(SetStatus{Status: frozen}, now)
+	if s.Account.Status != frozen || s.Balance != 50 || s.Seq != 1 {
+		t.Errorf("after freeze: status %s balance %d seq %d; want FROZEN, 50, 1", s.Account.Status, s.Balance, s.Seq)
+	}
 }
