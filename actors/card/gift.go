@@ -15,6 +15,29 @@ import (
 	"github.com/kaquan/kaquan/messages"
 )
 
+// Gift commands, from the embedding API (sent as actors.Call).
+type (
+	// GiveCard gives the card to another user, or offers it. Image, when set, is stored first (the
+	// first gift with these bytes). Replies *messages.Card.
+	GiveCard struct {
+		Gift  Gift
+		Image *NewImage
+	}
+	// AcceptGift takes a card offered to User. Replies *messages.Card.
+	AcceptGift struct {
+		User    uint64
+		NewCode string
+		Now     int64
+	}
+	// DeclineGift ends an offer: its receiver declines or its giver withdraws. Replies *messages.Card.
+	DeclineGift struct {
+		User uint64
+		Now  int64
+	}
+	// OfferTimeout returns the card to its owner if its offer timed out. Replies *messages.Card.
+	OfferTimeout struct{ Now int64 }
+)
+
 // Gift is a user's request to give a card to another user.
 type Gift struct {
 	From, To uint64
@@ -37,39 +60,45 @@ func CheckGiftMessage(m string) error {
 	return nil
 }
 
-// DecideGift checks gift g of card c. A direct gift returns the card with its new owner and the
-// library entry of the transfer; an offer returns the card GIFTING and no entry.
+// DecideGift is Decide of a GiveCard for callers outside the actor (the API checks a gift can
+// happen before it decodes an image): it returns the card and the library entry, or the refusal.
 func DecideGift(c *messages.Card, g Gift) (*messages.Card, *messages.GiftRecord, error) {
+	ch, err := decideGift(c, g)
+	return ch.Card, ch.Gift, err
+}
+
+// decideGift checks gift g of card c. A direct gift changes the card to its new owner, with the
+// library entry of the transfer; an offer changes it to GIFTING, with no entry.
+func decideGift(c *messages.Card, g Gift) (Change, error) {
 	switch {
 	case c == nil:
-		return nil, nil, fmt.Errorf("%w: card", actors.ErrUnknownEntity)
+		return Change{}, fmt.Errorf("%w: card", actors.ErrUnknownEntity)
 	case c.OwnerId != g.From:
-		return nil, nil, fmt.Errorf("%w: card %d is not yours", actors.ErrPermissionDenied, c.Id)
+		return Change{}, fmt.Errorf("%w: card %d is not yours", actors.ErrPermissionDenied, c.Id)
 	case g.To == g.From:
-		return nil, nil, fmt.Errorf("%w: a gift to yourself", actors.ErrInvalidArgument)
+		return Change{}, fmt.Errorf("%w: a gift to yourself", actors.ErrInvalidArgument)
 	case g.To == 0:
-		return nil, nil, fmt.Errorf("%w: no receiver", actors.ErrInvalidArgument)
+		return Change{}, fmt.Errorf("%w: no receiver", actors.ErrInvalidArgument)
 	case g.OfferTTL != 0 && (g.OfferTTL < actors.GiftOfferTTLMin || g.OfferTTL > actors.GiftOfferTTLMax):
-		return nil, nil, fmt.Errorf("%w: offer time-out %s outside %s..%s", actors.ErrInvalidArgument, g.OfferTTL, actors.GiftOfferTTLMin, actors.GiftOfferTTLMax)
+		return Change{}, fmt.Errorf("%w: offer time-out %s outside %s..%s", actors.ErrInvalidArgument, g.OfferTTL, actors.GiftOfferTTLMin, actors.GiftOfferTTLMax)
 	case !c.CanGift:
-		return nil, nil, fmt.Errorf("%w: template %d forbids gifting", actors.ErrGiftNotAllowed, c.TemplateId)
+		return Change{}, fmt.Errorf("%w: template %d forbids gifting", actors.ErrGiftNotAllowed, c.TemplateId)
 	case c.GiftLimit > 0 && c.GiftCount >= c.GiftLimit:
-		return nil, nil, fmt.Errorf("%w: card was gifted %d times, the limit", actors.ErrGiftNotAllowed, c.GiftCount)
+		return Change{}, fmt.Errorf("%w: card was gifted %d times, the limit", actors.ErrGiftNotAllowed, c.GiftCount)
 	case c.State != messages.CardState_CARD_STATE_AVAILABLE:
-		return nil, nil, &actors.CardError{Reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE}
+		return Change{}, &actors.CardError{Reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE}
 	case g.Now >= c.ValidUntil:
-		return nil, nil, &actors.CardError{Reason: messages.CardReason_CARD_REASON_EXPIRED}
+		return Change{}, &actors.CardError{Reason: messages.CardReason_CARD_REASON_EXPIRED}
 	}
 	if err := CheckGiftMessage(g.Message); err != nil {
-		return nil, nil, err
+		return Change{}, err
 	}
 	switch g.Mode {
 	case messages.GiftMode_GIFT_MODE_DIRECT:
 		if g.NewCode == "" || g.NewCode == c.Code {
-			return nil, nil, fmt.Errorf("%w: a gift needs a fresh card code", actors.ErrInvalidArgument)
+			return Change{}, fmt.Errorf("%w: a gift needs a fresh card code", actors.ErrInvalidArgument)
 		}
-		n, rec := transfer(c, g.To, g.NewCode, g.Now, g.ImageID, g.Message, g.Mode)
-		return n, rec, nil
+		return transfer(c, g.To, g.NewCode, g.Now, g.ImageID, g.Message, g.Mode), nil
 	case messages.GiftMode_GIFT_MODE_OFFER:
 		ttl := g.OfferTTL
 		if ttl == 0 {
@@ -82,36 +111,35 @@ func DecideGift(c *messages.Card, g Gift) (*messages.Card, *messages.GiftRecord,
 		n.State = messages.CardState_CARD_STATE_GIFTING
 		n.Offer = &messages.GiftOffer{From: g.From, To: g.To, OfferedAt: g.Now, ExpiresAt: g.Now + int64(ttl),
 			ImageId: g.ImageID, Message: g.Message}
-		return n, nil, nil
+		return Change{Prev: c, Card: n}, nil
 	}
-	return nil, nil, fmt.Errorf("%w: gift mode %s", actors.ErrInvalidArgument, g.Mode)
+	return Change{}, fmt.Errorf("%w: gift mode %s", actors.ErrInvalidArgument, g.Mode)
 }
 
-// DecideAccept checks user accepting the gift offered to them at now, and returns the card as theirs
-// with newCode, and the library entry. An offer past its time-out can no longer be accepted.
-func DecideAccept(c *messages.Card, user uint64, newCode string, now int64) (*messages.Card, *messages.GiftRecord, error) {
+// decideAccept checks user accepting the gift offered to them at now: the card becomes theirs with
+// newCode, with the library entry. An offer past its time-out can no longer be accepted.
+func decideAccept(c *messages.Card, user uint64, newCode string, now int64) (Change, error) {
 	if err := pendingFor(c, user, now, false); err != nil {
-		return nil, nil, err
+		return Change{}, err
 	}
 	if newCode == "" || newCode == c.Code {
-		return nil, nil, fmt.Errorf("%w: a gift needs a fresh card code", actors.ErrInvalidArgument)
+		return Change{}, fmt.Errorf("%w: a gift needs a fresh card code", actors.ErrInvalidArgument)
 	}
 	o := c.Offer
-	n, rec := transfer(c, user, newCode, now, o.ImageId, o.Message, messages.GiftMode_GIFT_MODE_OFFER)
-	return n, rec, nil
+	return transfer(c, user, newCode, now, o.ImageId, o.Message, messages.GiftMode_GIFT_MODE_OFFER), nil
 }
 
-// DecideDecline checks user (the receiver declining, or the giver withdrawing) ending the offer at
+// decideDecline checks user (the receiver declining, or the giver withdrawing) ending the offer at
 // now, and returns the card back with its owner.
-func DecideDecline(c *messages.Card, user uint64, now int64) (*messages.Card, error) {
+func decideDecline(c *messages.Card, user uint64, now int64) (*messages.Card, error) {
 	if err := pendingFor(c, user, now, true); err != nil {
 		return nil, err
 	}
 	return giveBack(c, now), nil
 }
 
-// Timeout returns the card back with its owner when its offer timed out at now; nil otherwise.
-func Timeout(c *messages.Card, now int64) *messages.Card {
+// timeout returns the card back with its owner when its offer timed out at now; nil otherwise.
+func timeout(c *messages.Card, now int64) *messages.Card {
 	if c == nil || c.State != messages.CardState_CARD_STATE_GIFTING || now < c.Offer.GetExpiresAt() {
 		return nil
 	}
@@ -133,12 +161,12 @@ func pendingFor(c *messages.Card, user uint64, now int64, giverToo bool) error {
 }
 
 // transfer moves c to owner to with a new code, and records the transfer in the library.
-func transfer(c *messages.Card, to uint64, code string, now int64, image, message string, mode messages.GiftMode) (*messages.Card, *messages.GiftRecord) {
+func transfer(c *messages.Card, to uint64, code string, now int64, image, message string, mode messages.GiftMode) Change {
 	n := clone(c)
 	n.OwnerId, n.Code, n.State, n.Offer = to, code, messages.CardState_CARD_STATE_AVAILABLE, nil
 	n.GiftCount++
-	return n, &messages.GiftRecord{CardId: c.Id, Seq: n.GiftCount, From: c.OwnerId, To: to, At: now,
-		ImageId: image, Message: message, Mode: mode}
+	return Change{Prev: c, Card: n, Gift: &messages.GiftRecord{CardId: c.Id, Seq: n.GiftCount, From: c.OwnerId, To: to, At: now,
+		ImageId: image, Message: message, Mode: mode}}
 }
 
 func giveBack(c *messages.Card, now int64) *messages.Card {

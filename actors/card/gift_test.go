@@ -87,7 +87,7 @@ func TestGift_DecideGiftRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, rec, err := DecideGift(tt.c, tt.g)
+			n, rec, err := give(tt.c, tt.g)
 			unchanged(t, tt.c, before)
 			if n != nil || rec != nil {
 				t.Errorf("got card %v and record %v, want nothing", n, rec)
@@ -112,7 +112,7 @@ func TestGift_DecideGiftRejections(t *testing.T) {
 func TestGift_DecideGiftDirect(t *testing.T) {
 	c := giftMod(giftable(), func(c *messages.Card) { c.GiftCount = 2 }) // the last gift the limit allows
 	before := clone0(c)
-	n, rec, err := DecideGift(c, directGift())
+	n, rec, err := give(c, directGift())
 	if err != nil {
 		t.Fatalf("gift: %v", err)
 	}
@@ -126,24 +126,24 @@ func TestGift_DecideGiftDirect(t *testing.T) {
 	if !proto.Equal(rec, wantRec) {
 		t.Errorf("record: got %v, want %v", rec, wantRec)
 	}
-	if _, _, err := DecideGift(n, giftWith(func(g *Gift) { g.From, g.To, g.NewCode = giftReceiver, 9, "c3" })); !errors.Is(err, actors.ErrGiftNotAllowed) {
+	if _, _, err := give(n, giftWith(func(g *Gift) { g.From, g.To, g.NewCode = giftReceiver, 9, "c3" })); !errors.Is(err, actors.ErrGiftNotAllowed) {
 		t.Errorf("gift past the limit: got %v, want ErrGiftNotAllowed", err)
 	}
 	t.Run("NoLimit", func(t *testing.T) {
 		c := giftMod(giftable(), func(c *messages.Card) { c.GiftLimit, c.GiftCount = 0, 500 })
-		n, rec, err := DecideGift(c, directGift())
+		n, rec, err := give(c, directGift())
 		if err != nil || n.GiftCount != 501 || rec.Seq != 501 {
 			t.Errorf("got %v, %v, %v; want count and seq 501", n, rec, err)
 		}
 	})
 	t.Run("MessageAtLimit", func(t *testing.T) {
 		g := giftWith(func(g *Gift) { g.Message = strings.Repeat("好", actors.GiftMessageRunesMax) })
-		if _, _, err := DecideGift(giftable(), g); err != nil {
+		if _, _, err := give(giftable(), g); err != nil {
 			t.Errorf("280 characters: %v", err)
 		}
 	})
 	t.Run("LastNanosecondOfValidity", func(t *testing.T) {
-		if _, _, err := DecideGift(giftable(), giftWith(func(g *Gift) { g.Now = until - 1 })); err != nil {
+		if _, _, err := give(giftable(), giftWith(func(g *Gift) { g.Now = until - 1 })); err != nil {
 			t.Errorf("gift: %v", err)
 		}
 	})
@@ -163,7 +163,7 @@ func TestGift_DecideGiftOffer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := giftWith(func(g *Gift) { g.Mode, g.OfferTTL, g.NewCode = offer, tt.ttl, "" })
-			n, rec, err := DecideGift(tt.c, g)
+			n, rec, err := give(tt.c, g)
 			if err != nil {
 				t.Fatalf("offer: %v", err)
 			}
@@ -200,7 +200,7 @@ func TestGift_DecideAccept(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, rec, err := DecideAccept(tt.c, tt.user, tt.code, tt.at)
+			n, rec, err := accept(tt.c, tt.user, tt.code, tt.at)
 			unchanged(t, tt.c, before)
 			if n != nil || rec != nil || !errors.Is(err, tt.wantErr) {
 				t.Errorf("got %v, %v, %v; want nothing and %v", n, rec, err, tt.wantErr)
@@ -209,7 +209,7 @@ func TestGift_DecideAccept(t *testing.T) {
 	}
 	t.Run("Accepted", func(t *testing.T) {
 		c := offered()
-		n, rec, err := DecideAccept(c, giftReceiver, "new-code", giftNow+99)
+		n, rec, err := accept(c, giftReceiver, "new-code", giftNow+99)
 		if err != nil {
 			t.Fatalf("accept: %v", err)
 		}
@@ -247,7 +247,7 @@ func TestGift_DeclineAndTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, err := DecideDecline(tt.c, tt.user, tt.at)
+			n, err := decline(tt.c, tt.user, tt.at)
 			unchanged(t, tt.c, before)
 			if !errors.Is(err, tt.wantErr) || !proto.Equal(n, tt.want) {
 				t.Errorf("got %v, %v; want %v, %v", n, err, tt.want, tt.wantErr)
@@ -269,7 +269,7 @@ func TestGift_DeclineAndTimeout(t *testing.T) {
 	for _, tt := range timeouts {
 		t.Run("Timeout"+tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n := Timeout(tt.c, tt.at)
+			n := timeoutOf(tt.c, tt.at)
 			unchanged(t, tt.c, before)
 			if !proto.Equal(n, tt.want) || (n == nil) != (tt.want == nil) {
 				t.Errorf("got %v, want %v", n, tt.want)
@@ -283,7 +283,7 @@ func TestGift_OfferedCardCannotBeSpent(t *testing.T) {
 	if reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
 		t.Errorf("reserve a GIFTING card: got %s, want NOT_AVAILABLE", reason)
 	}
-	if _, err := DecideVoid(offered(), merchant); err == nil {
+	if _, err := voidOf(offered(), merchant); err == nil {
 		t.Errorf("void a GIFTING card: got nil, want an error")
 	}
 }
@@ -293,7 +293,7 @@ func TestGift_ChainKeepsHistory(t *testing.T) {
 	users := []uint64{owner, 8, 9, 10}
 	var records []*messages.GiftRecord
 	for i := 1; i < len(users); i++ {
-		n, rec, err := DecideGift(c, Gift{From: users[i-1], To: users[i], Mode: direct, NewCode: strings.Repeat("c", i), Now: giftNow + int64(i)})
+		n, rec, err := give(c, Gift{From: users[i-1], To: users[i], Mode: direct, NewCode: strings.Repeat("c", i), Now: giftNow + int64(i)})
 		if err != nil {
 			t.Fatalf("gift %d: %v", i, err)
 		}

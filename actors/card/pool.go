@@ -13,8 +13,34 @@ import (
 	"github.com/kaquan/kaquan/messages"
 )
 
-// DecideShare checks owner putting card c into their pool at now.
-func DecideShare(c *messages.Card, owner uint64, now int64) (*messages.Card, messages.PoolResult) {
+// Commands from a pool (messages.ShareCard, UnshareCard, ClaimSharedCard).
+type (
+	// Share puts the card into its owner's pool.
+	Share struct{ Owner uint64 }
+	// Unshare takes the card back from its owner's pool.
+	Unshare struct{ Owner uint64 }
+	// ClaimShared gives the card in Sharer's pool to Claimer, with NewCode.
+	ClaimShared struct {
+		Claimer, Sharer uint64
+		NewCode         string
+	}
+)
+
+// PoolRefusal is Decide's error when the card refuses a pool's request: Result is its answer.
+type PoolRefusal struct{ Result messages.PoolResult }
+
+func (r *PoolRefusal) Error() string { return "card refuses the pool's request: " + r.Result.String() }
+
+// poolChange is the change of a pool request's transition, or its refusal.
+func poolChange(prev *messages.Card, next *messages.Card, r messages.PoolResult) (Change, error) {
+	if r != messages.PoolResult_POOL_RESULT_OK {
+		return Change{}, &PoolRefusal{Result: r}
+	}
+	return Change{Prev: prev, Card: next}, nil
+}
+
+// decideShare checks owner putting card c into their pool at now.
+func decideShare(c *messages.Card, owner uint64, now int64) (*messages.Card, messages.PoolResult) {
 	switch {
 	case c == nil:
 		return nil, messages.PoolResult_POOL_RESULT_UNKNOWN_CARD
@@ -32,9 +58,9 @@ func DecideShare(c *messages.Card, owner uint64, now int64) (*messages.Card, mes
 	return n, messages.PoolResult_POOL_RESULT_OK
 }
 
-// DecideUnshare checks owner taking card c back from their pool; it comes back EXPIRED if its
+// decideUnshare checks owner taking card c back from their pool; it comes back EXPIRED if its
 // validity ended meanwhile.
-func DecideUnshare(c *messages.Card, owner uint64, now int64) (*messages.Card, messages.PoolResult) {
+func decideUnshare(c *messages.Card, owner uint64, now int64) (*messages.Card, messages.PoolResult) {
 	if r := inPoolOf(c, owner); r != messages.PoolResult_POOL_RESULT_OK {
 		return nil, r
 	}
@@ -46,9 +72,9 @@ func DecideUnshare(c *messages.Card, owner uint64, now int64) (*messages.Card, m
 	return n, messages.PoolResult_POOL_RESULT_OK
 }
 
-// DecideClaimShared checks claimer taking card c from sharer's pool: it becomes the claimer's, with
+// decideClaimShared checks claimer taking card c from sharer's pool: it becomes the claimer's, with
 // a new code, and remembers its sharer.
-func DecideClaimShared(c *messages.Card, claimer, sharer uint64, newCode string, now int64) (*messages.Card, messages.PoolResult) {
+func decideClaimShared(c *messages.Card, claimer, sharer uint64, newCode string, now int64) (*messages.Card, messages.PoolResult) {
 	if r := inPoolOf(c, sharer); r != messages.PoolResult_POOL_RESULT_OK {
 		return nil, r
 	}
@@ -77,10 +103,10 @@ func inPoolOf(c *messages.Card, owner uint64) messages.PoolResult {
 	return messages.PoolResult_POOL_RESULT_OK
 }
 
-// DecideExternalUse checks a merchant's notification that card c was used outside the engine (use
+// decideExternalUse checks a merchant's notification that card c was used outside the engine (use
 // id useID) at now: the card must have come from a pool and be accepted by the merchant; it becomes
 // USED by that use. A repeat of the same use returns nil and no error.
-func DecideExternalUse(c *messages.Card, merchant uint64, useID string, now int64) (*messages.Card, error) {
+func decideExternalUse(c *messages.Card, merchant uint64, useID string, now int64) (*messages.Card, error) {
 	switch {
 	case c == nil:
 		return nil, fmt.Errorf("%w: card", actors.ErrUnknownEntity)
@@ -102,11 +128,20 @@ func DecideExternalUse(c *messages.Card, merchant uint64, useID string, now int6
 	return n, nil
 }
 
-// RewardFor is the reward a use (useID) of card c earns, PENDING until its cards are claimed; nil
+// rewarded adds to use ch the reward its use (useID) earns, if any, and records the use in the
+// card after it.
+func rewarded(ch Change, useID string, rewardTemplate, merchant uint64, now int64) Change {
+	if ch.Reward = rewardFor(ch.Card, useID, rewardTemplate, merchant, now); ch.Reward != nil {
+		ch.Card.RewardUse = useID // ch.Card is new: Decide's own
+	}
+	return ch
+}
+
+// rewardFor is the reward a use (useID) of card c earns, PENDING until its cards are claimed; nil
 // when c did not come from a pool, names no reward template, or an earlier use earned its reward
 // (a refunded card used again earns nothing more). rewardTemplate, when set (a merchant's
-// notification may name one), replaces the card's. The caller records the use in c.RewardUse.
-func RewardFor(c *messages.Card, useID string, rewardTemplate, merchant uint64, now int64) *messages.Reward {
+// notification may name one), replaces the card's.
+func rewardFor(c *messages.Card, useID string, rewardTemplate, merchant uint64, now int64) *messages.Reward {
 	if rewardTemplate == 0 {
 		rewardTemplate = c.RewardTemplate
 	}

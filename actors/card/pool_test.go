@@ -48,7 +48,7 @@ func TestPool_DecideShare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, r := DecideShare(tt.c, tt.user, tt.at)
+			n, r := share(tt.c, tt.user, tt.at)
 			unchanged(t, tt.c, before)
 			if r != tt.want || (n != nil) != (r == messages.PoolResult_POOL_RESULT_OK) {
 				t.Fatalf("got %v, %s; want %s", n, r, tt.want)
@@ -61,18 +61,18 @@ func TestPool_DecideShare(t *testing.T) {
 }
 
 func TestPool_DecideUnshareAndClaim(t *testing.T) {
-	n, r := DecideUnshare(inPool(), owner, poolNow)
+	n, r := unshare(inPool(), owner, poolNow)
 	if r != messages.PoolResult_POOL_RESULT_OK || n.State != available || n.SharedAt != 0 || n.OwnerId != owner {
 		t.Errorf("take back: %v %s", n, r)
 	}
-	if n, _ := DecideUnshare(inPool(), owner, until); n.State != expired {
+	if n, _ := unshare(inPool(), owner, until); n.State != expired {
 		t.Errorf("take back after validity: %v", n)
 	}
 	for name, f := range map[string]func() messages.PoolResult{
-		"UnshareUnknown":  func() messages.PoolResult { _, r := DecideUnshare(nil, owner, poolNow); return r },
-		"UnshareNotOwner": func() messages.PoolResult { _, r := DecideUnshare(inPool(), 9, poolNow); return r },
+		"UnshareUnknown":  func() messages.PoolResult { _, r := unshare(nil, owner, poolNow); return r },
+		"UnshareNotOwner": func() messages.PoolResult { _, r := unshare(inPool(), 9, poolNow); return r },
 		"UnshareNotInPool": func() messages.PoolResult {
-			_, r := DecideUnshare(shareable(), owner, poolNow)
+			_, r := unshare(shareable(), owner, poolNow)
 			return r
 		},
 	} {
@@ -80,7 +80,7 @@ func TestPool_DecideUnshareAndClaim(t *testing.T) {
 			t.Errorf("%s: got OK", name)
 		}
 	}
-	got, r := DecideClaimShared(inPool(), poolClaimer, owner, "new", poolNow)
+	got, r := claimShared(inPool(), poolClaimer, owner, "new", poolNow)
 	want := inPool()
 	want.State, want.OwnerId, want.SharedBy, want.SharedAt, want.Code = available, poolClaimer, owner, 0, "new"
 	if r != messages.PoolResult_POOL_RESULT_OK || !proto.Equal(got, want) {
@@ -105,7 +105,7 @@ func TestPool_DecideUnshareAndClaim(t *testing.T) {
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, r := DecideClaimShared(tt.c, tt.claimer, tt.sharer, tt.code, tt.at)
+			n, r := claimShared(tt.c, tt.claimer, tt.sharer, tt.code, tt.at)
 			unchanged(t, tt.c, before)
 			if n != nil || r != tt.want {
 				t.Errorf("got %v, %s; want %s", n, r, tt.want)
@@ -120,11 +120,11 @@ func TestPool_DecideUnshareAndClaim(t *testing.T) {
 
 func TestPool_DecideExternalUse(t *testing.T) {
 	claimed := func() *messages.Card { c := shareable(); c.SharedBy, c.OwnerId = 9, poolClaimer; return c }
-	n, err := DecideExternalUse(claimed(), merchant, "ntf:10:a", poolNow)
+	n, err := externalUse(claimed(), merchant, "ntf:10:a", poolNow)
 	if err != nil || n.State != used || n.Payment != "ntf:10:a" {
 		t.Fatalf("use: %v %v", n, err)
 	}
-	if again, err := DecideExternalUse(n, merchant, "ntf:10:a", poolNow+1); again != nil || err != nil {
+	if again, err := externalUse(n, merchant, "ntf:10:a", poolNow+1); again != nil || err != nil {
 		t.Errorf("the same notification again: %v %v, want nil, nil", again, err)
 	}
 	tests := []struct {
@@ -145,7 +145,7 @@ func TestPool_DecideExternalUse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)
-			n, err := DecideExternalUse(tt.c, tt.m, "ntf:10:b", tt.at)
+			n, err := externalUse(tt.c, tt.m, "ntf:10:b", tt.at)
 			unchanged(t, tt.c, before)
 			var ce *actors.CardError
 			if n != nil || !errors.Is(err, tt.want) || (tt.reason != 0 && (!errors.As(err, &ce) || ce.Reason != tt.reason)) {
@@ -157,21 +157,21 @@ func TestPool_DecideExternalUse(t *testing.T) {
 
 func TestPool_RewardFor(t *testing.T) {
 	c := shareable()
-	if RewardFor(c, "u", 0, 0, poolNow) != nil {
+	if rewardFor(c, "u", 0, 0, poolNow) != nil {
 		t.Error("a card never shared earns a reward")
 	}
 	c.SharedBy, c.OwnerId, c.RewardUser = 9, poolClaimer, true
-	r := RewardFor(c, "u", 0, merchant, poolNow)
+	r := rewardFor(c, "u", 0, merchant, poolNow)
 	want := &messages.Reward{UseId: "u", CardId: c.Id, Sharer: 9, User: poolClaimer, RewardTemplate: 77, RewardUser: true,
 		State: messages.RewardState_REWARD_STATE_PENDING, ConfirmedAt: poolNow, Merchant: merchant}
 	if !proto.Equal(r, want) {
 		t.Errorf("got %v, want %v", r, want)
 	}
-	if r := RewardFor(c, "u", 88, 0, poolNow); r.RewardTemplate != 88 {
+	if r := rewardFor(c, "u", 88, 0, poolNow); r.RewardTemplate != 88 {
 		t.Errorf("a notification's reward template: got %d", r.RewardTemplate)
 	}
 	c.RewardTemplate = 0
-	if RewardFor(c, "u", 0, 0, poolNow) != nil {
+	if rewardFor(c, "u", 0, 0, poolNow) != nil {
 		t.Error("no reward template, yet a reward")
 	}
 }

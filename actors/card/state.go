@@ -1,4 +1,6 @@
-// Package card is the card (coupon) entity. state.go is the pure state machine; actor.go its shell.
+// Package card is the card (coupon) entity. state.go is the pure state machine (Decide and Apply),
+// with its gift and pool transitions in gift.go and pool.go; records.go is what its changes write;
+// actor.go its shell.
 //
 //	AVAILABLE -> RESERVED (for one payment) -> USED
 //	RESERVED  -> AVAILABLE (payment failed) or EXPIRED (failed after the validity window closed)
@@ -15,6 +17,136 @@ import (
 	"github.com/kaquan/kaquan/messages"
 	"google.golang.org/protobuf/proto"
 )
+
+// State is a card in memory. Card is nil while the card does not exist. Card values are never
+// mutated in place (every change makes a new one), so a snapshot handed out stays true to its
+// moment.
+type State struct{ Card *messages.Card }
+
+// Command is what Decide takes. A request's Now is the time the shell passes to Decide; Decide
+// reads only its now argument.
+//
+//   - from a payment: Reserve, Use, Release
+//   - from a pool: Share, Unshare, ClaimShared
+//   - from the embedding API (sent as actors.Call): Expire, Void, GiveCard, AcceptGift,
+//     DeclineGift, OfferTimeout, ExternalUse
+type Command interface{ isCommand() }
+
+// Commands from a payment (messages.ReserveCard, UseCard, ReleaseCard) and from the API.
+type (
+	// Reserve holds the card for Payment of Amount at Merchant by Payer, with its discount.
+	Reserve struct {
+		Payment         string
+		Payer, Merchant uint64
+		Amount          int64
+	}
+	// Use spends the card reserved by Payment.
+	Use struct{ Payment string }
+	// Release gives the card back from Payment (failed or refunded).
+	Release struct{ Payment string }
+	// Expire moves an AVAILABLE card past its validity to EXPIRED. Replies *messages.Card.
+	Expire struct{ Now int64 }
+	// Void withdraws an AVAILABLE card. Replies *messages.Card.
+	Void struct{ Merchant uint64 }
+	// ExternalUse records a merchant's (already verified) notification that the card was used
+	// outside the engine. Replies the pending *messages.Reward, or nil for a repeat or no reward.
+	ExternalUse struct {
+		Merchant       uint64
+		UseID          string
+		RewardTemplate uint64
+		Now            int64
+	}
+)
+
+func (Reserve) isCommand()      {}
+func (Use) isCommand()          {}
+func (Release) isCommand()      {}
+func (Expire) isCommand()       {}
+func (Void) isCommand()         {}
+func (ExternalUse) isCommand()  {}
+func (GiveCard) isCommand()     {}
+func (AcceptGift) isCommand()   {}
+func (DeclineGift) isCommand()  {}
+func (OfferTimeout) isCommand() {}
+func (Share) isCommand()        {}
+func (Unshare) isCommand()      {}
+func (ClaimShared) isCommand()  {}
+
+// Change is what one command does to a card: Prev becomes Card, and a gift's library entry or a
+// use's reward may come with it. Card nil is no change (an idempotent repeat).
+type Change struct {
+	Prev   *messages.Card       // the card the change was decided on
+	Card   *messages.Card       // the card after it
+	Gift   *messages.GiftRecord // a transfer, for the card's library
+	Reward *messages.Reward     // the reward a use earned, pending until its cards are claimed
+}
+
+// Decide checks cmd against s at now and returns the change it makes; it never mutates s.
+// Refusals are errors: a *actors.CardError for a payment's Reserve (its Reason is the answer), a
+// *PoolRefusal for a pool's request (its Result is the answer).
+func Decide(s *State, cmd Command, now int64) (Change, error) {
+	c := s.Card
+	var next *messages.Card
+	var err error
+	switch cmd := cmd.(type) {
+	case Reserve:
+		var discount int64
+		var reason messages.CardReason
+		if discount, reason = decideReserve(c, cmd, now); reason != messages.CardReason_CARD_REASON_UNSPECIFIED {
+			return Change{}, &actors.CardError{Reason: reason}
+		}
+		next = reserve(c, cmd.Payment, discount)
+	case Use:
+		if next = use(c, cmd.Payment); next != nil {
+			return rewarded(Change{Prev: c, Card: next}, "pay:"+cmd.Payment, 0, 0, now), nil
+		}
+	case Release:
+		next = release(c, cmd.Payment, now)
+	case Expire:
+		next, err = decideExpire(c, now)
+	case Void:
+		next, err = decideVoid(c, cmd.Merchant)
+	case ExternalUse:
+		if next, err = decideExternalUse(c, cmd.Merchant, cmd.UseID, now); next != nil {
+			return rewarded(Change{Prev: c, Card: next}, cmd.UseID, cmd.RewardTemplate, cmd.Merchant, now), nil
+		}
+	case GiveCard:
+		g := cmd.Gift
+		g.Now = now
+		return decideGift(c, g)
+	case AcceptGift:
+		return decideAccept(c, cmd.User, cmd.NewCode, now)
+	case DeclineGift:
+		next, err = decideDecline(c, cmd.User, now)
+	case OfferTimeout:
+		next = timeout(c, now)
+	case Share:
+		next, r := decideShare(c, cmd.Owner, now)
+		return poolChange(c, next, r)
+	case Unshare:
+		next, r := decideUnshare(c, cmd.Owner, now)
+		return poolChange(c, next, r)
+	case ClaimShared:
+		next, r := decideClaimShared(c, cmd.Claimer, cmd.Sharer, cmd.NewCode, now)
+		return poolChange(c, next, r)
+	default:
+		panic(fmt.Sprintf("card: no command %T", cmd))
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	return Change{Prev: c, Card: next}, nil
+}
+
+// Apply folds change ch into s. Live traffic calls it; Load reads the card record, which is the
+// result of every change applied.
+func Apply(s *State, ch Change) {
+	if ch.Card == nil {
+		return
+	}
+	actors.Invariant(ch.Prev == s.Card, "a card change applies to the card it was decided on")
+	s.Card = ch.Card
+}
 
 // Discount is what card c takes off amount, ignoring its state (the template's rule alone).
 func Discount(c *messages.Card, amount int64) int64 {
@@ -33,23 +165,27 @@ func Discount(c *messages.Card, amount int64) int64 {
 	return 0
 }
 
-// DecideReserve checks card c for payment cmd at cmd.Now. It returns the discount, or a reason the
-// card cannot be used.
+// DecideReserve is Decide of a Reserve for callers outside the actor (benchmarks): it checks card c
+// for payment cmd at cmd.Now and returns the discount, or a reason the card cannot be used.
 func DecideReserve(c *messages.Card, cmd *messages.ReserveCard) (int64, messages.CardReason) {
+	return decideReserve(c, Reserve{Payment: cmd.Payment, Payer: cmd.PayerId, Merchant: cmd.MerchantId, Amount: cmd.Amount}, cmd.Now)
+}
+
+func decideReserve(c *messages.Card, cmd Reserve, now int64) (int64, messages.CardReason) {
 	switch {
 	case c == nil:
 		return 0, messages.CardReason_CARD_REASON_UNKNOWN_CARD
-	case c.OwnerId != cmd.PayerId:
+	case c.OwnerId != cmd.Payer:
 		return 0, messages.CardReason_CARD_REASON_NOT_OWNER
 	case c.State == messages.CardState_CARD_STATE_RESERVED && c.Payment == cmd.Payment:
 		return c.Discount, messages.CardReason_CARD_REASON_UNSPECIFIED // same payment asking again
 	case c.State != messages.CardState_CARD_STATE_AVAILABLE:
 		return 0, messages.CardReason_CARD_REASON_NOT_AVAILABLE
-	case cmd.Now < c.ValidFrom:
+	case now < c.ValidFrom:
 		return 0, messages.CardReason_CARD_REASON_NOT_YET_VALID
-	case cmd.Now >= c.ValidUntil:
+	case now >= c.ValidUntil:
 		return 0, messages.CardReason_CARD_REASON_EXPIRED
-	case !slices.Contains(c.AcceptedMerchants, cmd.MerchantId):
+	case !slices.Contains(c.AcceptedMerchants, cmd.Merchant):
 		return 0, messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED
 	case cmd.Amount < c.LeastCost:
 		return 0, messages.CardReason_CARD_REASON_BELOW_LEAST_COST
@@ -57,16 +193,16 @@ func DecideReserve(c *messages.Card, cmd *messages.ReserveCard) (int64, messages
 	return Discount(c, cmd.Amount), messages.CardReason_CARD_REASON_UNSPECIFIED
 }
 
-// Reserve returns c held for payment with discount.
-func Reserve(c *messages.Card, payment string, discount int64) *messages.Card {
+// reserve returns c held for payment with discount.
+func reserve(c *messages.Card, payment string, discount int64) *messages.Card {
 	n := clone(c)
 	n.State, n.Payment, n.Discount = messages.CardState_CARD_STATE_RESERVED, payment, discount
 	return n
 }
 
-// Use returns c used by payment, or nil when c is already used by it. Only the payment that
+// use returns c used by payment, or nil when c is already used by it. Only the payment that
 // reserved the card can use it.
-func Use(c *messages.Card, payment string) *messages.Card {
+func use(c *messages.Card, payment string) *messages.Card {
 	if c.State == messages.CardState_CARD_STATE_USED && c.Payment == payment {
 		return nil
 	}
@@ -77,9 +213,9 @@ func Use(c *messages.Card, payment string) *messages.Card {
 	return n
 }
 
-// Release returns c back from payment (failed or refunded): AVAILABLE if still valid at now, else
+// release returns c back from payment (failed or refunded): AVAILABLE if still valid at now, else
 // EXPIRED. It returns nil when payment does not hold the card (already released: idempotent).
-func Release(c *messages.Card, payment string, now int64) *messages.Card {
+func release(c *messages.Card, payment string, now int64) *messages.Card {
 	if c == nil || c.Payment != payment ||
 		(c.State != messages.CardState_CARD_STATE_RESERVED && c.State != messages.CardState_CARD_STATE_USED) {
 		return nil
@@ -92,8 +228,8 @@ func Release(c *messages.Card, payment string, now int64) *messages.Card {
 	return n
 }
 
-// DecideExpire moves an AVAILABLE card past its validity to EXPIRED.
-func DecideExpire(c *messages.Card, now int64) (*messages.Card, error) {
+// decideExpire moves an AVAILABLE card past its validity to EXPIRED.
+func decideExpire(c *messages.Card, now int64) (*messages.Card, error) {
 	switch {
 	case c == nil:
 		return nil, fmt.Errorf("%w: card", actors.ErrUnknownEntity)
@@ -107,8 +243,8 @@ func DecideExpire(c *messages.Card, now int64) (*messages.Card, error) {
 	return n, nil
 }
 
-// DecideVoid withdraws an AVAILABLE card; only the template's merchant may.
-func DecideVoid(c *messages.Card, merchant uint64) (*messages.Card, error) {
+// decideVoid withdraws an AVAILABLE card; only the template's merchant may.
+func decideVoid(c *messages.Card, merchant uint64) (*messages.Card, error) {
 	switch {
 	case c == nil:
 		return nil, fmt.Errorf("%w: card", actors.ErrUnknownEntity)

@@ -66,6 +66,80 @@ func mustPanic(t *testing.T, f func()) {
 	f()
 }
 
+// The transitions as Decide makes them, on a State holding card c: each returns the card after the
+// change (nil: no change) and, where the command can be refused, the refusal.
+
+func on(c *messages.Card) *State { return &State{Card: c} }
+
+func cardOf(ch Change, err error) (*messages.Card, error) { return ch.Card, err }
+
+func giftOf(ch Change, err error) (*messages.Card, *messages.GiftRecord, error) {
+	return ch.Card, ch.Gift, err
+}
+
+// poolOf is a pool request's change as the pool is told it: the card, or the refusal's result.
+func poolOf(ch Change, err error) (*messages.Card, messages.PoolResult) {
+	var refusal *PoolRefusal
+	switch {
+	case err == nil:
+		return ch.Card, messages.PoolResult_POOL_RESULT_OK
+	case errors.As(err, &refusal):
+		return nil, refusal.Result
+	}
+	panic(err)
+}
+
+func useOf(c *messages.Card, p string) *messages.Card {
+	ch, _ := Decide(on(c), Use{Payment: p}, from)
+	return ch.Card
+}
+
+func releaseOf(c *messages.Card, p string, at int64) *messages.Card {
+	ch, _ := Decide(on(c), Release{Payment: p}, at)
+	return ch.Card
+}
+
+func expire(c *messages.Card, at int64) (*messages.Card, error) {
+	return cardOf(Decide(on(c), Expire{Now: at}, at))
+}
+
+func voidOf(c *messages.Card, m uint64) (*messages.Card, error) {
+	return cardOf(Decide(on(c), Void{Merchant: m}, 0))
+}
+
+func give(c *messages.Card, g Gift) (*messages.Card, *messages.GiftRecord, error) {
+	return giftOf(Decide(on(c), GiveCard{Gift: g}, g.Now))
+}
+
+func accept(c *messages.Card, user uint64, code string, at int64) (*messages.Card, *messages.GiftRecord, error) {
+	return giftOf(Decide(on(c), AcceptGift{User: user, NewCode: code, Now: at}, at))
+}
+
+func decline(c *messages.Card, user uint64, at int64) (*messages.Card, error) {
+	return cardOf(Decide(on(c), DeclineGift{User: user, Now: at}, at))
+}
+
+func timeoutOf(c *messages.Card, at int64) *messages.Card {
+	ch, _ := Decide(on(c), OfferTimeout{Now: at}, at)
+	return ch.Card
+}
+
+func share(c *messages.Card, owner uint64, at int64) (*messages.Card, messages.PoolResult) {
+	return poolOf(Decide(on(c), Share{Owner: owner}, at))
+}
+
+func unshare(c *messages.Card, owner uint64, at int64) (*messages.Card, messages.PoolResult) {
+	return poolOf(Decide(on(c), Unshare{Owner: owner}, at))
+}
+
+func claimShared(c *messages.Card, claimer, sharer uint64, code string, at int64) (*messages.Card, messages.PoolResult) {
+	return poolOf(Decide(on(c), ClaimShared{Claimer: claimer, Sharer: sharer, NewCode: code}, at))
+}
+
+func externalUse(c *messages.Card, m uint64, useID string, at int64) (*messages.Card, error) {
+	return cardOf(Decide(on(c), ExternalUse{Merchant: m, UseID: useID, Now: at}, at))
+}
+
 func TestCard_Discount(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -190,6 +264,20 @@ func TestCard_DecideReserve(t *testing.T) {
 			if !proto.Equal(tt.cmd, beforeCmd) {
 				t.Errorf("command mutated: got %v, want %v", tt.cmd, beforeCmd)
 			}
+			// Decide agrees, with the card reserved for the payment.
+			cmd := Reserve{Payment: tt.cmd.Payment, Payer: tt.cmd.PayerId, Merchant: tt.cmd.MerchantId, Amount: tt.cmd.Amount}
+			ch, err := Decide(on(tt.card), cmd, tt.cmd.Now)
+			unchanged(t, tt.card, before)
+			if tt.reason != none {
+				checkCardErr(t, err, actors.ErrCardNotUsable, tt.reason)
+				if ch.Card != nil {
+					t.Errorf("change: got %v, want none", ch.Card)
+				}
+				return
+			}
+			if want := withState(clone0(tt.card), reserved, payment, tt.want); err != nil || !proto.Equal(ch.Card, want) || ch.Prev != tt.card {
+				t.Errorf("change: got %v from %p, %v; want %v from %p", ch.Card, ch.Prev, err, want, tt.card)
+			}
 		})
 	}
 }
@@ -207,7 +295,7 @@ func TestCard_Reserve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
-			got := Reserve(tt.card, payment, tt.discount)
+			got := reserve(tt.card, payment, tt.discount)
 			unchanged(t, tt.card, before)
 			want := withState(newCard(), reserved, payment, tt.discount)
 			if !proto.Equal(got, want) {
@@ -239,11 +327,11 @@ func TestCard_Use(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
 			if tt.wantPanic {
-				mustPanic(t, func() { Use(tt.card, payment) })
+				mustPanic(t, func() { useOf(tt.card, payment) })
 				unchanged(t, tt.card, before)
 				return
 			}
-			got := Use(tt.card, payment)
+			got := useOf(tt.card, payment)
 			unchanged(t, tt.card, before)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 				t.Errorf("card: got %v, want %v", got, tt.want)
@@ -274,7 +362,7 @@ func TestCard_Release(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
-			got := Release(tt.card, payment, tt.now)
+			got := releaseOf(tt.card, payment, tt.now)
 			unchanged(t, tt.card, before)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 				t.Errorf("card: got %v, want %v", got, tt.want)
@@ -304,7 +392,7 @@ func TestCard_DecideExpire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
-			got, err := DecideExpire(tt.card, tt.now)
+			got, err := expire(tt.card, tt.now)
 			unchanged(t, tt.card, before)
 			checkCardErr(t, err, tt.wantErr, tt.reason)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
@@ -335,7 +423,7 @@ func TestCard_DecideVoid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
-			got, err := DecideVoid(tt.card, tt.merchant)
+			got, err := voidOf(tt.card, tt.merchant)
 			unchanged(t, tt.card, before)
 			checkCardErr(t, err, tt.wantErr, tt.reason)
 			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
@@ -345,39 +433,92 @@ func TestCard_DecideVoid(t *testing.T) {
 	}
 }
 
-// TestCard_Lifecycle walks the documented transitions with the pure functions.
+// TestCard_Lifecycle walks the documented transitions through Decide and Apply.
 func TestCard_Lifecycle(t *testing.T) {
-	c := newCard()
-	reserve := &messages.ReserveCard{Payment: payment, PayerId: owner, MerchantId: merchant, Amount: 100, Now: 1_500}
-	d, reason := DecideReserve(c, reserve)
-	if reason != messages.CardReason_CARD_REASON_UNSPECIFIED || d != 30 {
-		t.Fatalf("reserve: got %d, %s, want 30, UNSPECIFIED", d, reason)
+	s := on(newCard())
+	step := func(cmd Command, at int64) Change {
+		t.Helper()
+		before := s.Card
+		snap := clone0(before)
+		ch, err := Decide(s, cmd, at)
+		if err != nil {
+			t.Fatalf("%T: got %v, want nil", cmd, err)
+		}
+		unchanged(t, before, snap)
+		if s.Card != before {
+			t.Fatalf("%T: Decide replaced the state's card", cmd)
+		}
+		Apply(s, ch)
+		if ch.Card != nil && s.Card != ch.Card {
+			t.Fatalf("%T: Apply left the card at %v, want %v", cmd, s.Card, ch.Card)
+		}
+		return ch
 	}
-	c = Reserve(c, payment, d)
-	if _, reason := DecideReserve(c, &messages.ReserveCard{Payment: other, PayerId: owner, MerchantId: merchant, Amount: 100, Now: 1_500}); reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
-		t.Errorf("reserve by another payment: got %s, want NOT_AVAILABLE", reason)
+	reserveCmd := Reserve{Payment: payment, Payer: owner, Merchant: merchant, Amount: 100}
+	if ch := step(reserveCmd, 1_500); ch.Card.State != reserved || ch.Card.Discount != 30 {
+		t.Fatalf("reserve: got %v, want RESERVED with 30 off", ch.Card)
 	}
-	c = Use(c, payment)
-	if c.State != used {
-		t.Fatalf("use: got %s, want USED", c.State)
+	if _, err := Decide(s, Reserve{Payment: other, Payer: owner, Merchant: merchant, Amount: 100}, 1_500); !errors.Is(err, actors.ErrCardNotUsable) {
+		t.Errorf("reserve by another payment: got %v, want %v", err, actors.ErrCardNotUsable)
 	}
-	if Use(c, payment) != nil {
-		t.Errorf("use again: got a change, want nil")
+	if ch := step(Use{Payment: payment}, 1_500); s.Card.State != used || ch.Reward != nil {
+		t.Fatalf("use: got %s and reward %v, want USED and none", s.Card.State, ch.Reward)
 	}
-	c = Release(c, payment, 1_600) // refund
-	if c.State != available || c.Payment != "" || c.Discount != 0 {
+	if ch := step(Use{Payment: payment}, 1_500); ch.Card != nil {
+		t.Errorf("use again: got a change, want none")
+	}
+	step(Release{Payment: payment}, 1_600) // refund
+	if c := s.Card; c.State != available || c.Payment != "" || c.Discount != 0 {
 		t.Fatalf("refund release: got %v, want AVAILABLE with no payment", c)
 	}
-	if Release(c, payment, 1_600) != nil {
-		t.Errorf("release again: got a change, want nil")
+	if ch := step(Release{Payment: payment}, 1_600); ch.Card != nil {
+		t.Errorf("release again: got a change, want none")
 	}
-	c, err := DecideExpire(c, until)
-	if err != nil || c.State != expired {
-		t.Fatalf("expire: got %v, %v, want EXPIRED, nil", c, err)
+	step(Expire{}, until)
+	if s.Card.State != expired {
+		t.Fatalf("expire: got %s, want EXPIRED", s.Card.State)
 	}
-	if _, err := DecideVoid(c, merchant); !errors.Is(err, actors.ErrCardNotUsable) {
+	if _, err := Decide(s, Void{Merchant: merchant}, until); !errors.Is(err, actors.ErrCardNotUsable) {
 		t.Errorf("void expired: got %v, want %v", err, actors.ErrCardNotUsable)
 	}
+}
+
+func TestCard_Apply(t *testing.T) {
+	t.Run("NoChange", func(t *testing.T) {
+		s := on(newCard())
+		c := s.Card
+		Apply(s, Change{})
+		if s.Card != c {
+			t.Errorf("card after no change: got %v, want %v", s.Card, c)
+		}
+	})
+	t.Run("DecidedOnAnotherCard", func(t *testing.T) {
+		s := on(newCard())
+		ch, err := Decide(on(newCard()), Expire{}, until)
+		if err != nil {
+			t.Fatalf("expire: got %v, want nil", err)
+		}
+		c := s.Card
+		mustPanic(t, func() { Apply(s, ch) })
+		if s.Card != c {
+			t.Errorf("card after a rejected change: got %v, want %v", s.Card, c)
+		}
+	})
+	t.Run("UseOfASharedCardEarnsAReward", func(t *testing.T) {
+		c := withState(newCard(), reserved, payment, 30)
+		c.SharedBy, c.RewardTemplate = 9, 77
+		ch, err := Decide(on(c), Use{Payment: payment}, 1_500)
+		if err != nil || ch.Reward == nil || ch.Reward.UseId != "pay:"+payment || ch.Card.RewardUse != "pay:"+payment {
+			t.Fatalf("use: got %v, %v; want a reward for pay:%s recorded in the card", ch, err, payment)
+		}
+		if c.RewardUse != "" {
+			t.Errorf("the card decided on records the use: %q", c.RewardUse)
+		}
+		ch, err = Decide(on(ch.Card), ExternalUse{Merchant: merchant, UseID: "ntf:1"}, 1_500)
+		if err == nil || ch.Reward != nil {
+			t.Errorf("a used card used again outside: got %v, %v; want a refusal", ch, err)
+		}
+	})
 }
 
 func checkCardErr(t *testing.T, err, want error, reason messages.CardReason) {
