@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/kaquan/kaquan/actors"
@@ -53,19 +52,6 @@ type waiter struct {
 	duplicate bool
 }
 
-// Load activates payment id from the store.
-func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
-	p := &messages.Payment{}
-	err := h.Store.GetProto(persistence.PaymentKey(id.Str), p)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return &behavior{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &behavior{s: Saga{P: p}}, nil
-}
-
 func (b *behavior) Busy() bool { return b.s.Phase != PhaseIdle }
 
 // Absent reports that no payment is recorded or under way under this key (see actors.Absenter).
@@ -76,15 +62,15 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 	case *actors.Call:
 		b.handleCall(c, m)
 	case *messages.CodeConsumed:
-		b.apply(c, OnCodeConsumed(&b.s, m, b.now))
+		b.carryOut(c, OnCodeConsumed(&b.s, m, b.now))
 	case *messages.CardReserved:
-		b.apply(c, OnCardReserved(&b.s, m, b.now))
+		b.carryOut(c, OnCardReserved(&b.s, m, b.now))
 	case *messages.Posted:
-		b.apply(c, OnPosted(&b.s, m, b.now))
+		b.carryOut(c, OnPosted(&b.s, m, b.now))
 	case *messages.CardDone:
-		b.apply(c, OnCardDone(&b.s, b.now))
+		b.carryOut(c, OnCardDone(&b.s, b.now))
 	case *messages.EntryFound:
-		b.apply(c, OnEntryFound(&b.s, m, b.now))
+		b.carryOut(c, OnEntryFound(&b.s, m, b.now))
 	}
 }
 
@@ -108,7 +94,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 			return
 		}
 		b.waiters = append(b.waiters, waiter{call: call})
-		b.apply(c, e)
+		b.carryOut(c, e)
 	case Get:
 		if b.s.P == nil {
 			call.Respond(nil, fmt.Errorf("%w: payment %s", actors.ErrUnknownEntity, c.ID().Str))
@@ -122,7 +108,7 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 			return
 		}
 		b.waiters = append(b.waiters, waiter{call: call})
-		b.apply(c, Recover(&b.s, m.Now))
+		b.carryOut(c, Recover(&b.s, m.Now))
 	default:
 		call.Respond(nil, fmt.Errorf("%w: payment cannot handle %T", actors.ErrInvalidArgument, m))
 	}
@@ -148,10 +134,10 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 		Code: m.Code, Amount: m.Amount, PayerAccount: payer}
 	if payer == 0 {
 		b.s.P, p.StartedAt = p, m.Now
-		b.apply(c, Fail(&b.s, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN, m.Now))
+		b.carryOut(c, Fail(&b.s, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN, m.Now))
 		return
 	}
-	b.apply(c, Begin(&b.s, p, m.Now))
+	b.carryOut(c, Begin(&b.s, p, m.Now))
 }
 
 // payerOf checks the merchant's account and finds the payer account behind the code (0: unknown code).
@@ -163,13 +149,8 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 	if owner.ID != m.Merchant || owner.Kind != messages.PartyKind_PARTY_KIND_MERCHANT {
 		return 0, fmt.Errorf("%w: account %d is not merchant %d's", actors.ErrPermissionDenied, m.MerchantAccount, m.Merchant)
 	}
-	store := c.Host().Store
-	pc := &messages.PaymentCode{}
-	err = store.GetProto(persistence.PaymentCodeKey(m.Code), pc)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
+	pc, err := readCodeRecord(c.Host().Store, m.Code)
+	if pc == nil || err != nil {
 		return 0, err
 	}
 	if pc.AccountId == m.MerchantAccount { // codes are issued to users only; older data may differ
@@ -178,8 +159,9 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 	return pc.AccountId, nil
 }
 
-// apply carries out one Effect of the saga.
-func (b *behavior) apply(c *actors.Context, e Effect) {
+// carryOut carries out one Effect of the saga, in the shell's order: the payment record is handed
+// to the writer, then the message goes out; whoever waits is answered once the record is durable.
+func (b *behavior) carryOut(c *actors.Context, e Effect) {
 	var done func(error)
 	if e.Finish {
 		waiters, p := b.waiters, proto.Clone(b.s.P).(*messages.Payment)
@@ -192,9 +174,7 @@ func (b *behavior) apply(c *actors.Context, e Effect) {
 	}
 	switch {
 	case e.Persist:
-		v, err := proto.Marshal(b.s.P)
-		actors.Invariant(err == nil, "payment marshals")
-		c.Persist([]persistence.Entry{{Key: persistence.PaymentKey(b.s.P.Key), Value: v}}, done)
+		c.Persist([]persistence.Entry{paymentEntry(b.s.P)}, done)
 	case done != nil:
 		c.AfterDurable(done)
 	}

@@ -4,7 +4,14 @@
 // state.go is pure: each reply the coordinator receives moves the Saga and yields the next Effect.
 // Durable states are STARTED (the code is consumed; effects may follow), COMPLETED, FAILED,
 // REFUNDING and REFUNDED; the phases between them live in memory, because recovery finds out what
-// happened from the participants themselves (see Recover).
+// happened from the participants themselves (see Recover). records.go is the payment record;
+// actor.go the shell, which carries out each Effect.
+//
+// The entities decide a Change and Apply it; a saga step does both at once (Begin, the On*
+// functions, BeginRefund, Recover move s and return the Effect), because the Saga is this
+// actor's alone and its durable record is the whole payment, written when an Effect says Persist:
+// there is no change to replay. The shell's order is the entities': the Effect's record is handed
+// to the writer before its message is sent, and callers are answered only once it is durable.
 package payment
 
 import (
