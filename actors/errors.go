@@ -1,7 +1,3 @@
-// Package actors holds what every entity kind shares: the typed errors of the domain, entity
-// addressing and routing, and the actor shell that activates, persists and passivates an entity.
-// Each entity kind lives in its own sub-package: a pure state machine (state.go) and a thin
-// protoactor shell around it (actor.go).
 package actors
 
 import (
