@@ -17,7 +17,7 @@ import (
 // acknowledgement path costs a skiplist insert per entry and an msync of the whole memtable log, and
 // under load it took most of each group commit's time; the log takes that work off the path: Badger
 // gets the same entries a little later from the applier (applier.go), and Open replays the log past
-// what Badger holds (replayLog). A segment is deleted once Badger has everything in it in flushed,
+// what Badger holds (replayLog, recovery.go). A segment is deleted once Badger has everything in it in flushed,
 // synced tables (removeFlushed).
 //
 // A record is: payload length (uint32), CRC-32C of seq and payload (uint32), seq (uint64), payload;

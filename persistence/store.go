@@ -3,7 +3,8 @@
 //
 // Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes as
 // one commit log record with one fdatasync, in the order they were submitted, and completes each
-// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go, applier.go).
+// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go, applier.go); Open
+// replays what a crash left in the log (recovery.go).
 // In memory (tests) the Writer commits straight to Badger. A failed commit stops the Writer for good
 // (fail-stop).
 package persistence
