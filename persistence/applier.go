@@ -71,22 +71,16 @@ func (s *Store) commitApplied(a *applyTxn, seq uint64) (uint64, error) {
 	return ts, nil
 }
 
-// commitAt commits txn at the next timestamp and makes it what readers read. With the overlay, the
-// timestamp moves under its lock, so a read that misses the overlay reads a Badger that has what
-// left it.
+// commitAt commits txn at the next timestamp and makes it what readers read. The applier drops
+// what it applied from the overlay only after this, so a read that misses the overlay reads a
+// Badger that has what left it.
 func (s *Store) commitAt(txn *badger.Txn) (uint64, error) {
 	ts := s.nextTs
 	if err := txn.CommitAt(ts, nil); err != nil {
 		return 0, err
 	}
 	s.nextTs++
-	if p := s.pending; p != nil {
-		p.mu.Lock()
-		s.vis.durable.Store(ts)
-		p.mu.Unlock()
-	} else {
-		s.vis.durable.Store(ts)
-	}
+	s.vis.durable.Store(ts)
 	s.db.SetDiscardTs(s.vis.discardTs())
 	return ts, nil
 }
@@ -109,7 +103,6 @@ const removeCheckEvery = time.Second
 // acknowledged batch for the next Open.
 func (w *Writer) applyBatches() {
 	defer close(w.applierDone)
-	s := w.store
 	var group []*batch
 	for b := range w.toApply {
 		group = append(group[:0], b)
@@ -135,9 +128,6 @@ func (w *Writer) applyBatches() {
 		w.applyGroup(group)
 		clear(group)
 	}
-	if w.applyFailed != nil {
-		s.logUnapplied = true
-	}
 }
 
 func (w *Writer) applyGroup(group []*batch) {
@@ -158,10 +148,10 @@ func (w *Writer) applyGroup(group []*batch) {
 			a.txn.Discard()
 		}
 		if err == nil {
-			s.log.applied(last, ts)
-			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && s.log.removable() {
+			w.log.applied(last, ts)
+			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && w.log.removable() {
 				w.removeChecked = now
-				err = s.log.removeFlushed(s.flushedTs(), s.syncValueLogs)
+				err = w.log.removeFlushed(s.flushedTs(), s.syncValueLogs)
 			}
 		}
 		if err != nil {
@@ -179,15 +169,11 @@ func (w *Writer) applyGroup(group []*batch) {
 	w.lagMu.Unlock()
 	w.lagCond.Broadcast()
 	if w.applyFailed != nil {
-		s.pending.markApplied(0, w.applyFailed)
+		w.overlay.markApplied(0, w.applyFailed)
 		return
 	}
-	s.pending.mu.Lock()
-	for _, b := range group {
-		s.pending.drop(last, b.writes)
-	}
-	s.pending.mu.Unlock()
-	s.pending.markApplied(last, nil)
+	w.overlay.drop(last, group)
+	w.overlay.markApplied(last, nil)
 }
 
 // stageGroup stages the entries of every Write of group, in order, into one transaction.

@@ -397,18 +397,37 @@ func (l *commitLog) close() error {
 	return err
 }
 
-// removeAll deletes every segment: Badger, closed cleanly, has flushed everything to its tables.
-func (l *commitLog) removeAll() error {
-	l.mu.Lock()
-	all := append(l.closed, l.cur)
-	l.closed = nil
-	l.mu.Unlock()
-	for _, s := range all {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+// appliedSegments lists the segments in dir as a log that Badger holds whole takes them over:
+// every record in them is applied (up to seq applied, at timestamp ts or below), and each stays
+// until Badger's tables hold ts.
+func appliedSegments(dir string, applied, ts uint64) ([]segmentFile, error) {
+	paths, err := listSegments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("commit log: %w", err)
+	}
+	segs := make([]segmentFile, len(paths))
+	for i, p := range paths {
+		segs[i] = segmentFile{path: p, last: applied, appliedTs: ts} // last: at most applied
+	}
+	return segs, nil
+}
+
+// removeSegments deletes every segment in dir: Badger, closed cleanly, has flushed everything in
+// them to its tables.
+func removeSegments(dir string) error {
+	paths, err := listSegments(dir)
+	if err != nil || len(paths) == 0 {
+		return err
+	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return l.syncRemovals()
+	if err := logDirSync(dir); err != nil {
+		return fmt.Errorf("commit log: sync removals: %w", err)
+	}
+	return nil
 }
 
 // allZero reports whether b is the zero-filled rest of a segment.

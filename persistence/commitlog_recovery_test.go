@@ -203,8 +203,8 @@ func TestCommitLog_DamageBeforeIntactRecordsRefused(t *testing.T) {
 		t.Fatalf("c = %q", got)
 	}
 	mustMissing(t, s, MarkerKey("d"))
-	if s.logNext != 4 {
-		t.Fatalf("next seq = %d, want 4", s.logNext)
+	if got := mustNextSeq(t, s); got != 4 {
+		t.Fatalf("next seq = %d, want 4", got)
 	}
 }
 
@@ -234,8 +234,8 @@ func TestCommitLog_NoneReplayBelowMarkerKeepsBadger(t *testing.T) {
 			t.Fatalf("after replay %s = %q, want Badger's %q", k, got, want)
 		}
 	}
-	if s2.logNext != 4 {
-		t.Fatalf("next seq = %d, want 4", s2.logNext)
+	if got := mustNextSeq(t, s2); got != 4 {
+		t.Fatalf("next seq = %d, want 4", got)
 	}
 }
 
@@ -321,10 +321,10 @@ func TestCommitLog_RemovalsSyncTheFolder(t *testing.T) {
 	if err := l.close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.removeAll(); err != nil {
+	if err := removeSegments(dir); err != nil {
 		t.Fatal(err)
 	}
 	if now := names(); len(now) != 0 || len(durable) != 0 {
-		t.Fatalf("after removeAll: segments %v, as of the last folder sync %v; want none, synced", now, durable)
+		t.Fatalf("after removeSegments: segments %v, as of the last folder sync %v; want none, synced", now, durable)
 	}
 }

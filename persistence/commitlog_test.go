@@ -222,7 +222,7 @@ func TestWriter_LogAppendFailureStops(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilitySync)
 	w := startWriter(t, s, DefaultWriterConfig())
 	release := holdWriter(t, w)
-	s.log.f.Close()
+	w.log.f.Close()
 	done := make(chan error, 1)
 	if err := w.Submit(&Write{Entries: []Entry{{Key: LedgerKey(6, 1), Value: []byte("x")}}, Done: func(err error) { done <- err }}); err != nil {
 		t.Fatal(err)
@@ -278,7 +278,7 @@ func TestStore_ReplayTornTailAndCorruption(t *testing.T) {
 	if _, err := s.Get(MarkerKey("c")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("torn record's key: %v, want ErrNotFound", err)
 	}
-	if got := s.logNext; got != 4 {
+	if got := mustNextSeq(t, s); got != 4 {
 		t.Fatalf("next seq = %d, want 4", got)
 	}
 	if err := s.Close(); err != nil {
@@ -441,8 +441,8 @@ func TestStore_ReplayRecordsTheMarkerCovers(t *testing.T) {
 	if got := mustGet(t, s2, MarkerKey("a")); string(got) != "2" {
 		t.Fatalf("Get(a) after replay = %q, want the log's last value 2", got)
 	}
-	if s2.logNext != 3 {
-		t.Fatalf("next seq = %d, want 3", s2.logNext)
+	if got := mustNextSeq(t, s2); got != 3 {
+		t.Fatalf("next seq = %d, want 3", got)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)

@@ -9,9 +9,11 @@ import (
 
 // Recovery: Open replays the commit log a crash left into Badger before anything reads the store.
 
-// replayLog applies the records of the segments a crash left, in order, and keeps the segments
-// until Badger has flushed them. It returns the seq for the next record. A damaged record is
-// tolerated only at the end of the log: that is a write the crash interrupted, never acknowledged.
+// replayLog applies the records of the segments a crash left, in order, and returns how many it
+// applied. The segments stay until Badger has flushed them (the Writer's log takes them over). A
+// damaged record is tolerated only at the end of the log: that is a write the crash interrupted,
+// never acknowledged. Afterwards the applied marker names the log's last record: the next one
+// the Writer appends follows it (nextSeq).
 //
 // Every kept record is applied again, also those the marker says Badger has: Badger's own log and
 // value log are not synced, so after a machine crash the marker may have survived where a value it
@@ -23,37 +25,39 @@ import (
 // crash amid removals). Badger's own state is then the newest prefix left, and only records above
 // the marker (none) are applied. In sync mode a log always reaches the marker otherwise: a record
 // is applied only once it is on disk.
-func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segmentFile, err error) {
+func (s *Store) replayLog(dir string) (replayed int, err error) {
 	applied, err := s.appliedMarker()
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, err
 	}
 	segs, last, err := scanLog(dir, applied)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, err
 	}
 	if err := settleLog(dir, segs); err != nil {
-		return 0, 0, nil, err
+		return 0, err
 	}
 	from := uint64(1)
 	if last < applied {
 		from = applied + 1
 	}
-	if replayed, err = s.applyLog(segs, from); err != nil {
-		return 0, 0, nil, err
+	return s.applyLog(segs, from)
+}
+
+// nextSeq is the seq of the next commit log record: the one after the last Badger holds. Every
+// record is in Badger once Open has replayed the log, and again once a Writer has closed with its
+// applier done.
+func (s *Store) nextSeq() (uint64, error) {
+	applied, err := s.appliedMarker()
+	if err != nil {
+		return 0, err
 	}
-	// Badger's own log is not synced: the segments stay until Badger's tables hold what it has now.
-	for _, seg := range segs {
-		if seg.last != 0 {
-			kept = append(kept, segmentFile{path: seg.path, last: seg.last, appliedTs: s.nextTs - 1})
-		}
-	}
-	return max(last, applied) + 1, replayed, kept, nil
+	return applied + 1, nil
 }
 
 // appliedMarker reads the seq of the last record Badger has (0: none).
 func (s *Store) appliedMarker() (uint64, error) {
-	v, err := s.Get(appliedMarkerKey) // no overlay yet: this is Badger's
+	v, err := s.Get(appliedMarkerKey) // Badger's: the marker is never in the overlay
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}

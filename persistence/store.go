@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -44,21 +45,20 @@ func ParseDurability(s string) (Durability, error) {
 	return "", fmt.Errorf("durability %q: want sync, none or memory", s)
 }
 
-// Store is the Badger database.
+// Store is the Badger database and the reads of it. The Writer in front of it owns the write path
+// (the commit log, the overlay of acknowledged writes Badger does not have yet, the applier); the
+// Store's reads consult that overlay, which NewWriter installs.
 type Store struct {
 	dir            string
+	logDir         string // the commit log's folder
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
 	trimmer        *trimmer // nil in memory
 	vis            *visibility
-	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (replay, then the applier or, in memory, the committer)
+	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (recovery in Open, then the Writer's applier or, in memory, its committer)
 
-	// With files (sync and none), batches go to the commit log first and reach Badger behind.
-	log          *commitLog // nil in memory
-	pending      *pending   // logged, not yet in Badger; nil in memory
-	logNext      uint64     // seq of the next log record; owned by the writer's committer
-	logUnapplied bool       // the applier failed: the log holds records Badger lacks
+	overlay atomic.Pointer[overlay] // the Writer's acknowledged writes Badger lacks; nil before NewWriter and in memory
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -128,11 +128,8 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	last := db.MaxVersion()
 	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
 	if !opts.InMemory {
-		logDir := filepath.Join(dir, logDirName)
-		next, replayed, kept, err := s.replayLog(logDir)
-		if err == nil {
-			s.log, err = openCommitLog(logDir, durability == DurabilitySync, next, kept)
-		}
+		s.logDir = filepath.Join(dir, logDirName)
+		replayed, err := s.replayLog(s.logDir)
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open %q: %w", dir, err)
@@ -140,8 +137,6 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 		if replayed > 0 {
 			logger.Info("replayed the commit log into badger", "records", replayed)
 		}
-		s.logNext = next
-		s.pending = newPending(next - 1)
 		s.trimmer = startTrimmer(dir, logger)
 	}
 	return s, nil
@@ -150,26 +145,27 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 // Durability reports how the store was opened.
 func (s *Store) Durability() Durability { return s.durability }
 
-// Close closes the database. Callers stop the Writer first.
+// Close closes the database. Callers close the Writer first. Badger's Close flushes its memtables
+// to synced tables; then, unless the applier failed, the commit log is no longer needed and goes.
 func (s *Store) Close() error {
 	if s.trimmer != nil {
 		s.trimmer.close()
 	}
-	var lerr error
-	if s.log != nil {
-		lerr = s.log.close()
-	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
-	if lerr == nil && s.log != nil && !s.logUnapplied {
-		// Badger's Close flushed its memtables to synced tables; its value log is synced here.
-		if lerr = s.syncValueLogs(); lerr == nil {
-			lerr = s.log.removeAll()
-		}
+	if s.logDir == "" {
+		return nil
 	}
-	if lerr != nil {
-		return fmt.Errorf("close commit log: %w", lerr)
+	if o := s.overlay.Load(); o != nil && o.applyFailed() != nil {
+		return nil // the log holds acknowledged records Badger lacks: the next Open replays them
+	}
+	err := s.syncValueLogs() // every table may point into it
+	if err == nil {
+		err = removeSegments(s.logDir)
+	}
+	if err != nil {
+		return fmt.Errorf("close commit log: %w", err)
 	}
 	return nil
 }
@@ -195,25 +191,20 @@ func (s *Store) getCommitted(key []byte) ([]byte, error) {
 }
 
 func (s *Store) read(key []byte, value bool) ([]byte, error) {
-	p := s.pending
-	if p != nil {
-		p.mu.RLock()
-		if v, ok := p.values[string(key)]; ok {
-			p.mu.RUnlock()
-			if v.deleted {
+	if o := s.overlay.Load(); o != nil {
+		if v, deleted, found := o.get(key); found {
+			if deleted {
 				return nil, ErrNotFound
 			}
 			if !value {
 				return nil, nil
 			}
-			return bytes.Clone(v.value), nil
+			return bytes.Clone(v), nil
 		}
 	}
-	// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
+	// Taken after the overlay missed: the applier moves the read timestamp past what it applied
+	// before it drops that from the overlay, so whatever left it is in Badger at or below ts.
 	ts := s.vis.beginPointRead()
-	if p != nil {
-		p.mu.RUnlock()
-	}
 	defer s.vis.endRead(ts)
 	return s.readAt(key, ts, value)
 }

@@ -100,7 +100,9 @@ type WriterStats struct {
 	Applies, ApplyNanos, ApplyLag, ApplyLagEntries int64
 }
 
-// Writer is the single group-commit writer in front of a Store.
+// Writer is the single group-commit writer in front of a Store, and the owner of its write path:
+// the commit log its committer appends to, the overlay that keeps each logged batch readable, and
+// the applier that moves batches into Badger behind (applier.go).
 type Writer struct {
 	store   *Store
 	cfg     WriterConfig
@@ -109,7 +111,12 @@ type Writer struct {
 	stopped chan struct{}
 	failure atomic.Pointer[error]
 
-	// With the commit log: committer -> applier, and the applier's own state.
+	// With the commit log: the committer's log and the next record's seq, the overlay it publishes
+	// to, the channel to the applier, and the applier's own state.
+	log           *commitLog
+	logNext       uint64
+	logErr        error // closing the log failed (Close reports it)
+	overlay       *overlay
 	toApply       chan *batch
 	applierDone   chan struct{}
 	applyFailed   error
@@ -125,13 +132,18 @@ type Writer struct {
 	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
 }
 
-// NewWriter starts the writer's goroutines.
+// NewWriter starts the writer's goroutines. Its commit log continues after the last record Badger
+// holds; the segments already on disk (replayed by Open, or left by an earlier Writer on store)
+// stay until Badger has flushed them.
 func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
-	if store.log != nil {
+	if store.logDir != "" {
+		if err := w.openLog(); err != nil {
+			return nil, fmt.Errorf("writer: %w", err)
+		}
 		w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
 		w.lagCond = sync.NewCond(&w.lagMu)
 		go w.applyBatches()
@@ -139,6 +151,29 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	go w.stage()
 	go w.commitBatches()
 	return w, nil
+}
+
+// openLog opens the commit log after the last record Badger holds and installs the overlay
+// for the store's reads.
+func (w *Writer) openLog() error {
+	s := w.store
+	if o := s.overlay.Load(); o != nil && o.applyFailed() != nil {
+		return fmt.Errorf("%w: an earlier writer's applier failed; reopen the store", ErrWriterStopped)
+	}
+	next, err := s.nextSeq()
+	if err != nil {
+		return err
+	}
+	kept, err := appliedSegments(s.logDir, next-1, s.nextTs-1)
+	if err != nil {
+		return err
+	}
+	if w.log, err = openCommitLog(s.logDir, s.durability == DurabilitySync, next, kept); err != nil {
+		return err
+	}
+	w.logNext, w.overlay = next, newOverlay(next-1)
+	s.overlay.Store(w.overlay)
+	return nil
 }
 
 // Submit queues wr. It blocks while the queue is full (backpressure). It never calls wr.Done itself
@@ -172,12 +207,16 @@ func (w *Writer) Err() error {
 	return nil
 }
 
-// Close commits everything already submitted, then stops. Nothing may be submitted after Close.
+// Close commits everything already submitted, waits until Badger has it, closes the commit log,
+// then stops. Nothing may be submitted after Close.
 func (w *Writer) Close() error {
 	close(w.queue)
 	<-w.stopped
 	if err := w.Err(); err != nil && !errors.Is(err, ErrWriterStopped) {
 		return err
+	}
+	if w.logErr != nil {
+		return fmt.Errorf("close commit log: %w", w.logErr)
 	}
 	return nil
 }
@@ -222,7 +261,7 @@ func (w *Writer) stage() {
 			}
 		}
 		b := &batch{}
-		if w.store.log != nil {
+		if w.log != nil {
 			b.rec = newRecord(4 << 10)
 		} else {
 			b.txn = w.store.newApplyTxn()
@@ -304,9 +343,10 @@ func (w *Writer) commitBatches() {
 	for b := range w.staged {
 		w.commit(b)
 	}
-	if w.toApply != nil {
+	if w.log != nil {
 		close(w.toApply)
 		<-w.applierDone
+		w.logErr = w.log.close()
 	}
 }
 
@@ -385,15 +425,14 @@ func (w *Writer) commitLogged(b *batch) error {
 	}
 	w.lagEntries += b.entries
 	w.lagMu.Unlock()
-	s := w.store
-	b.seq = s.logNext
+	b.seq = w.logNext
 	sealRecord(b.rec, b.seq)
-	if err := s.log.append(b.rec, b.seq); err != nil {
+	if err := w.log.append(b.rec, b.seq); err != nil {
 		return err
 	}
-	s.logNext++
+	w.logNext++
 	b.rec = nil
-	s.pending.publish(b.seq, b.writes)
+	w.overlay.publish(b.seq, b.writes)
 	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	w.applyLag.Add(1)
