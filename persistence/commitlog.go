@@ -164,13 +164,15 @@ func recordAfterDamage(data []byte, from int, lo, hi uint64) bool {
 }
 
 // commitLog writes records into the current segment; the applier deletes segments it has applied.
+// In memory (DurabilityMemory) it is a log without files: records are numbered, nothing is written,
+// and the batches take the same path through the overlay and the applier into Badger.
 //
 // Segments are created full size and zero-filled ahead of use, by a goroutine, so that writing a
 // record never changes a file's size: fdatasync then flushes the record alone, without a journal
 // commit for the file's metadata (about half the time of an appending write on ext4, idle).
 type commitLog struct {
-	dir  string
-	sync bool // fdatasync after each write (DurabilitySync)
+	dir  string // "": a log without files
+	sync bool   // fdatasync after each write (DurabilitySync)
 
 	f     *os.File // current segment (committer only)
 	off   int64    // where the next record goes
@@ -209,6 +211,9 @@ func segmentNumber(path string) uint64 {
 
 // listSegments returns the segment files in dir, in log order.
 func listSegments(dir string) ([]string, error) {
+	if dir == "" { // a log without files
+		return nil, nil
+	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -232,8 +237,11 @@ func listSegments(dir string) ([]string, error) {
 }
 
 // openCommitLog starts a new segment, numbered after every existing one, whose first record will
-// be seq next; replayed are the segments Open kept.
+// be seq next; replayed are the segments already on disk. In dir "" it opens a log without files.
 func openCommitLog(dir string, sync bool, next uint64, replayed []segmentFile) (*commitLog, error) {
+	if dir == "" {
+		return &commitLog{cur: segmentFile{last: next - 1}}, nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("commit log: %w", err)
 	}
@@ -296,6 +304,12 @@ func (l *commitLog) startSegment(first uint64) error {
 
 // append writes sealed record rec (sequence seq) and, in sync mode, waits until it is on disk.
 func (l *commitLog) append(rec []byte, seq uint64) error {
+	if l.dir == "" {
+		l.mu.Lock()
+		l.cur.last = seq
+		l.mu.Unlock()
+		return nil
+	}
 	if l.off > 0 && l.off+int64(len(rec)) > l.size {
 		err := l.f.Close()
 		l.f = nil // close must not close it again if no spare replaces it
@@ -385,6 +399,9 @@ func (l *commitLog) syncRemovals() error {
 
 // close closes the current segment and deletes the unused spare.
 func (l *commitLog) close() error {
+	if l.dir == "" {
+		return nil
+	}
 	var err error
 	if l.f != nil { // nil after a rotation that found no spare
 		err = l.f.Close()

@@ -1,12 +1,12 @@
 // Package persistence is kaquan's durable store: Badger behind one group-commit writer and a
 // commit log.
 //
-// Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes as
-// one commit log record with one fdatasync, in the order they were submitted, and completes each
-// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go, applier.go); Open
-// replays what a crash left in the log (recovery.go).
-// In memory (tests) the Writer commits straight to Badger. A failed commit stops the Writer for good
-// (fail-stop).
+// Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes
+// as one commit log record with one fdatasync, in the order they were submitted, and completes each
+// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go,
+// applier.go), and until then reads find them in the Writer's overlay (overlay.go). Open replays
+// what a crash left in the log (recovery.go). In memory (tests) the path is the same, with a log
+// that writes no files. A failed commit stops the Writer for good (fail-stop).
 package persistence
 
 import (
@@ -50,15 +50,15 @@ func ParseDurability(s string) (Durability, error) {
 // Store's reads consult that overlay, which NewWriter installs.
 type Store struct {
 	dir            string
-	logDir         string // the commit log's folder
+	logDir         string // the commit log's folder; "" in memory, where the log has no files
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
 	trimmer        *trimmer // nil in memory
 	vis            *visibility
-	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (recovery in Open, then the Writer's applier or, in memory, its committer)
+	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (recovery in Open, then the Writer's applier)
 
-	overlay atomic.Pointer[overlay] // the Writer's acknowledged writes Badger lacks; nil before NewWriter and in memory
+	overlay atomic.Pointer[overlay] // the Writer's acknowledged writes Badger lacks; nil before NewWriter
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -79,14 +79,41 @@ const (
 // ValueBytesMax bounds one value; larger data (gift images) is stored in chunks.
 const ValueBytesMax = 512 << 10
 
-// Open opens (creating if needed) the store in dir. dir is ignored for DurabilityMemory.
+// Open opens (creating if needed) the store in dir and replays the commit log a crash left into
+// Badger. dir is ignored for DurabilityMemory.
 func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error) {
-	opts := badger.DefaultOptions(dir)
-	if durability == DurabilityMemory {
-		opts = badger.DefaultOptions("")
+	opts := badgerOptions(dir, durability == DurabilityMemory, logger)
+	db, err := badger.OpenManaged(opts) // see visibility.go for why kaquan picks the timestamps
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	// Every option that matters is set here, so a Badger upgrade cannot change behaviour silently.
-	opts.InMemory = durability == DurabilityMemory
+	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
+	last := db.MaxVersion()
+	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
+	if opts.InMemory { // nothing on disk: no log to replay, no mapped tables to trim
+		return s, nil
+	}
+	s.logDir = filepath.Join(dir, logDirName)
+	replayed, err := s.replayLog(s.logDir)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %q: %w", dir, err)
+	}
+	if replayed > 0 {
+		logger.Info("replayed the commit log into badger", "records", replayed)
+	}
+	s.trimmer = startTrimmer(dir, logger)
+	return s, nil
+}
+
+// badgerOptions sets every option that matters, so a Badger upgrade cannot change behaviour
+// silently.
+func badgerOptions(dir string, inMemory bool, logger *slog.Logger) badger.Options {
+	if inMemory {
+		dir = ""
+	}
+	opts := badger.DefaultOptions(dir)
+	opts.InMemory = inMemory
 	// The commit log is what makes a write durable (commitlog.go); Badger's own log needs no fsync.
 	opts.SyncWrites = false
 	opts.DetectConflicts = false // one writer: there is nothing to conflict with
@@ -105,7 +132,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	// Badger does not sync its value log either: before a commit log segment is deleted, every
 	// value log file is fsynced (syncValueLogs), so no table points into a value not on disk.
 	opts.ValueThreshold = ValueThreshold
-	if opts.InMemory {
+	if inMemory {
 		opts.ValueThreshold = valueThresholdMemory
 	}
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
@@ -120,26 +147,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.MetricsEnabled = false
 	opts.DetectConflicts = false
 	opts.Logger = badgerLogger{logger}
-	db, err := badger.OpenManaged(opts) // see visibility.go for why kaquan picks the timestamps
-	if err != nil {
-		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
-	}
-	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
-	last := db.MaxVersion()
-	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
-	if !opts.InMemory {
-		s.logDir = filepath.Join(dir, logDirName)
-		replayed, err := s.replayLog(s.logDir)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %q: %w", dir, err)
-		}
-		if replayed > 0 {
-			logger.Info("replayed the commit log into badger", "records", replayed)
-		}
-		s.trimmer = startTrimmer(dir, logger)
-	}
-	return s, nil
+	return opts
 }
 
 // Durability reports how the store was opened.

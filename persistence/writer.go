@@ -92,9 +92,9 @@ var (
 // WriterStats are cumulative counters, safe to read at any time.
 type WriterStats struct {
 	Batches, Writes, Entries, Bytes int64
-	CommitNanos                     int64 // total time committing (commit log write + fdatasync, or Badger commit in memory)
+	CommitNanos                     int64 // total time committing (commit log write + fdatasync; next to nothing in memory)
 
-	// The applier (with the commit log): Badger transactions, time in them, and the batches and
+	// The applier: Badger transactions, time in them, and the batches and
 	// entries acknowledged but not yet in Badger (gauges; point reads find them in memory
 	// meanwhile). The committer waits while more than 65,536 entries lag.
 	Applies, ApplyNanos, ApplyLag, ApplyLagEntries int64
@@ -111,8 +111,8 @@ type Writer struct {
 	stopped chan struct{}
 	failure atomic.Pointer[error]
 
-	// With the commit log: the committer's log and the next record's seq, the overlay it publishes
-	// to, the channel to the applier, and the applier's own state.
+	// The write path: the committer's log and the next record's seq, the overlay it publishes to,
+	// the channel to the applier, and the applier's own state.
 	log           *commitLog
 	logNext       uint64
 	logErr        error // closing the log failed (Close reports it)
@@ -140,14 +140,12 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
-	if store.logDir != "" {
-		if err := w.openLog(); err != nil {
-			return nil, fmt.Errorf("writer: %w", err)
-		}
-		w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
-		w.lagCond = sync.NewCond(&w.lagMu)
-		go w.applyBatches()
+	if err := w.openLog(); err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
 	}
+	w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
+	w.lagCond = sync.NewCond(&w.lagMu)
+	go w.applyBatches()
 	go w.stage()
 	go w.commitBatches()
 	return w, nil
@@ -234,18 +232,16 @@ func (w *Writer) Stats() WriterStats {
 	}
 }
 
-// batch is a group of Writes staged into one Badger transaction.
+// batch is a group of Writes that becomes one commit log record.
 type batch struct {
-	txn           *applyTxn // in memory: staged straight into Badger
-	rec           []byte    // with the commit log: the record being built
-	seq           uint64    // the record's seq, once logged
+	rec           []byte // the record being built; nil once logged
+	seq           uint64 // the record's seq, once logged
 	writes        []*Write
 	entries, size int   // against the batch bounds (size as writeBytes counts it)
 	bytes         int64 // key+value bytes, for the stats
-	err           error // staging failed: the batch must not commit
 }
 
-// The writer is two goroutines: the stager collects queued Writes into a Badger transaction while
+// The writer is two goroutines: the stager collects queued Writes into a log record while
 // the committer commits the previous one, so staging (a third of a batch's time under load) no
 // longer adds to every commit. The committer takes a batch only when it is free, so a batch grows
 // with everything that arrived during the previous commit, as a single loop's did.
@@ -260,12 +256,7 @@ func (w *Writer) stage() {
 				return
 			}
 		}
-		b := &batch{}
-		if w.log != nil {
-			b.rec = newRecord(4 << 10)
-		} else {
-			b.txn = w.store.newApplyTxn()
-		}
+		b := &batch{rec: newRecord(4 << 10)}
 		w.add(b, first)
 		var closed bool
 		if carry, closed = w.fill(b); closed {
@@ -317,24 +308,15 @@ func (w *Writer) fill(b *batch) (carry *Write, closed bool) {
 	}
 }
 
-// add stages wr's entries into b's record or transaction. A failure poisons the whole batch.
+// add stages wr's entries into b's record.
 func (w *Writer) add(b *batch, wr *Write) {
 	b.writes = append(b.writes, wr)
 	b.entries += len(wr.Entries)
 	b.size += writeBytes(wr, w.store.valueThreshold)
 	for _, e := range wr.Entries {
 		b.bytes += int64(len(e.Key) + len(e.Value))
+		b.rec = appendEntry(b.rec, e)
 	}
-	if b.err != nil {
-		return
-	}
-	if b.txn == nil {
-		for _, e := range wr.Entries {
-			b.rec = appendEntry(b.rec, e)
-		}
-		return
-	}
-	b.err = b.txn.stage(wr.Entries, len(b.writes))
 }
 
 // commitBatches commits staged batches one at a time, in order.
@@ -343,15 +325,12 @@ func (w *Writer) commitBatches() {
 	for b := range w.staged {
 		w.commit(b)
 	}
-	if w.log != nil {
-		close(w.toApply)
-		<-w.applierDone
-		w.logErr = w.log.close()
-	}
+	close(w.toApply)
+	<-w.applierDone
+	w.logErr = w.log.close()
 }
 
-// commit makes b durable (one commit log record, or one Badger transaction in memory) and completes
-// its Writes.
+// commit makes b durable (one commit log record) and completes its Writes.
 func (w *Writer) commit(b *batch) {
 	err := w.Err()
 	if err == nil {
@@ -361,8 +340,6 @@ func (w *Writer) commit(b *batch) {
 		if err != nil {
 			err = w.fail(fmt.Errorf("commit failed: %w", err))
 		}
-	} else if b.txn != nil {
-		b.txn.txn.Discard()
 	}
 	if err == nil {
 		w.batches.Add(1)
@@ -387,28 +364,9 @@ func (w *Writer) fail(err error) error {
 
 func (w *Writer) commitTxn(b *batch) error {
 	if p := w.failCommit.Swap(nil); p != nil {
-		if b.txn != nil {
-			b.txn.txn.Discard()
-		}
 		return *p
 	}
-	if b.txn == nil {
-		return w.commitLogged(b)
-	}
-	if b.err != nil {
-		b.txn.txn.Discard()
-		return b.err
-	}
-	if b.entries == 0 { // barriers only: nothing to write, everything before is already durable
-		b.txn.txn.Discard()
-		return nil
-	}
-	if _, err := w.store.commitAt(b.txn.txn); err != nil {
-		return fmt.Errorf("commit %d entries: %w", b.entries, err)
-	}
-	w.entries.Add(int64(b.entries))
-	w.bytes.Add(b.bytes)
-	return nil
+	return w.commitLogged(b)
 }
 
 // commitLogged appends b to the commit log (one fdatasync in sync mode), makes it visible to
