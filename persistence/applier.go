@@ -131,8 +131,8 @@ func (w *Writer) applyBatches() {
 }
 
 func (w *Writer) applyGroup(group []*batch) {
-	if gate := w.applyGate.Load(); gate != nil {
-		<-*gate
+	if beforeApply != nil {
+		beforeApply(w)
 	}
 	s := w.store
 	last := group[len(group)-1].seq

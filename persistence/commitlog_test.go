@@ -97,7 +97,7 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilitySync)
 	w := startWriter(t, s, DefaultWriterConfig())
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	k := LedgerKey(3, 1)
 	if err := submitWait(t, w, Entry{Key: k, Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 		t.Fatalf("Scan returned %q while the applier was held", v)
 	case <-time.After(50 * time.Millisecond):
 	}
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 	if v := <-scanned; string(v) != "v" {
 		t.Fatalf("Scan after apply = %q, want v", v)
@@ -144,12 +144,12 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	}
 	// Deleted in the log, still present in Badger: reads say not found.
 	gate = make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	if err := submitWait(t, w, Entry{Key: k, Delete: true}); err != nil {
 		t.Fatal(err)
 	}
 	mustMissing(t, s, k)
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 }
 
@@ -163,7 +163,7 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	var acked [][]byte
 	for i := range 20 {
 		k := LedgerKey(4, uint64(i))
@@ -381,7 +381,7 @@ func TestWriter_ApplierLagBounded(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilityNone)
 	w := startWriter(t, s, DefaultWriterConfig())
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	per := DefaultWriterConfig().BatchEntriesMax
 	writes := applyLagEntriesMax/per + 2 // the last one must wait
 	acked := make(chan int, writes)
@@ -411,7 +411,7 @@ func TestWriter_ApplierLagBounded(t *testing.T) {
 		t.Fatalf("write %d acknowledged with Badger %d entries behind", i, w.Stats().Entries)
 	case <-time.After(100 * time.Millisecond):
 	}
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 	select {
 	case <-acked:

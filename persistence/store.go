@@ -191,13 +191,6 @@ func (s *Store) Has(key []byte) (bool, error) {
 	return err == nil, err
 }
 
-// getCommitted reads key from Badger alone (tests compare it with what Get sees).
-func (s *Store) getCommitted(key []byte) ([]byte, error) {
-	ts := s.vis.beginRead()
-	defer s.vis.endRead(ts)
-	return s.readAt(key, ts, true)
-}
-
 func (s *Store) read(key []byte, value bool) ([]byte, error) {
 	if o := s.overlay.Load(); o != nil {
 		if v, deleted, found := o.get(key); found {

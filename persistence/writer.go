@@ -127,10 +127,14 @@ type Writer struct {
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
 	applies, applyNanos, applyLag                atomic.Int64
-
-	failCommit atomic.Pointer[error]         // set by tests: the next commit fails with it
-	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
 }
+
+// Test seams, nil in production: export_test.go sets them once, to inject a failed commit into one
+// Writer or to hold its applier.
+var (
+	beforeCommit func(*Writer) error // a non-nil error fails the commit with it
+	beforeApply  func(*Writer)       // runs before each apply, and may block
+)
 
 // NewWriter starts the writer's goroutines. Its commit log continues after the last record Badger
 // holds; the segments already on disk (replayed by Open, or left by an earlier Writer on store)
@@ -335,7 +339,7 @@ func (w *Writer) commit(b *batch) {
 	err := w.Err()
 	if err == nil {
 		start := time.Now()
-		err = w.commitTxn(b)
+		err = w.commitBatch(b)
 		w.commitNanos.Add(int64(time.Since(start)))
 		if err != nil {
 			err = w.fail(fmt.Errorf("commit failed: %w", err))
@@ -362,17 +366,15 @@ func (w *Writer) fail(err error) error {
 	return stopped
 }
 
-func (w *Writer) commitTxn(b *batch) error {
-	if p := w.failCommit.Swap(nil); p != nil {
-		return *p
-	}
-	return w.commitLogged(b)
-}
-
-// commitLogged appends b to the commit log (one fdatasync in sync mode), makes it visible to
+// commitBatch appends b to the commit log (one fdatasync in sync mode), makes it visible to
 // reads, and hands it to the applier, which waits when Badger falls applyQueueBatches behind.
-func (w *Writer) commitLogged(b *batch) error {
-	if b.entries == 0 { // barriers only
+func (w *Writer) commitBatch(b *batch) error {
+	if beforeCommit != nil {
+		if err := beforeCommit(w); err != nil {
+			return err
+		}
+	}
+	if b.entries == 0 { // barriers only: nothing to write, everything before is already durable
 		return nil
 	}
 	// Wait while Badger is far behind: the overlay holds every unapplied entry, and a large one
