@@ -13,7 +13,7 @@ import (
 var appliedMarkerKey = MarkerKey("commitlog-applied")
 
 // applyQueueBatches and applyLagEntriesMax bound how far Badger may fall behind the log; the
-// committer waits beyond them, so the pending overlay stays small.
+// committer waits beyond them, so the overlay stays small.
 const (
 	applyQueueBatches  = 64
 	applyLagEntriesMax = 1 << 16
@@ -137,7 +137,7 @@ func (w *Writer) applyGroup(group []*batch) {
 	s := w.store
 	last := group[len(group)-1].seq
 	if w.applyFailed == nil {
-		a, err := s.stageGroup(group)
+		a, err := w.stageGroup(group)
 		var ts uint64
 		if err == nil {
 			start := time.Now()
@@ -177,8 +177,8 @@ func (w *Writer) applyGroup(group []*batch) {
 }
 
 // stageGroup stages the entries of every Write of group, in order, into one transaction.
-func (s *Store) stageGroup(group []*batch) (*applyTxn, error) {
-	a, writes := s.newApplyTxn(), 0
+func (w *Writer) stageGroup(group []*batch) (*applyTxn, error) {
+	a, writes := w.store.newApplyTxn(), 0
 	for _, b := range group {
 		writes += len(b.writes)
 	}

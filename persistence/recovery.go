@@ -57,7 +57,9 @@ func (s *Store) nextSeq() (uint64, error) {
 
 // appliedMarker reads the seq of the last record Badger has (0: none).
 func (s *Store) appliedMarker() (uint64, error) {
-	v, err := s.Get(appliedMarkerKey) // Badger's: the marker is never in the overlay
+	ts := s.vis.beginRead() // Badger's: the marker is never in the overlay, nor a counted point read
+	defer s.vis.endRead(ts)
+	v, err := s.readAt(appliedMarkerKey, ts, true)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}

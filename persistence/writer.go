@@ -143,12 +143,12 @@ func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
+	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{}),
+		toApply: make(chan *batch, applyQueueBatches), applierDone: make(chan struct{})}
+	w.lagCond = sync.NewCond(&w.lagMu)
 	if err := w.openLog(); err != nil {
 		return nil, fmt.Errorf("writer: %w", err)
 	}
-	w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
-	w.lagCond = sync.NewCond(&w.lagMu)
 	go w.applyBatches()
 	go w.stage()
 	go w.commitBatches()
