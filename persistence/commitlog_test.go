@@ -187,6 +187,12 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("write after the failure = %v, want ErrWriterStopped", err)
 	}
 	_ = w.Close()
+	if w2, err := NewWriter(s, DefaultWriterConfig()); !errors.Is(err, ErrWriterStopped) {
+		if err == nil {
+			w2.Close()
+		}
+		t.Fatalf("NewWriter after the applier failed = %v, want ErrWriterStopped (its seqs would repeat records Badger lacks)", err)
+	}
 	_ = s.Close()
 	segs, _ := listSegments(filepath.Join(dir, logDirName))
 	if len(segs) == 0 {
