@@ -17,8 +17,8 @@ import (
 // acknowledgement path costs a skiplist insert per entry and an msync of the whole memtable log, and
 // under load it took most of each group commit's time; the log takes that work off the path: Badger
 // gets the same entries a little later from the applier (applier.go), and Open replays the log past
-// what Badger holds (replayLog, recovery.go). A segment is deleted once Badger has everything in it in flushed,
-// synced tables (removeFlushed).
+// what Badger holds (replayLog, recovery.go). A segment is deleted once Badger has everything in it
+// in flushed, synced tables (removeFlushed).
 //
 // A record is: payload length (uint32), CRC-32C of seq and payload (uint32), seq (uint64), payload;
 // little-endian. The payload is the batch's entries, each: flags (1: delete), key length (uvarint),
@@ -385,13 +385,13 @@ func (l *commitLog) removeFlushed(flushed uint64, beforeRemove func() error) err
 			return fmt.Errorf("commit log: remove applied segment: %w", err)
 		}
 	}
-	return l.syncRemovals()
+	return syncRemovals(l.dir)
 }
 
-// syncRemovals makes deleted segments stay deleted: one that came back after a machine crash,
-// while a later one did not, would leave a gap that makes Open refuse the log.
-func (l *commitLog) syncRemovals() error {
-	if err := logDirSync(l.dir); err != nil {
+// syncRemovals makes the segments deleted from dir stay deleted: one that came back after a
+// machine crash, while a later one did not, would leave a gap that makes Open refuse the log.
+func syncRemovals(dir string) error {
+	if err := logDirSync(dir); err != nil {
 		return fmt.Errorf("commit log: sync removals: %w", err)
 	}
 	return nil
@@ -441,10 +441,7 @@ func removeSegments(dir string) error {
 			return err
 		}
 	}
-	if err := logDirSync(dir); err != nil {
-		return fmt.Errorf("commit log: sync removals: %w", err)
-	}
-	return nil
+	return syncRemovals(dir)
 }
 
 // allZero reports whether b is the zero-filled rest of a segment.
