@@ -1,10 +1,8 @@
 package persistence
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -15,7 +13,7 @@ import (
 var appliedMarkerKey = MarkerKey("commitlog-applied")
 
 // applyQueueBatches and applyLagEntriesMax bound how far Badger may fall behind the log; the
-// committer waits beyond them, so the pending overlay stays small.
+// committer waits beyond them, so the overlay stays small.
 const (
 	applyQueueBatches  = 64
 	applyLagEntriesMax = 1 << 16
@@ -73,22 +71,16 @@ func (s *Store) commitApplied(a *applyTxn, seq uint64) (uint64, error) {
 	return ts, nil
 }
 
-// commitAt commits txn at the next timestamp and makes it what readers read. With the overlay, the
-// timestamp moves under its lock, so a read that misses the overlay reads a Badger that has what
-// left it.
+// commitAt commits txn at the next timestamp and makes it what readers read. The applier drops
+// what it applied from the overlay only after this, so a read that misses the overlay reads a
+// Badger that has what left it.
 func (s *Store) commitAt(txn *badger.Txn) (uint64, error) {
 	ts := s.nextTs
 	if err := txn.CommitAt(ts, nil); err != nil {
 		return 0, err
 	}
 	s.nextTs++
-	if p := s.pending; p != nil {
-		p.mu.Lock()
-		s.vis.durable.Store(ts)
-		p.mu.Unlock()
-	} else {
-		s.vis.durable.Store(ts)
-	}
+	s.vis.durable.Store(ts)
 	s.db.SetDiscardTs(s.vis.discardTs())
 	return ts, nil
 }
@@ -111,7 +103,6 @@ const removeCheckEvery = time.Second
 // acknowledged batch for the next Open.
 func (w *Writer) applyBatches() {
 	defer close(w.applierDone)
-	s := w.store
 	var group []*batch
 	for b := range w.toApply {
 		group = append(group[:0], b)
@@ -137,19 +128,16 @@ func (w *Writer) applyBatches() {
 		w.applyGroup(group)
 		clear(group)
 	}
-	if w.applyFailed != nil {
-		s.logUnapplied = true
-	}
 }
 
 func (w *Writer) applyGroup(group []*batch) {
-	if gate := w.applyGate.Load(); gate != nil {
-		<-*gate
+	if beforeApply != nil {
+		beforeApply(w)
 	}
 	s := w.store
 	last := group[len(group)-1].seq
 	if w.applyFailed == nil {
-		a, err := s.stageGroup(group)
+		a, err := w.stageGroup(group)
 		var ts uint64
 		if err == nil {
 			start := time.Now()
@@ -160,10 +148,10 @@ func (w *Writer) applyGroup(group []*batch) {
 			a.txn.Discard()
 		}
 		if err == nil {
-			s.log.applied(last, ts)
-			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && s.log.removable() {
+			w.log.applied(last, ts)
+			if now := time.Now(); now.Sub(w.removeChecked) >= removeCheckEvery && w.log.removable() {
 				w.removeChecked = now
-				err = s.log.removeFlushed(s.flushedTs(), s.syncValueLogs)
+				err = w.log.removeFlushed(s.flushedTs(), s.syncValueLogs)
 			}
 		}
 		if err != nil {
@@ -181,20 +169,16 @@ func (w *Writer) applyGroup(group []*batch) {
 	w.lagMu.Unlock()
 	w.lagCond.Broadcast()
 	if w.applyFailed != nil {
-		s.pending.markApplied(0, w.applyFailed)
+		w.overlay.markApplied(0, w.applyFailed)
 		return
 	}
-	s.pending.mu.Lock()
-	for _, b := range group {
-		s.pending.drop(last, b.writes)
-	}
-	s.pending.mu.Unlock()
-	s.pending.markApplied(last, nil)
+	w.overlay.drop(last, group)
+	w.overlay.markApplied(last, nil)
 }
 
 // stageGroup stages the entries of every Write of group, in order, into one transaction.
-func (s *Store) stageGroup(group []*batch) (*applyTxn, error) {
-	a, writes := s.newApplyTxn(), 0
+func (w *Writer) stageGroup(group []*batch) (*applyTxn, error) {
+	a, writes := w.store.newApplyTxn(), 0
 	for _, b := range group {
 		writes += len(b.writes)
 	}
@@ -206,230 +190,4 @@ func (s *Store) stageGroup(group []*batch) (*applyTxn, error) {
 		}
 	}
 	return a, nil
-}
-
-// replayLog applies the records of the segments a crash left, in order, and keeps the segments
-// until Badger has flushed them. It returns the seq for the next record. A damaged record is
-// tolerated only at the end of the log: that is a write the crash interrupted, never acknowledged.
-//
-// Every kept record is applied again, also those the marker says Badger has: Badger's own log and
-// value log are not synced, so after a machine crash the marker may have survived where a value it
-// covers did not. Records are whole puts in order, so applying them again ends in the same state.
-// That holds only while the log reaches the marker. One that ends below it would put older values
-// back under newer ones, a state no prefix of the log gives. It takes a log that lost its tail
-// while Badger's tables, synced by every flush, kept later records: without fsync (DurabilityNone,
-// a machine crash), or in any mode a deleted segment that came back while later ones did not (a
-// crash amid removals). Badger's own state is then the newest prefix left, and only records above
-// the marker (none) are applied. In sync mode a log always reaches the marker otherwise: a record
-// is applied only once it is on disk.
-func (s *Store) replayLog(dir string) (next uint64, replayed int, kept []segmentFile, err error) {
-	applied, err := s.appliedMarker()
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	segs, last, err := scanLog(dir, applied)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	if err := settleLog(dir, segs); err != nil {
-		return 0, 0, nil, err
-	}
-	from := uint64(1)
-	if last < applied {
-		from = applied + 1
-	}
-	if replayed, err = s.applyLog(segs, from); err != nil {
-		return 0, 0, nil, err
-	}
-	// Badger's own log is not synced: the segments stay until Badger's tables hold what it has now.
-	for _, seg := range segs {
-		if seg.last != 0 {
-			kept = append(kept, segmentFile{path: seg.path, last: seg.last, appliedTs: s.nextTs - 1})
-		}
-	}
-	return max(last, applied) + 1, replayed, kept, nil
-}
-
-// appliedMarker reads the seq of the last record Badger has (0: none).
-func (s *Store) appliedMarker() (uint64, error) {
-	v, err := s.Get(appliedMarkerKey) // no overlay yet: this is Badger's
-	if errors.Is(err, ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read applied marker: %w", err)
-	}
-	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: applied marker of %d bytes", ErrLogCorrupt, len(v))
-	}
-	return binary.BigEndian.Uint64(v), nil
-}
-
-// replaySegment is a segment as replay found it.
-type replaySegment struct {
-	path   string
-	last   uint64 // seq of its last intact record; 0: it holds none
-	intact int    // length of its intact records
-	torn   bool   // damage follows them: the log's torn tail
-}
-
-// scanLog checks the segments in dir without changing anything (Open may yet refuse them, and
-// then they must stay as the crash left them): their records follow one another from at most
-// Badger's marker + 1, and damage is only ever at the end of the log. It returns them in order
-// and the log's last seq (0: empty).
-func scanLog(dir string, applied uint64) (segs []replaySegment, last uint64, err error) {
-	paths, err := listSegments(dir)
-	if err != nil {
-		return nil, 0, fmt.Errorf("commit log: %w", err)
-	}
-	torn := "" // a segment whose records end in damage
-	for _, path := range paths {
-		seg, err := scanSegment(path, last, applied)
-		if err != nil {
-			return nil, 0, err
-		}
-		if seg.last != 0 && torn != "" {
-			return nil, 0, fmt.Errorf("%w: %s is damaged, and records follow in %s", ErrLogCorrupt, torn, path)
-		}
-		if seg.torn {
-			torn = fmt.Sprintf("%s at byte %d", path, seg.intact) // a write the crash cut: only the log's last
-		}
-		last = max(last, seg.last)
-		segs = append(segs, seg)
-	}
-	return segs, last, nil
-}
-
-// scanSegment checks one segment whose records follow record prev (0: the log's first).
-func scanSegment(path string, prev, applied uint64) (replaySegment, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return replaySegment{}, fmt.Errorf("commit log: %w", err)
-	}
-	seg := replaySegment{path: path}
-	n, err := readRecords(data, func(seq uint64, _ []byte) error {
-		if prev != 0 && seq != prev+1 {
-			return fmt.Errorf("%w: record %d follows %d in %s", ErrLogCorrupt, seq, prev, path)
-		}
-		if prev == 0 && seq > applied+1 {
-			return fmt.Errorf("%w: the log starts at record %d, Badger has up to %d", ErrLogCorrupt, seq, applied)
-		}
-		prev, seg.last = seq, seq
-		return nil
-	})
-	if err != nil {
-		return seg, err
-	}
-	seg.intact, seg.torn = n, !allZero(data[n:])
-	damaged := prev + 1 // the damaged record's seq; the log's first is at most the marker's next
-	if prev == 0 {
-		damaged = applied + 1
-	}
-	if seg.torn && recordAfterDamage(data, n, prev+1, damaged) {
-		return seg, fmt.Errorf("%w: %s is damaged at byte %d, and intact records follow in it", ErrLogCorrupt, path, n)
-	}
-	return seg, nil
-}
-
-// settleLog makes the log replay accepted durable before anything depends on it. Replay reads
-// the page cache: a record written but never synced (a SIGKILL before its fdatasync) would be
-// applied, and writes acknowledged after it could depend on it, yet a power loss could still take
-// it while keeping them. So every kept segment is synced; the torn tail is cut off, or the next
-// crash would find it followed by records in the next segment and refuse the log; segments with
-// no record go; and the folder is synced for the names.
-func settleLog(dir string, segs []replaySegment) error {
-	if len(segs) == 0 {
-		return nil
-	}
-	for _, seg := range segs {
-		if seg.last == 0 { // nothing in it to keep (an unused spare, say)
-			if err := os.Remove(seg.path); err != nil {
-				return fmt.Errorf("commit log: %w", err)
-			}
-			continue
-		}
-		if err := settleSegment(seg); err != nil {
-			return err
-		}
-	}
-	if err := logDirSync(dir); err != nil {
-		return fmt.Errorf("commit log: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// settleSegment cuts a torn segment after its intact records and syncs it.
-func settleSegment(seg replaySegment) error {
-	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("commit log: %w", err)
-	}
-	if seg.torn {
-		err = f.Truncate(int64(seg.intact)) // never appended to again: new records go to a new segment
-	}
-	if err == nil {
-		err = segmentSync(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("commit log: settle %s: %w", seg.path, err)
-	}
-	return nil
-}
-
-// applyLog applies the records of segs from seq from on, in transactions within the writer's
-// bounds, and returns how many it applied.
-func (s *Store) applyLog(segs []replaySegment, from uint64) (int, error) {
-	limits := DefaultWriterConfig()
-	var a *applyTxn
-	var staged uint64 // seq of the last record wholly in a
-	replayed := 0
-	flush := func() error {
-		if a == nil || a.entries == 0 {
-			return nil
-		}
-		_, err := s.commitApplied(a, staged)
-		a = nil
-		return err
-	}
-	for _, seg := range segs {
-		if seg.last < from { // none in it to apply, or none at all
-			continue
-		}
-		data, err := os.ReadFile(seg.path)
-		if err != nil {
-			return 0, fmt.Errorf("commit log: %w", err)
-		}
-		_, err = readRecords(data[:min(len(data), seg.intact)], func(seq uint64, payload []byte) error {
-			if seq < from {
-				return nil
-			}
-			entries, err := decodeEntries(payload)
-			if err != nil {
-				return fmt.Errorf("%w: record %d in %s: %v", ErrLogCorrupt, seq, seg.path, err)
-			}
-			for _, e := range entries {
-				if a != nil && (a.entries+1 > limits.BatchEntriesMax || a.size+len(e.Key)+len(e.Value) > limits.BatchBytesMax) {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-				if a == nil {
-					a = s.newApplyTxn()
-				}
-				if err := a.set(e); err != nil {
-					return err
-				}
-			}
-			staged = seq
-			replayed++
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	return replayed, flush()
 }

@@ -29,7 +29,7 @@ func TestBulk(t *testing.T) {
 		t.Fatalf("last put after Finish: %q, %v", v, err)
 	}
 	injected := errors.New("injected commit failure")
-	w.failCommit.Store(&injected)
+	w.failNextCommit(injected)
 	if err := b.Put([]Entry{{Key: []byte("after"), Value: []byte("v")}}); err != nil {
 		t.Fatal(err) // accepted: the failure is not known yet
 	}

@@ -17,8 +17,8 @@ import (
 // acknowledgement path costs a skiplist insert per entry and an msync of the whole memtable log, and
 // under load it took most of each group commit's time; the log takes that work off the path: Badger
 // gets the same entries a little later from the applier (applier.go), and Open replays the log past
-// what Badger holds (replayLog). A segment is deleted once Badger has everything in it in flushed,
-// synced tables (removeFlushed).
+// what Badger holds (replayLog, recovery.go). A segment is deleted once Badger has everything in it
+// in flushed, synced tables (removeFlushed).
 //
 // A record is: payload length (uint32), CRC-32C of seq and payload (uint32), seq (uint64), payload;
 // little-endian. The payload is the batch's entries, each: flags (1: delete), key length (uvarint),
@@ -164,13 +164,15 @@ func recordAfterDamage(data []byte, from int, lo, hi uint64) bool {
 }
 
 // commitLog writes records into the current segment; the applier deletes segments it has applied.
+// In memory (DurabilityMemory) it is a log without files: records are numbered, nothing is written,
+// and the batches take the same path through the overlay and the applier into Badger.
 //
 // Segments are created full size and zero-filled ahead of use, by a goroutine, so that writing a
 // record never changes a file's size: fdatasync then flushes the record alone, without a journal
 // commit for the file's metadata (about half the time of an appending write on ext4, idle).
 type commitLog struct {
-	dir  string
-	sync bool // fdatasync after each write (DurabilitySync)
+	dir  string // "": a log without files
+	sync bool   // fdatasync after each write (DurabilitySync)
 
 	f     *os.File // current segment (committer only)
 	off   int64    // where the next record goes
@@ -209,6 +211,9 @@ func segmentNumber(path string) uint64 {
 
 // listSegments returns the segment files in dir, in log order.
 func listSegments(dir string) ([]string, error) {
+	if dir == "" { // a log without files
+		return nil, nil
+	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -232,8 +237,11 @@ func listSegments(dir string) ([]string, error) {
 }
 
 // openCommitLog starts a new segment, numbered after every existing one, whose first record will
-// be seq next; replayed are the segments Open kept.
+// be seq next; replayed are the segments already on disk. In dir "" it opens a log without files.
 func openCommitLog(dir string, sync bool, next uint64, replayed []segmentFile) (*commitLog, error) {
+	if dir == "" {
+		return &commitLog{cur: segmentFile{last: next - 1}}, nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("commit log: %w", err)
 	}
@@ -296,6 +304,12 @@ func (l *commitLog) startSegment(first uint64) error {
 
 // append writes sealed record rec (sequence seq) and, in sync mode, waits until it is on disk.
 func (l *commitLog) append(rec []byte, seq uint64) error {
+	if l.dir == "" {
+		l.mu.Lock()
+		l.cur.last = seq
+		l.mu.Unlock()
+		return nil
+	}
 	if l.off > 0 && l.off+int64(len(rec)) > l.size {
 		err := l.f.Close()
 		l.f = nil // close must not close it again if no spare replaces it
@@ -371,13 +385,13 @@ func (l *commitLog) removeFlushed(flushed uint64, beforeRemove func() error) err
 			return fmt.Errorf("commit log: remove applied segment: %w", err)
 		}
 	}
-	return l.syncRemovals()
+	return syncRemovals(l.dir)
 }
 
-// syncRemovals makes deleted segments stay deleted: one that came back after a machine crash,
-// while a later one did not, would leave a gap that makes Open refuse the log.
-func (l *commitLog) syncRemovals() error {
-	if err := logDirSync(l.dir); err != nil {
+// syncRemovals makes the segments deleted from dir stay deleted: one that came back after a
+// machine crash, while a later one did not, would leave a gap that makes Open refuse the log.
+func syncRemovals(dir string) error {
+	if err := logDirSync(dir); err != nil {
 		return fmt.Errorf("commit log: sync removals: %w", err)
 	}
 	return nil
@@ -385,6 +399,9 @@ func (l *commitLog) syncRemovals() error {
 
 // close closes the current segment and deletes the unused spare.
 func (l *commitLog) close() error {
+	if l.dir == "" {
+		return nil
+	}
 	var err error
 	if l.f != nil { // nil after a rotation that found no spare
 		err = l.f.Close()
@@ -397,18 +414,34 @@ func (l *commitLog) close() error {
 	return err
 }
 
-// removeAll deletes every segment: Badger, closed cleanly, has flushed everything to its tables.
-func (l *commitLog) removeAll() error {
-	l.mu.Lock()
-	all := append(l.closed, l.cur)
-	l.closed = nil
-	l.mu.Unlock()
-	for _, s := range all {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+// appliedSegments lists the segments in dir as a log that Badger holds whole takes them over:
+// every record in them is applied (up to seq applied, at timestamp ts or below), and each stays
+// until Badger's tables hold ts.
+func appliedSegments(dir string, applied, ts uint64) ([]segmentFile, error) {
+	paths, err := listSegments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("commit log: %w", err)
+	}
+	segs := make([]segmentFile, len(paths))
+	for i, p := range paths {
+		segs[i] = segmentFile{path: p, last: applied, appliedTs: ts} // last: at most applied
+	}
+	return segs, nil
+}
+
+// removeSegments deletes every segment in dir: Badger, closed cleanly, has flushed everything in
+// them to its tables.
+func removeSegments(dir string) error {
+	paths, err := listSegments(dir)
+	if err != nil || len(paths) == 0 {
+		return err
+	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return l.syncRemovals()
+	return syncRemovals(dir)
 }
 
 // allZero reports whether b is the zero-filled rest of a segment.

@@ -203,8 +203,8 @@ func TestCommitLog_DamageBeforeIntactRecordsRefused(t *testing.T) {
 		t.Fatalf("c = %q", got)
 	}
 	mustMissing(t, s, MarkerKey("d"))
-	if s.logNext != 4 {
-		t.Fatalf("next seq = %d, want 4", s.logNext)
+	if got := mustNextSeq(t, s); got != 4 {
+		t.Fatalf("next seq = %d, want 4", got)
 	}
 }
 
@@ -234,8 +234,8 @@ func TestCommitLog_NoneReplayBelowMarkerKeepsBadger(t *testing.T) {
 			t.Fatalf("after replay %s = %q, want Badger's %q", k, got, want)
 		}
 	}
-	if s2.logNext != 4 {
-		t.Fatalf("next seq = %d, want 4", s2.logNext)
+	if got := mustNextSeq(t, s2); got != 4 {
+		t.Fatalf("next seq = %d, want 4", got)
 	}
 }
 
@@ -321,10 +321,54 @@ func TestCommitLog_RemovalsSyncTheFolder(t *testing.T) {
 	if err := l.close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.removeAll(); err != nil {
+	if err := removeSegments(dir); err != nil {
 		t.Fatal(err)
 	}
 	if now := names(); len(now) != 0 || len(durable) != 0 {
-		t.Fatalf("after removeAll: segments %v, as of the last folder sync %v; want none, synced", now, durable)
+		t.Fatalf("after removeSegments: segments %v, as of the last folder sync %v; want none, synced", now, durable)
+	}
+}
+
+// A Writer opened after another closed on the same store continues its commit log: after a power
+// loss (Badger's unsynced memtable log gone) with the second one's write only in the log, Open
+// finds the records of both, one after the other.
+func TestWriter_NextWriterContinuesTheLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir, DurabilitySync)
+	w1, err := NewWriter(s, DefaultWriterConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := submitWait(t, w1, setEntry("a", "1")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustNextSeq(t, s); got != 2 {
+		t.Fatalf("next seq after the first writer = %d, want 2", got)
+	}
+	w2 := startWriter(t, s, DefaultWriterConfig())
+	gate := make(chan struct{})
+	w2.holdApplier(gate)
+	if err := submitWait(t, w2, setEntry("b", "2")...); err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	crashCopy(t, dir, crashed)
+	w2.holdApplier(nil)
+	close(gate)
+	mems, _ := filepath.Glob(filepath.Join(crashed, "*.mem"))
+	for _, m := range mems {
+		os.Remove(m)
+	}
+	s2 := openTestStore(t, crashed, DurabilitySync)
+	for k, want := range map[string]string{"a": "1", "b": "2"} {
+		if got := mustGet(t, s2, MarkerKey(k)); string(got) != want {
+			t.Fatalf("%s after the power loss = %q, want %q", k, got, want)
+		}
+	}
+	if got := mustNextSeq(t, s2); got != 3 {
+		t.Fatalf("next seq after replay = %d, want 3", got)
 	}
 }

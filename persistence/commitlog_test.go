@@ -97,7 +97,7 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilitySync)
 	w := startWriter(t, s, DefaultWriterConfig())
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	k := LedgerKey(3, 1)
 	if err := submitWait(t, w, Entry{Key: k, Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 		t.Fatalf("Scan returned %q while the applier was held", v)
 	case <-time.After(50 * time.Millisecond):
 	}
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 	if v := <-scanned; string(v) != "v" {
 		t.Fatalf("Scan after apply = %q, want v", v)
@@ -144,12 +144,12 @@ func TestStore_ReadsSeeLoggedWritesBeforeBadger(t *testing.T) {
 	}
 	// Deleted in the log, still present in Badger: reads say not found.
 	gate = make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	if err := submitWait(t, w, Entry{Key: k, Delete: true}); err != nil {
 		t.Fatal(err)
 	}
 	mustMissing(t, s, k)
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 }
 
@@ -163,7 +163,7 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	var acked [][]byte
 	for i := range 20 {
 		k := LedgerKey(4, uint64(i))
@@ -187,6 +187,12 @@ func TestWriter_ApplierFailureKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("write after the failure = %v, want ErrWriterStopped", err)
 	}
 	_ = w.Close()
+	if w2, err := NewWriter(s, DefaultWriterConfig()); !errors.Is(err, ErrWriterStopped) {
+		if err == nil {
+			w2.Close()
+		}
+		t.Fatalf("NewWriter after the applier failed = %v, want ErrWriterStopped (its seqs would repeat records Badger lacks)", err)
+	}
 	_ = s.Close()
 	segs, _ := listSegments(filepath.Join(dir, logDirName))
 	if len(segs) == 0 {
@@ -222,7 +228,7 @@ func TestWriter_LogAppendFailureStops(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilitySync)
 	w := startWriter(t, s, DefaultWriterConfig())
 	release := holdWriter(t, w)
-	s.log.f.Close()
+	w.log.f.Close()
 	done := make(chan error, 1)
 	if err := w.Submit(&Write{Entries: []Entry{{Key: LedgerKey(6, 1), Value: []byte("x")}}, Done: func(err error) { done <- err }}); err != nil {
 		t.Fatal(err)
@@ -278,7 +284,7 @@ func TestStore_ReplayTornTailAndCorruption(t *testing.T) {
 	if _, err := s.Get(MarkerKey("c")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("torn record's key: %v, want ErrNotFound", err)
 	}
-	if got := s.logNext; got != 4 {
+	if got := mustNextSeq(t, s); got != 4 {
 		t.Fatalf("next seq = %d, want 4", got)
 	}
 	if err := s.Close(); err != nil {
@@ -381,7 +387,7 @@ func TestWriter_ApplierLagBounded(t *testing.T) {
 	s := openTestStore(t, t.TempDir(), DurabilityNone)
 	w := startWriter(t, s, DefaultWriterConfig())
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	per := DefaultWriterConfig().BatchEntriesMax
 	writes := applyLagEntriesMax/per + 2 // the last one must wait
 	acked := make(chan int, writes)
@@ -411,7 +417,7 @@ func TestWriter_ApplierLagBounded(t *testing.T) {
 		t.Fatalf("write %d acknowledged with Badger %d entries behind", i, w.Stats().Entries)
 	case <-time.After(100 * time.Millisecond):
 	}
-	w.applyGate.Store(nil)
+	w.holdApplier(nil)
 	close(gate)
 	select {
 	case <-acked:
@@ -441,8 +447,8 @@ func TestStore_ReplayRecordsTheMarkerCovers(t *testing.T) {
 	if got := mustGet(t, s2, MarkerKey("a")); string(got) != "2" {
 		t.Fatalf("Get(a) after replay = %q, want the log's last value 2", got)
 	}
-	if s2.logNext != 3 {
-		t.Fatalf("next seq = %d, want 3", s2.logNext)
+	if got := mustNextSeq(t, s2); got != 3 {
+		t.Fatalf("next seq = %d, want 3", got)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)

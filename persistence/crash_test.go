@@ -132,7 +132,7 @@ func crashChild(t *testing.T, dir, round string) {
 		write("applied", i)
 	}
 	gate := make(chan struct{})
-	w.applyGate.Store(&gate)
+	w.holdApplier(gate)
 	for i := range 50 { // below the applier's lag bound of 64 batches
 		write("held", i)
 	}

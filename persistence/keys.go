@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"encoding/binary"
+	"fmt"
 )
 
 // Key prefixes: one byte per record kind, then big-endian ids, so prefix scans come out in id order.
@@ -145,4 +146,34 @@ func ParseUint64(b []byte) (uint64, bool) {
 }
 
 // ParseID reads the big-endian id that follows a key's prefix byte at offset off.
+// Callers outside this package use the parser of the key's kind below instead.
 func ParseID(key []byte, off int) uint64 { return binary.BigEndian.Uint64(key[off : off+8]) }
+
+// The key parsers read back the ids a key builder took. They are for keys a prefix scan returned;
+// a key of another kind or length is a bug, and they panic on it.
+
+// WalletCardOf is the card of a WalletKey.
+func WalletCardOf(key []byte) uint64 {
+	_, card := idPairOf(key, PrefixWallet, "wallet")
+	return card
+}
+
+// ContactOf is the contact of a ContactKey (the user is the prefix scanned).
+func ContactOf(key []byte) uint64 {
+	_, contact := idPairOf(key, PrefixContact, "contact")
+	return contact
+}
+
+// GiftOfferOf is the time-out (unix ns) and the card of a GiftOfferKey.
+func GiftOfferOf(key []byte) (expiresAt int64, card uint64) {
+	expires, card := idPairOf(key, PrefixGiftOffer, "gift offer")
+	return int64(expires), card
+}
+
+// idPairOf reads the two ids of a key built as prefix + id + id.
+func idPairOf(key []byte, prefix byte, kind string) (first, second uint64) {
+	if len(key) != 17 || key[0] != prefix {
+		panic(fmt.Sprintf("persistence: %x is not a %s key", key, kind))
+	}
+	return binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:])
+}

@@ -173,3 +173,43 @@ func TestKeys_ParseID(t *testing.T) {
 		}
 	}
 }
+
+// Each parser reads back what its builder took.
+func TestKeys_ParsersRoundTrip(t *testing.T) {
+	for _, a := range testIDs() {
+		for _, b := range []uint64{0, 3, a, math.MaxUint64} {
+			if got := WalletCardOf(WalletKey(a, b)); got != b {
+				t.Errorf("WalletCardOf(WalletKey(%d, %d)) = %d, want %d", a, b, got, b)
+			}
+			if got := ContactOf(ContactKey(a, b)); got != b {
+				t.Errorf("ContactOf(ContactKey(%d, %d)) = %d, want %d", a, b, got, b)
+			}
+			expiresAt := int64(a >> 1) // never negative
+			expires, card := GiftOfferOf(GiftOfferKey(expiresAt, b))
+			if expires != expiresAt || card != b {
+				t.Errorf("GiftOfferOf(GiftOfferKey(%d, %d)) = %d, %d; want %d, %d", expiresAt, b, expires, card, expiresAt, b)
+			}
+		}
+	}
+}
+
+// A key of another kind is a bug: the parser panics rather than read ids that are not there.
+func TestKeys_ParserRefusesOtherKinds(t *testing.T) {
+	for name, parse := range map[string]func(){
+		"WalletCardOf(ContactKey)": func() { WalletCardOf(ContactKey(1, 2)) },
+		"ContactOf(ContactPrefix)": func() { ContactOf(ContactPrefix(1)) },
+		"GiftOfferOf(TransferKey)": func() { GiftOfferOf(TransferKey(1, "12345678")) },
+		"WalletCardOf(nil)":        func() { WalletCardOf(nil) },
+		"ContactOf(a longer key)":  func() { ContactOf(append(ContactKey(1, 2), 0)) },
+		"GiftOfferOf(WalletKey)":   func() { GiftOfferOf(WalletKey(1, 2)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", name)
+				}
+			}()
+			parse()
+		}()
+	}
+}

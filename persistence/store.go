@@ -1,11 +1,12 @@
 // Package persistence is kaquan's durable store: Badger behind one group-commit writer and a
 // commit log.
 //
-// Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes as
-// one commit log record with one fdatasync, in the order they were submitted, and completes each
-// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go, applier.go).
-// In memory (tests) the Writer commits straight to Badger. A failed commit stops the Writer for good
-// (fail-stop).
+// Every change an actor makes is handed to the Writer as one Write; the Writer appends many Writes
+// as one commit log record with one fdatasync, in the order they were submitted, and completes each
+// Write only once it is on disk; an applier moves them into Badger behind (commitlog.go,
+// applier.go), and until then reads find them in the Writer's overlay (overlay.go). Open replays
+// what a crash left in the log (recovery.go). In memory (tests) the path is the same, with a log
+// that writes no files. A failed commit stops the Writer for good (fail-stop).
 package persistence
 
 import (
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -43,21 +45,20 @@ func ParseDurability(s string) (Durability, error) {
 	return "", fmt.Errorf("durability %q: want sync, none or memory", s)
 }
 
-// Store is the Badger database.
+// Store is the Badger database and the reads of it. The Writer in front of it owns the write path
+// (the commit log, the overlay of acknowledged writes Badger does not have yet, the applier); the
+// Store's reads consult that overlay, which NewWriter installs.
 type Store struct {
 	dir            string
+	logDir         string // the commit log's folder; "" in memory, where the log has no files
 	db             *badger.DB
 	durability     Durability
 	valueThreshold int
 	trimmer        *trimmer // nil in memory
 	vis            *visibility
-	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (replay, then the applier or, in memory, the committer)
+	nextTs         uint64 // the next commit timestamp; owned by whoever commits to Badger (recovery in Open, then the Writer's applier)
 
-	// With files (sync and none), batches go to the commit log first and reach Badger behind.
-	log          *commitLog // nil in memory
-	pending      *pending   // logged, not yet in Badger; nil in memory
-	logNext      uint64     // seq of the next log record; owned by the writer's committer
-	logUnapplied bool       // the applier failed: the log holds records Badger lacks
+	overlay atomic.Pointer[overlay] // the Writer's acknowledged writes Badger lacks; nil before NewWriter
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -78,14 +79,41 @@ const (
 // ValueBytesMax bounds one value; larger data (gift images) is stored in chunks.
 const ValueBytesMax = 512 << 10
 
-// Open opens (creating if needed) the store in dir. dir is ignored for DurabilityMemory.
+// Open opens (creating if needed) the store in dir and replays the commit log a crash left into
+// Badger. dir is ignored for DurabilityMemory.
 func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error) {
-	opts := badger.DefaultOptions(dir)
-	if durability == DurabilityMemory {
-		opts = badger.DefaultOptions("")
+	opts := badgerOptions(dir, durability == DurabilityMemory, logger)
+	db, err := badger.OpenManaged(opts) // see visibility.go for why kaquan picks the timestamps
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
 	}
-	// Every option that matters is set here, so a Badger upgrade cannot change behaviour silently.
-	opts.InMemory = durability == DurabilityMemory
+	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
+	last := db.MaxVersion()
+	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
+	if opts.InMemory { // nothing on disk: no log to replay, no mapped tables to trim
+		return s, nil
+	}
+	s.logDir = filepath.Join(dir, logDirName)
+	replayed, err := s.replayLog(s.logDir)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %q: %w", dir, err)
+	}
+	if replayed > 0 {
+		logger.Info("replayed the commit log into badger", "records", replayed)
+	}
+	s.trimmer = startTrimmer(dir, logger)
+	return s, nil
+}
+
+// badgerOptions sets every option that matters, so a Badger upgrade cannot change behaviour
+// silently.
+func badgerOptions(dir string, inMemory bool, logger *slog.Logger) badger.Options {
+	if inMemory {
+		dir = ""
+	}
+	opts := badger.DefaultOptions(dir)
+	opts.InMemory = inMemory
 	// The commit log is what makes a write durable (commitlog.go); Badger's own log needs no fsync.
 	opts.SyncWrites = false
 	opts.DetectConflicts = false // one writer: there is nothing to conflict with
@@ -104,7 +132,7 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	// Badger does not sync its value log either: before a commit log segment is deleted, every
 	// value log file is fsynced (syncValueLogs), so no table points into a value not on disk.
 	opts.ValueThreshold = ValueThreshold
-	if opts.InMemory {
+	if inMemory {
 		opts.ValueThreshold = valueThresholdMemory
 	}
 	opts.ValueLogFileSize = 16 << 20 // values stay in the LSM tree; a small log keeps each sync cheap
@@ -119,56 +147,33 @@ func Open(dir string, durability Durability, logger *slog.Logger) (*Store, error
 	opts.MetricsEnabled = false
 	opts.DetectConflicts = false
 	opts.Logger = badgerLogger{logger}
-	db, err := badger.OpenManaged(opts) // see visibility.go for why kaquan picks the timestamps
-	if err != nil {
-		return nil, fmt.Errorf("open badger in %q: %w", dir, err)
-	}
-	// Folders written before managed mode hold Badger's own timestamps; new ones continue above them.
-	last := db.MaxVersion()
-	s := &Store{dir: dir, db: db, durability: durability, valueThreshold: int(opts.ValueThreshold), vis: newVisibility(last), nextTs: last + 1}
-	if !opts.InMemory {
-		logDir := filepath.Join(dir, logDirName)
-		next, replayed, kept, err := s.replayLog(logDir)
-		if err == nil {
-			s.log, err = openCommitLog(logDir, durability == DurabilitySync, next, kept)
-		}
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %q: %w", dir, err)
-		}
-		if replayed > 0 {
-			logger.Info("replayed the commit log into badger", "records", replayed)
-		}
-		s.logNext = next
-		s.pending = newPending(next - 1)
-		s.trimmer = startTrimmer(dir, logger)
-	}
-	return s, nil
+	return opts
 }
 
 // Durability reports how the store was opened.
 func (s *Store) Durability() Durability { return s.durability }
 
-// Close closes the database. Callers stop the Writer first.
+// Close closes the database. Callers close the Writer first. Badger's Close flushes its memtables
+// to synced tables; then, unless the applier failed, the commit log is no longer needed and goes.
 func (s *Store) Close() error {
 	if s.trimmer != nil {
 		s.trimmer.close()
 	}
-	var lerr error
-	if s.log != nil {
-		lerr = s.log.close()
-	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
-	if lerr == nil && s.log != nil && !s.logUnapplied {
-		// Badger's Close flushed its memtables to synced tables; its value log is synced here.
-		if lerr = s.syncValueLogs(); lerr == nil {
-			lerr = s.log.removeAll()
-		}
+	if s.logDir == "" {
+		return nil
 	}
-	if lerr != nil {
-		return fmt.Errorf("close commit log: %w", lerr)
+	if o := s.overlay.Load(); o != nil && o.applyFailed() != nil {
+		return nil // the log holds acknowledged records Badger lacks: the next Open replays them
+	}
+	err := s.syncValueLogs() // every table may point into it
+	if err == nil {
+		err = removeSegments(s.logDir)
+	}
+	if err != nil {
+		return fmt.Errorf("close commit log: %w", err)
 	}
 	return nil
 }
@@ -186,33 +191,21 @@ func (s *Store) Has(key []byte) (bool, error) {
 	return err == nil, err
 }
 
-// getCommitted reads key from Badger alone (tests compare it with what Get sees).
-func (s *Store) getCommitted(key []byte) ([]byte, error) {
-	ts := s.vis.beginRead()
-	defer s.vis.endRead(ts)
-	return s.readAt(key, ts, true)
-}
-
 func (s *Store) read(key []byte, value bool) ([]byte, error) {
-	p := s.pending
-	if p != nil {
-		p.mu.RLock()
-		if v, ok := p.values[string(key)]; ok {
-			p.mu.RUnlock()
-			if v.deleted {
+	if o := s.overlay.Load(); o != nil {
+		if v, deleted, found := o.get(key); found {
+			if deleted {
 				return nil, ErrNotFound
 			}
 			if !value {
 				return nil, nil
 			}
-			return bytes.Clone(v.value), nil
+			return bytes.Clone(v), nil
 		}
 	}
-	// Taken under the overlay's lock: whatever left the overlay is in Badger at or below ts.
+	// Taken after the overlay missed: the applier moves the read timestamp past what it applied
+	// before it drops that from the overlay, so whatever left it is in Badger at or below ts.
 	ts := s.vis.beginPointRead()
-	if p != nil {
-		p.mu.RUnlock()
-	}
 	defer s.vis.endRead(ts)
 	return s.readAt(key, ts, value)
 }

@@ -75,8 +75,8 @@ func (v *visibility) discardTs() uint64 {
 // view runs fn in a read-only transaction that holds every acknowledged write: with the commit
 // log it first waits for the applier to move what is logged into Badger.
 func (s *Store) view(fn func(*badger.Txn) error) error {
-	if s.pending != nil {
-		if err := s.pending.waitApplied(); err != nil {
+	if o := s.overlay.Load(); o != nil {
+		if err := o.waitApplied(); err != nil {
 			return fmt.Errorf("read: the commit log cannot be applied: %w", err)
 		}
 	}

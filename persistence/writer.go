@@ -92,15 +92,17 @@ var (
 // WriterStats are cumulative counters, safe to read at any time.
 type WriterStats struct {
 	Batches, Writes, Entries, Bytes int64
-	CommitNanos                     int64 // total time committing (commit log write + fdatasync, or Badger commit in memory)
+	CommitNanos                     int64 // total time committing (commit log write + fdatasync; next to nothing in memory)
 
-	// The applier (with the commit log): Badger transactions, time in them, and the batches and
+	// The applier: Badger transactions, time in them, and the batches and
 	// entries acknowledged but not yet in Badger (gauges; point reads find them in memory
 	// meanwhile). The committer waits while more than 65,536 entries lag.
 	Applies, ApplyNanos, ApplyLag, ApplyLagEntries int64
 }
 
-// Writer is the single group-commit writer in front of a Store.
+// Writer is the single group-commit writer in front of a Store, and the owner of its write path:
+// the commit log its committer appends to, the overlay that keeps each logged batch readable, and
+// the applier that moves batches into Badger behind (applier.go).
 type Writer struct {
 	store   *Store
 	cfg     WriterConfig
@@ -109,7 +111,12 @@ type Writer struct {
 	stopped chan struct{}
 	failure atomic.Pointer[error]
 
-	// With the commit log: committer -> applier, and the applier's own state.
+	// The write path: the committer's log and the next record's seq, the overlay it publishes to,
+	// the channel to the applier, and the applier's own state.
+	log           *commitLog
+	logNext       uint64
+	logErr        error // closing the log failed (Close reports it)
+	overlay       *overlay
 	toApply       chan *batch
 	applierDone   chan struct{}
 	applyFailed   error
@@ -120,25 +127,55 @@ type Writer struct {
 
 	batches, writes, entries, bytes, commitNanos atomic.Int64
 	applies, applyNanos, applyLag                atomic.Int64
-
-	failCommit atomic.Pointer[error]         // set by tests: the next commit fails with it
-	applyGate  atomic.Pointer[chan struct{}] // set by tests: the applier waits for it before each apply
 }
 
-// NewWriter starts the writer's goroutines.
+// Test seams, nil in production: export_test.go sets them once, to inject a failed commit into one
+// Writer or to hold its applier.
+var (
+	beforeCommit func(*Writer) error // a non-nil error fails the commit with it
+	beforeApply  func(*Writer)       // runs before each apply, and may block
+)
+
+// NewWriter starts the writer's goroutines. Its commit log continues after the last record Badger
+// holds; the segments already on disk (replayed by Open, or left by an earlier Writer on store)
+// stay until Badger has flushed them.
 func NewWriter(store *Store, cfg WriterConfig) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{})}
-	if store.log != nil {
-		w.toApply, w.applierDone = make(chan *batch, applyQueueBatches), make(chan struct{})
-		w.lagCond = sync.NewCond(&w.lagMu)
-		go w.applyBatches()
+	w := &Writer{store: store, cfg: cfg, queue: make(chan *Write, cfg.QueueWritesMax), staged: make(chan *batch), stopped: make(chan struct{}),
+		toApply: make(chan *batch, applyQueueBatches), applierDone: make(chan struct{})}
+	w.lagCond = sync.NewCond(&w.lagMu)
+	if err := w.openLog(); err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
 	}
+	go w.applyBatches()
 	go w.stage()
 	go w.commitBatches()
 	return w, nil
+}
+
+// openLog opens the commit log after the last record Badger holds and installs the overlay
+// for the store's reads.
+func (w *Writer) openLog() error {
+	s := w.store
+	if o := s.overlay.Load(); o != nil && o.applyFailed() != nil {
+		return fmt.Errorf("%w: an earlier writer's applier failed; reopen the store", ErrWriterStopped)
+	}
+	next, err := s.nextSeq()
+	if err != nil {
+		return err
+	}
+	kept, err := appliedSegments(s.logDir, next-1, s.nextTs-1)
+	if err != nil {
+		return err
+	}
+	if w.log, err = openCommitLog(s.logDir, s.durability == DurabilitySync, next, kept); err != nil {
+		return err
+	}
+	w.logNext, w.overlay = next, newOverlay(next-1)
+	s.overlay.Store(w.overlay)
+	return nil
 }
 
 // Submit queues wr. It blocks while the queue is full (backpressure). It never calls wr.Done itself
@@ -172,12 +209,16 @@ func (w *Writer) Err() error {
 	return nil
 }
 
-// Close commits everything already submitted, then stops. Nothing may be submitted after Close.
+// Close commits everything already submitted, waits until Badger has it, closes the commit log,
+// then stops. Nothing may be submitted after Close.
 func (w *Writer) Close() error {
 	close(w.queue)
 	<-w.stopped
 	if err := w.Err(); err != nil && !errors.Is(err, ErrWriterStopped) {
 		return err
+	}
+	if w.logErr != nil {
+		return fmt.Errorf("close commit log: %w", w.logErr)
 	}
 	return nil
 }
@@ -195,18 +236,16 @@ func (w *Writer) Stats() WriterStats {
 	}
 }
 
-// batch is a group of Writes staged into one Badger transaction.
+// batch is a group of Writes that becomes one commit log record.
 type batch struct {
-	txn           *applyTxn // in memory: staged straight into Badger
-	rec           []byte    // with the commit log: the record being built
-	seq           uint64    // the record's seq, once logged
+	rec           []byte // the record being built; nil once logged
+	seq           uint64 // the record's seq, once logged
 	writes        []*Write
 	entries, size int   // against the batch bounds (size as writeBytes counts it)
 	bytes         int64 // key+value bytes, for the stats
-	err           error // staging failed: the batch must not commit
 }
 
-// The writer is two goroutines: the stager collects queued Writes into a Badger transaction while
+// The writer is two goroutines: the stager collects queued Writes into a log record while
 // the committer commits the previous one, so staging (a third of a batch's time under load) no
 // longer adds to every commit. The committer takes a batch only when it is free, so a batch grows
 // with everything that arrived during the previous commit, as a single loop's did.
@@ -221,12 +260,7 @@ func (w *Writer) stage() {
 				return
 			}
 		}
-		b := &batch{}
-		if w.store.log != nil {
-			b.rec = newRecord(4 << 10)
-		} else {
-			b.txn = w.store.newApplyTxn()
-		}
+		b := &batch{rec: newRecord(4 << 10)}
 		w.add(b, first)
 		var closed bool
 		if carry, closed = w.fill(b); closed {
@@ -278,24 +312,15 @@ func (w *Writer) fill(b *batch) (carry *Write, closed bool) {
 	}
 }
 
-// add stages wr's entries into b's record or transaction. A failure poisons the whole batch.
+// add stages wr's entries into b's record.
 func (w *Writer) add(b *batch, wr *Write) {
 	b.writes = append(b.writes, wr)
 	b.entries += len(wr.Entries)
 	b.size += writeBytes(wr, w.store.valueThreshold)
 	for _, e := range wr.Entries {
 		b.bytes += int64(len(e.Key) + len(e.Value))
+		b.rec = appendEntry(b.rec, e)
 	}
-	if b.err != nil {
-		return
-	}
-	if b.txn == nil {
-		for _, e := range wr.Entries {
-			b.rec = appendEntry(b.rec, e)
-		}
-		return
-	}
-	b.err = b.txn.stage(wr.Entries, len(b.writes))
 }
 
 // commitBatches commits staged batches one at a time, in order.
@@ -304,25 +329,21 @@ func (w *Writer) commitBatches() {
 	for b := range w.staged {
 		w.commit(b)
 	}
-	if w.toApply != nil {
-		close(w.toApply)
-		<-w.applierDone
-	}
+	close(w.toApply)
+	<-w.applierDone
+	w.logErr = w.log.close()
 }
 
-// commit makes b durable (one commit log record, or one Badger transaction in memory) and completes
-// its Writes.
+// commit makes b durable (one commit log record) and completes its Writes.
 func (w *Writer) commit(b *batch) {
 	err := w.Err()
 	if err == nil {
 		start := time.Now()
-		err = w.commitTxn(b)
+		err = w.commitBatch(b)
 		w.commitNanos.Add(int64(time.Since(start)))
 		if err != nil {
 			err = w.fail(fmt.Errorf("commit failed: %w", err))
 		}
-	} else if b.txn != nil {
-		b.txn.txn.Discard()
 	}
 	if err == nil {
 		w.batches.Add(1)
@@ -345,36 +366,15 @@ func (w *Writer) fail(err error) error {
 	return stopped
 }
 
-func (w *Writer) commitTxn(b *batch) error {
-	if p := w.failCommit.Swap(nil); p != nil {
-		if b.txn != nil {
-			b.txn.txn.Discard()
+// commitBatch appends b to the commit log (one fdatasync in sync mode), makes it visible to
+// reads, and hands it to the applier, which waits when Badger falls applyQueueBatches behind.
+func (w *Writer) commitBatch(b *batch) error {
+	if beforeCommit != nil {
+		if err := beforeCommit(w); err != nil {
+			return err
 		}
-		return *p
-	}
-	if b.txn == nil {
-		return w.commitLogged(b)
-	}
-	if b.err != nil {
-		b.txn.txn.Discard()
-		return b.err
 	}
 	if b.entries == 0 { // barriers only: nothing to write, everything before is already durable
-		b.txn.txn.Discard()
-		return nil
-	}
-	if _, err := w.store.commitAt(b.txn.txn); err != nil {
-		return fmt.Errorf("commit %d entries: %w", b.entries, err)
-	}
-	w.entries.Add(int64(b.entries))
-	w.bytes.Add(b.bytes)
-	return nil
-}
-
-// commitLogged appends b to the commit log (one fdatasync in sync mode), makes it visible to
-// reads, and hands it to the applier, which waits when Badger falls applyQueueBatches behind.
-func (w *Writer) commitLogged(b *batch) error {
-	if b.entries == 0 { // barriers only
 		return nil
 	}
 	// Wait while Badger is far behind: the overlay holds every unapplied entry, and a large one
@@ -385,15 +385,14 @@ func (w *Writer) commitLogged(b *batch) error {
 	}
 	w.lagEntries += b.entries
 	w.lagMu.Unlock()
-	s := w.store
-	b.seq = s.logNext
+	b.seq = w.logNext
 	sealRecord(b.rec, b.seq)
-	if err := s.log.append(b.rec, b.seq); err != nil {
+	if err := w.log.append(b.rec, b.seq); err != nil {
 		return err
 	}
-	s.logNext++
+	w.logNext++
 	b.rec = nil
-	s.pending.publish(b.seq, b.writes)
+	w.overlay.publish(b.seq, b.writes)
 	w.entries.Add(int64(b.entries))
 	w.bytes.Add(b.bytes)
 	w.applyLag.Add(1)

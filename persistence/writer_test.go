@@ -436,7 +436,7 @@ func TestWriter_FailStop(t *testing.T) {
 	}
 	statsBefore := w.Stats()
 	injected := errors.New("injected commit failure")
-	w.failCommit.Store(&injected)
+	w.failNextCommit(injected)
 	release()
 	select {
 	case <-all:
@@ -567,7 +567,7 @@ func testFailStopUnderLoad(t *testing.T, d Durability) {
 					done <- err
 				}}
 				if g == 0 && acks.Load() >= 2000 {
-					once.Do(func() { w.failCommit.Store(&injected) })
+					once.Do(func() { w.failNextCommit(injected) })
 				}
 				if err := w.Submit(wr); err != nil {
 					if !errors.Is(err, ErrWriterStopped) {

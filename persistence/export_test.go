@@ -1,0 +1,67 @@
+package persistence
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// mustNextSeq is the seq the store's next Writer gives its first commit log record.
+func mustNextSeq(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	next, err := s.nextSeq()
+	if err != nil {
+		t.Fatalf("next seq: %v", err)
+	}
+	return next
+}
+
+// getCommitted reads key from Badger alone, past the overlay (tests compare it with what Get sees).
+func (s *Store) getCommitted(key []byte) ([]byte, error) {
+	ts := s.vis.beginRead()
+	defer s.vis.endRead(ts)
+	return s.readAt(key, ts, true)
+}
+
+// writerFaults are what a test injects into one Writer through the seams in writer.go.
+type writerFaults struct {
+	failCommit atomic.Pointer[error]         // the next commit fails with it
+	applyGate  atomic.Pointer[chan struct{}] // the applier waits for it before each apply
+}
+
+var faults sync.Map // *Writer -> *writerFaults
+
+func faultsOf(w *Writer) *writerFaults {
+	f, _ := faults.LoadOrStore(w, &writerFaults{})
+	return f.(*writerFaults)
+}
+
+func init() {
+	beforeCommit = func(w *Writer) error {
+		if f, ok := faults.Load(w); ok {
+			if p := f.(*writerFaults).failCommit.Swap(nil); p != nil {
+				return *p
+			}
+		}
+		return nil
+	}
+	beforeApply = func(w *Writer) {
+		if f, ok := faults.Load(w); ok {
+			if gate := f.(*writerFaults).applyGate.Load(); gate != nil {
+				<-*gate
+			}
+		}
+	}
+}
+
+// failNextCommit makes w's next commit fail with err.
+func (w *Writer) failNextCommit(err error) { faultsOf(w).failCommit.Store(&err) }
+
+// holdApplier makes w's applier wait for gate to close before each apply; nil lets it run.
+func (w *Writer) holdApplier(gate chan struct{}) {
+	if gate == nil {
+		faultsOf(w).applyGate.Store(nil)
+		return
+	}
+	faultsOf(w).applyGate.Store(&gate)
+}
