@@ -336,12 +336,12 @@ func (a *auditor) giftIndexes(s *persistence.Snapshot) error {
 	return a.scan(s, []byte{persistence.PrefixGiftOffer}, func(k, _ []byte) (bool, error) {
 		a.r.GiftOffers++
 		c := &messages.Card{}
-		id := persistence.ParseID(k, 9)
+		expiresAt, id := persistence.GiftOfferOf(k)
 		if err := s.GetProto(persistence.CardKey(id), c); err != nil {
 			a.r.problem("offer index names card %d: %v", id, err)
 			return true, nil
 		}
-		if c.State != messages.CardState_CARD_STATE_GIFTING || uint64(c.Offer.GetExpiresAt()) != persistence.ParseID(k, 1) {
+		if c.State != messages.CardState_CARD_STATE_GIFTING || c.Offer.GetExpiresAt() != expiresAt {
 			a.r.problem("offer index names card %d, which is %s", id, c.State)
 		}
 		return true, nil

@@ -99,7 +99,7 @@ func (e *Engine) Wallet(ctx context.Context, user uint64) ([]uint64, error) {
 	defer end()
 	var ids []uint64
 	err = e.store.Scan(persistence.WalletPrefix(user), false, func(k, _ []byte) (bool, error) {
-		ids = append(ids, persistence.ParseID(k, 9))
+		ids = append(ids, persistence.WalletCardOf(k))
 		return len(ids) < WalletMax, nil
 	})
 	return ids, err
@@ -121,7 +121,7 @@ func (e *Engine) WalletCards(ctx context.Context, user uint64) ([]*messages.Card
 		cards = cards[:0]
 		return snap.Scan(persistence.WalletPrefix(user), func(k, _ []byte) (bool, error) {
 			c := &messages.Card{}
-			if err := snap.GetProto(persistence.CardKey(persistence.ParseID(k, 9)), c); err != nil {
+			if err := snap.GetProto(persistence.CardKey(persistence.WalletCardOf(k)), c); err != nil {
 				return false, fmt.Errorf("wallet card %x: %w", k, err)
 			}
 			cards = append(cards, c)

@@ -119,7 +119,7 @@ func (e *Engine) contactsOf(user uint64) ([]uint64, error) {
 	}
 	var ids []uint64
 	err := e.store.Scan(persistence.ContactPrefix(user), false, func(k, _ []byte) (bool, error) {
-		ids = append(ids, persistence.ParseID(k, 9))
+		ids = append(ids, persistence.ContactOf(k))
 		return len(ids) < actors.ContactsMax, nil
 	})
 	if err != nil {

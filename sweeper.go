@@ -22,10 +22,11 @@ func (e *Engine) sweepGiftOffers(ctx context.Context) error {
 	var cards []uint64
 	err := e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.Scan([]byte{persistence.PrefixGiftOffer}, func(k, _ []byte) (bool, error) {
-			if int64(persistence.ParseID(k, 1)) > now {
+			expiresAt, card := persistence.GiftOfferOf(k)
+			if expiresAt > now {
 				return false, nil
 			}
-			cards = append(cards, persistence.ParseID(k, 9))
+			cards = append(cards, card)
 			return len(cards) < sweepBatchMax, nil
 		})
 	})

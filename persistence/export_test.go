@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,3 +66,7 @@ func (w *Writer) holdApplier(gate chan struct{}) {
 	}
 	faultsOf(w).applyGate.Store(&gate)
 }
+
+// parseID reads the big-endian id that follows a key's prefix byte at offset off.
+// Tests read key layouts with it; code uses the parser of the key's kind.
+func parseID(key []byte, off int) uint64 { return binary.BigEndian.Uint64(key[off : off+8]) }

@@ -145,10 +145,6 @@ func ParseUint64(b []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(b), true
 }
 
-// ParseID reads the big-endian id that follows a key's prefix byte at offset off.
-// Callers outside this package use the parser of the key's kind below instead.
-func ParseID(key []byte, off int) uint64 { return binary.BigEndian.Uint64(key[off : off+8]) }
-
 // The key parsers read back the ids a key builder took. They are for keys a prefix scan returned;
 // a key of another kind or length is a bug, and they panic on it.
 

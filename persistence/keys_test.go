@@ -155,11 +155,11 @@ func TestKeys_ParseID(t *testing.T) {
 			for name, k := range map[string][]byte{
 				"LedgerKey": LedgerKey(a, b), "WalletKey": WalletKey(a, b), "ClaimCountKey": ClaimCountKey(a, b),
 			} {
-				if got := ParseID(k, 1); got != a {
-					t.Errorf("ParseID(%s(%d, %d), 1) = %d, want %d", name, a, b, got, a)
+				if got := parseID(k, 1); got != a {
+					t.Errorf("parseID(%s(%d, %d), 1) = %d, want %d", name, a, b, got, a)
 				}
-				if got := ParseID(k, 9); got != b {
-					t.Errorf("ParseID(%s(%d, %d), 9) = %d, want %d", name, a, b, got, b)
+				if got := parseID(k, 9); got != b {
+					t.Errorf("parseID(%s(%d, %d), 9) = %d, want %d", name, a, b, got, b)
 				}
 			}
 		}
@@ -167,8 +167,8 @@ func TestKeys_ParseID(t *testing.T) {
 			"PartyKey": PartyKey(a), "AccountKey": AccountKey(a), "CardKey": CardKey(a),
 			"TemplateKey": TemplateKey(a), "TransferKey": TransferKey(a, "t"),
 		} {
-			if got := ParseID(k, 1); got != a {
-				t.Errorf("ParseID(%s(%d), 1) = %d, want %d", name, a, got, a)
+			if got := parseID(k, 1); got != a {
+				t.Errorf("parseID(%s(%d), 1) = %d, want %d", name, a, got, a)
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func TestStore_Scan(t *testing.T) {
 		var got [][]byte
 		err := s.Scan(LedgerPrefix(acct), reverse, func(k, v []byte) (bool, error) {
 			got = append(got, k)
-			if seq := ParseID(k, 9); string(v) != fmt.Sprint(seq) {
+			if seq := parseID(k, 9); string(v) != fmt.Sprint(seq) {
 				t.Errorf("reverse %v: value of seq %d = %q", reverse, seq, v)
 			}
 			return true, nil
@@ -282,7 +282,7 @@ func TestSnapshot_Consistent(t *testing.T) {
 		}
 		var got []string
 		err := snap.Scan(WalletPrefix(1), func(k, v []byte) (bool, error) {
-			got = append(got, fmt.Sprintf("%d=%s", ParseID(k, 9), v))
+			got = append(got, fmt.Sprintf("%d=%s", parseID(k, 9), v))
 			return true, nil
 		})
 		if err != nil {
@@ -301,7 +301,7 @@ func TestSnapshot_Consistent(t *testing.T) {
 	err = s.View(func(snap *Snapshot) error {
 		var got []string
 		if err := snap.Scan(WalletPrefix(1), func(k, v []byte) (bool, error) {
-			got = append(got, fmt.Sprintf("%d=%s", ParseID(k, 9), v))
+			got = append(got, fmt.Sprintf("%d=%s", parseID(k, 9), v))
 			return true, nil
 		}); err != nil {
 			return err
@@ -331,10 +331,10 @@ func TestSnapshot_Scan(t *testing.T) {
 	err := s.View(func(snap *Snapshot) error {
 		var cards []uint64
 		if err := snap.Scan(WalletPrefix(2), func(k, v []byte) (bool, error) {
-			if got, want := ParseID(k, 1), uint64(2); got != want {
+			if got, want := parseID(k, 1), uint64(2); got != want {
 				t.Errorf("wallet owner = %d, want %d", got, want)
 			}
-			c := ParseID(k, 9)
+			c := parseID(k, 9)
 			if got, ok := ParseUint64(v); !ok || got != 2000+c {
 				t.Errorf("value of card %d = %d (ok %v), want %d", c, got, ok, 2000+c)
 			}
