@@ -107,6 +107,11 @@ type Writer struct {
 	store   *Store
 	cfg     WriterConfig
 	queue   chan *Write
+	// closeMu orders Close against Submit: an entity may still submit while the engine closes (a
+	// reward being settled after its call answered), and must be refused, not send on a closed
+	// queue. Submit holds it shared, as cheap as the channel send beside it.
+	closeMu sync.RWMutex
+	closed  bool
 	staged  chan *batch // stager -> committer; unbuffered, so a batch grows until the committer is free
 	stopped chan struct{}
 	failure atomic.Pointer[error]
@@ -197,6 +202,11 @@ func (w *Writer) Submit(wr *Write) error {
 			return fmt.Errorf("%w: key %q", ErrBadEntry, e.Key[:min(len(e.Key), 16)])
 		}
 	}
+	w.closeMu.RLock()
+	defer w.closeMu.RUnlock()
+	if w.closed {
+		return fmt.Errorf("%w: closed", ErrWriterStopped)
+	}
 	w.queue <- wr
 	return nil
 }
@@ -212,7 +222,12 @@ func (w *Writer) Err() error {
 // Close commits everything already submitted, waits until Badger has it, closes the commit log,
 // then stops. Nothing may be submitted after Close.
 func (w *Writer) Close() error {
-	close(w.queue)
+	w.closeMu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.closeMu.Unlock()
 	<-w.stopped
 	if err := w.Err(); err != nil && !errors.Is(err, ErrWriterStopped) {
 		return err

@@ -676,6 +676,27 @@ func TestWriter_WriteTooBig(t *testing.T) {
 	mustGet(t, s, CardKey(9))
 }
 
+// TestWriter_SubmitAfterClose: a Write submitted once Close began is refused with ErrWriterStopped
+// (an entity settling a reward while the engine closes did so), never sent on the closed queue.
+func TestWriter_SubmitAfterClose(t *testing.T) {
+	s := openTestStore(t, "", DurabilityMemory)
+	w := startWriter(t, s, DefaultWriterConfig())
+	if err := submitWait(t, w, Entry{Key: CardKey(1), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	err := w.Submit(&Write{Entries: []Entry{{Key: CardKey(2), Value: []byte("v")}}, Done: func(error) { called = true }})
+	if !errors.Is(err, ErrWriterStopped) || called {
+		t.Fatalf("Submit after Close = %v (Done called: %v), want ErrWriterStopped", err, called)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}
+
 // Writes that do not fit in the current batch start the next one; every batch stays in bounds.
 func TestWriter_BatchBoundsSplit(t *testing.T) {
 	s := openTestStore(t, "", DurabilityMemory)
