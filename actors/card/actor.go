@@ -146,8 +146,12 @@ func (b *behavior) handleExternalUse(c *actors.Context, call *actors.Call, m Ext
 		c.AfterDurable(func(err error) { call.Respond((*messages.Reward)(nil), err) })
 	default:
 		reward := ch.Reward
-		b.change(c, ch, nil, func(err error) { call.Respond(reward, err) })
+		b.change(c, ch, nil, nil)
 		b.tellRewardDue(c, reward)
+		// Answered behind a barrier submitted after the pool was told: answered in the change's
+		// own done, the answer could leave (the writer runs apart) before the pool was told, and a
+		// caller asking the pool next found the reward pending and no settlement under way.
+		c.AfterDurable(func(err error) { call.Respond(reward, err) })
 	}
 }
 
