@@ -104,9 +104,9 @@ type WriterStats struct {
 // the commit log its committer appends to, the overlay that keeps each logged batch readable, and
 // the applier that moves batches into Badger behind (applier.go).
 type Writer struct {
-	store   *Store
-	cfg     WriterConfig
-	queue   chan *Write
+	store *Store
+	cfg   WriterConfig
+	queue chan *Write
 	// closeMu orders Close against Submit: an entity may still submit while the engine closes (a
 	// reward being settled after its call answered), and must be refused, not send on a closed
 	// queue. Submit holds it shared, as cheap as the channel send beside it.
