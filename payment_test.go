@@ -265,10 +265,8 @@ func TestBadInput_ExpiredCodesAndCards(t *testing.T) {
 	t.Run("a card past its validity", func(t *testing.T) {
 		wantErr(t, "expire a valid card", kaquan.ErrInvalidArgument, func() error { _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); return err })
 		clk.Advance(30 * 24 * time.Hour)
-		code := w.code(t, e, u, c.Id)
-		o, err := w.pay(e, code, 3000, "expired-card")
-		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_EXPIRED)
-		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CARD_NOT_USABLE)
+		_, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+		wantCardErr(t, "issue a code", err, messages.CardReason_CARD_REASON_EXPIRED)
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_AVAILABLE)
 		if _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); err != nil {
 			t.Errorf("expire: got %v, want success", err)

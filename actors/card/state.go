@@ -193,6 +193,27 @@ func decideReserve(c *messages.Card, cmd Reserve, now int64) (int64, messages.Ca
 	return Discount(c, cmd.Amount), messages.CardReason_CARD_REASON_UNSPECIFIED
 }
 
+// CodeRefusal is why card c cannot be named in a payment code that user asks for at now, or
+// UNSPECIFIED when it can: the card must exist, be the user's, and not be past use (USED, VOID,
+// EXPIRED, or its validity over). The reasons are those a payment's Reserve would give. A card that
+// may become usable within the code's life by itself or by its owner (RESERVED by a payment that
+// may fail, GIFTING, SHARED, not yet valid) is let through: the payment decides. It is a check at
+// issue time, not a hold: the card may still change before the payment.
+func CodeRefusal(c *messages.Card, user uint64, now int64) messages.CardReason {
+	switch {
+	case c == nil:
+		return messages.CardReason_CARD_REASON_UNKNOWN_CARD
+	case c.OwnerId != user:
+		return messages.CardReason_CARD_REASON_NOT_OWNER
+	case c.State == messages.CardState_CARD_STATE_USED, c.State == messages.CardState_CARD_STATE_VOID,
+		c.State == messages.CardState_CARD_STATE_EXPIRED:
+		return messages.CardReason_CARD_REASON_NOT_AVAILABLE
+	case now >= c.ValidUntil:
+		return messages.CardReason_CARD_REASON_EXPIRED
+	}
+	return messages.CardReason_CARD_REASON_UNSPECIFIED
+}
+
 // reserve returns c held for payment with discount.
 func reserve(c *messages.Card, payment string, discount int64) *messages.Card {
 	n := clone(c)

@@ -539,3 +539,39 @@ func checkCardErr(t *testing.T, err, want error, reason messages.CardReason) {
 		}
 	}
 }
+
+func TestCard_CodeRefusal(t *testing.T) {
+	none := messages.CardReason_CARD_REASON_UNSPECIFIED
+	notAvailable := messages.CardReason_CARD_REASON_NOT_AVAILABLE
+	tests := []struct {
+		name string
+		card *messages.Card
+		user uint64
+		now  int64
+		want messages.CardReason
+	}{
+		{name: "Available", card: newCard(), user: owner, now: 1_500, want: none},
+		{name: "Unknown", card: nil, user: owner, now: 1_500, want: messages.CardReason_CARD_REASON_UNKNOWN_CARD},
+		{name: "NotOwner", card: newCard(), user: owner + 1, now: 1_500, want: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "NotOwnerOfAUsedCard", card: withState(newCard(), used, payment, 30), user: owner + 1, now: 1_500, want: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "Used", card: withState(newCard(), used, payment, 30), user: owner, now: 1_500, want: notAvailable},
+		{name: "Void", card: withState(newCard(), void, "", 0), user: owner, now: 1_500, want: notAvailable},
+		{name: "ExpiredState", card: withState(newCard(), expired, "", 0), user: owner, now: 1_500, want: notAvailable},
+		{name: "PastValidity", card: newCard(), user: owner, now: until, want: messages.CardReason_CARD_REASON_EXPIRED},
+		{name: "JustBeforeValidityEnds", card: newCard(), user: owner, now: until - 1, want: none},
+		// May become usable within the code's life: the payment decides.
+		{name: "NotYetValid", card: newCard(), user: owner, now: from - 1, want: none},
+		{name: "ReservedByAPayment", card: withState(newCard(), reserved, payment, 30), user: owner, now: 1_500, want: none},
+		{name: "Gifting", card: withState(newCard(), messages.CardState_CARD_STATE_GIFTING, "", 0), user: owner, now: 1_500, want: none},
+		{name: "Shared", card: withState(newCard(), messages.CardState_CARD_STATE_SHARED, "", 0), user: owner, now: 1_500, want: none},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			if got := CodeRefusal(tt.card, tt.user, tt.now); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			unchanged(t, tt.card, before)
+		})
+	}
+}
