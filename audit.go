@@ -34,6 +34,7 @@ type AuditReport struct {
 	GiftOffers    int            `json:"gift_offers"`     // offers waiting for an answer
 	PoolEntries   int            `json:"pool_entries"`    // cards in pools (wallet entries + pool entries = cards)
 	Rewards       map[string]int `json:"rewards"`         // by state
+	Acceptances   int            `json:"acceptances"`     // merchants' acceptances of other merchants' cards, granted or revoked
 	ProblemCount  int            `json:"problem_count"`
 	Problems      []string       `json:"problems"`
 }
@@ -62,7 +63,9 @@ func (r *AuditReport) String() string {
 // Audit checks, on one consistent snapshot: conservation (deposits - withdrawals = balances + money
 // held by payments under way), every balance against its ledger, every transfer's entries against
 // its payment, stock never oversold, every card against the payment that used or holds it, and
-// ownership: every card in exactly one wallet, its gift library a chain ending with its owner.
+// ownership: every card in exactly one wallet, its gift library a chain ending with its owner; and
+// consent: every card used or held by a payment at a merchant other than its issuer has that
+// merchant's acceptance of the issuer on record (granted then, perhaps revoked since).
 func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	end, err := e.begin(ctx)
 	if err != nil {
@@ -72,7 +75,7 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
 	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx}
 	err = e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards} {
+		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards, a.acceptances} {
 			if err := step(s); err != nil {
 				return err
 			}
@@ -198,6 +201,9 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 			if p != nil && p.State != messages.PaymentState_PAYMENT_STATE_STARTED {
 				a.r.problem("card %d RESERVED by payment %q in state %s", c.Id, c.Payment, p.State)
 			}
+		}
+		if err := a.consent(s, c, p); err != nil {
+			return false, err
 		}
 		return true, a.ownership(s, c)
 	})

@@ -90,6 +90,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	e.host.Router = actors.NewRouter(e.host)
 	e.host.Sender = e.host.Router
 	e.host.Owners = actors.NewOwners(store)
+	e.host.Acceptances = actors.NewAcceptances(store)
 	if err := e.recover(); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("recover: %w", err)

@@ -210,6 +210,17 @@ func wantFailedPayment(t *testing.T, name string, o kaquan.PaymentOutcome, r mes
 	}
 }
 
+// wantNoPayment checks that a refused payment left nothing: no outcome, nothing recorded under key.
+func wantNoPayment(t *testing.T, e *kaquan.Engine, name string, o kaquan.PaymentOutcome, merchant uint64, key string) {
+	t.Helper()
+	if o.Payment != nil {
+		t.Errorf("%s: got outcome %v, want none", name, o.Payment)
+	}
+	if p, err := e.Payment(ctxTimeout(t), merchant, key); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Errorf("%s: payment under key %q: got %v, %v, want ErrUnknownEntity", name, key, p, err)
+	}
+}
+
 // ledgerState is every account's balance and ledger length at one moment.
 type ledgerState map[uint64][2]int64
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/account"
+	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/actors/payment"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
@@ -39,8 +40,15 @@ type IssuePaymentCode struct {
 }
 
 // IssuePaymentCode issues an 18-digit, single-use payment code valid for Options.PaymentCodeTTL.
-// Only a user's account pays with a code (ErrPermissionDenied otherwise).
+// Only a user's account pays with a code (ErrPermissionDenied otherwise). A code naming a card that
+// does not exist, is not the user's or is past use (used, void, expired) is refused with the card's
+// reason (a *CardError), and nothing is recorded.
 func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*messages.PaymentCode, error) {
+	if req.Card != 0 {
+		if err := e.checkCodeCard(ctx, req.User, req.Card); err != nil {
+			return nil, err
+		}
+	}
 	for range 3 { // a collision with a live code is astronomically rare; retry with a fresh code
 		pc, err := ask[*messages.PaymentCode](ctx, e, actors.AccountID(req.Account), account.IssueCode{Owner: req.User, Code: paymentCode(), Card: req.Card, Now: e.now()})
 		if err == nil {
@@ -51,6 +59,21 @@ func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*m
 		}
 	}
 	return nil, fmt.Errorf("%w: payment code collisions", ErrOverloaded)
+}
+
+// checkCodeCard refuses a payment code naming a card that user cannot pay with (card.CodeRefusal).
+func (e *Engine) checkCodeCard(ctx context.Context, user, id uint64) error {
+	c, err := ask[*messages.Card](ctx, e, actors.CardID(id), card.Get{})
+	if errors.Is(err, ErrUnknownEntity) {
+		c, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	if r := card.CodeRefusal(c, user, e.now()); r != messages.CardReason_CARD_REASON_UNSPECIFIED {
+		return &CardError{Reason: r}
+	}
+	return nil
 }
 
 // PaymentCodeInfo reads a payment code's record: its account, card, expiry and use.

@@ -193,14 +193,14 @@ func TestBadInput_PaymentCodes(t *testing.T) {
 		if !errors.Is(err, kaquan.ErrCodeUnknown) {
 			t.Errorf("pay: got %v, want ErrCodeUnknown", err)
 		}
-		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN)
+		wantNoPayment(t, e, "pay", o, w.merchant, "unknown-code")
 	})
 	t.Run("a used code", func(t *testing.T) {
 		o, err := w.pay(e, used, 100, "second-use")
 		if !errors.Is(err, kaquan.ErrCodeUsed) {
 			t.Errorf("pay: got %v, want ErrCodeUsed", err)
 		}
-		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CODE_USED)
+		wantNoPayment(t, e, "pay", o, w.merchant, "second-use")
 	})
 	t.Run("a code presented by another merchant after its use", func(t *testing.T) {
 		_, err := e.Pay(ctx, kaquan.Pay{Merchant: w.other, MerchantAccount: w.other, Code: used, Amount: 100, Key: "first-use"})
@@ -249,7 +249,7 @@ func TestBadInput_ExpiredCodesAndCards(t *testing.T) {
 		if !errors.Is(err, kaquan.ErrCodeExpired) {
 			t.Errorf("pay: got %v, want ErrCodeExpired", err)
 		}
-		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CODE_EXPIRED)
+		wantNoPayment(t, e, "pay", o, w.merchant, "expired")
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_AVAILABLE)
 		unchanged(t, e, before)
 	})
@@ -265,10 +265,8 @@ func TestBadInput_ExpiredCodesAndCards(t *testing.T) {
 	t.Run("a card past its validity", func(t *testing.T) {
 		wantErr(t, "expire a valid card", kaquan.ErrInvalidArgument, func() error { _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); return err })
 		clk.Advance(30 * 24 * time.Hour)
-		code := w.code(t, e, u, c.Id)
-		o, err := w.pay(e, code, 3000, "expired-card")
-		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_EXPIRED)
-		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CARD_NOT_USABLE)
+		_, err := e.IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: u, Account: userAccount(u), Card: c.Id})
+		wantCardErr(t, "issue a code", err, messages.CardReason_CARD_REASON_EXPIRED)
 		wantCardState(t, e, c.Id, messages.CardState_CARD_STATE_AVAILABLE)
 		if _, err := e.ExpireCard(ctx, kaquan.ExpireCard{Card: c.Id}); err != nil {
 			t.Errorf("expire: got %v, want success", err)
@@ -428,5 +426,61 @@ func TestBadInput_Refunds(t *testing.T) {
 		wantErr(t, "second refund", kaquan.ErrRefundNotAllowed, func() error { _, err := e.Refund(ctx, kaquan.Refund{Merchant: w.merchant, Key: "paid"}); return err })
 		unchanged(t, e, before)
 		wantBalance(t, e, userAccount(u), 10_000, 3)
+	})
+}
+
+// TestPay_RefusalKeepsKey: a payment refused before it started (its code unknown, expired or used)
+// records nothing, and its key pays later with a good code; a payment that started (the code was
+// consumed, then the card refused) is recorded, and a retry gets its first outcome.
+func TestPay_RefusalKeepsKey(t *testing.T) {
+	clk := newFakeClock()
+	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clk.Now })
+	ctx := ctxTimeout(t)
+	w := mustBadWorld(t, e)
+	u := w.users[0]
+	used := w.code(t, e, u, 0)
+	must(t)(w.pay(e, used, 100, "spent"))
+	expired := w.code(t, e, u, 0)
+	clk.Advance(kaquan.DefaultOptions().PaymentCodeTTL)
+	refusals := []struct {
+		name, code string
+		want       error
+	}{
+		{"unknown", "000000000000000042", kaquan.ErrCodeUnknown},
+		{"expired", expired, kaquan.ErrCodeExpired},
+		{"used", used, kaquan.ErrCodeUsed},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			key := "order-" + r.name
+			before := readLedgers(t, e, w.accounts)
+			o, err := w.pay(e, r.code, 100, key)
+			if !errors.Is(err, r.want) {
+				t.Fatalf("pay: got %v, want %v", err, r.want)
+			}
+			wantNoPayment(t, e, "pay", o, w.merchant, key)
+			unchanged(t, e, before)
+			o, err = w.pay(e, w.code(t, e, u, 0), 100, key)
+			if err != nil || o.Duplicate || o.Payment.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
+				t.Fatalf("pay again under %q with a good code: got %v, %v, want a new COMPLETED payment", key, o, err)
+			}
+		})
+	}
+	t.Run("started, then the card refused", func(t *testing.T) {
+		c := mustV(e.Claim(ctx, kaquan.Claim{Template: w.template, User: u}))(t)
+		code := w.code(t, e, u, c.Id)
+		o, err := w.pay(e, code, 100, "below-least-cost") // the template's least cost is 2000
+		wantCardErr(t, "pay", err, messages.CardReason_CARD_REASON_BELOW_LEAST_COST)
+		wantFailedPayment(t, "pay", o, messages.PaymentResult_PAYMENT_RESULT_CARD_NOT_USABLE)
+		again, err := w.pay(e, code, 100, "below-least-cost")
+		wantCardErr(t, "retry", err, messages.CardReason_CARD_REASON_BELOW_LEAST_COST)
+		if !again.Duplicate || !proto.Equal(again.Payment, o.Payment) {
+			t.Errorf("retry: got %v (duplicate %t), want the first outcome %v", again.Payment, again.Duplicate, o.Payment)
+		}
+		wantErr(t, "another code under the key", kaquan.ErrExists, func() error {
+			_, err := w.pay(e, w.code(t, e, u, 0), 100, "below-least-cost")
+			return err
+		})
+		mustAudit(t, e)
 	})
 }

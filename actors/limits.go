@@ -15,6 +15,7 @@ const (
 	IdempotencyKeyBytesMax          = 64
 	NameBytesMax                    = 128
 	AcceptedMerchantsMax            = 256
+	AcceptancesPerMerchantMax       = 1024 // issuers one merchant has an acceptance of (granted or revoked)
 	TemplateStockMax                = 1<<32 - 1
 	ValidDaysMax                    = 3660
 	DiscountBasisPointsMax          = 9999

@@ -37,10 +37,12 @@ type Host struct {
 	Router *Router // activation and passivation of the entities living here
 	// Sender delivers messages between entities; it is Router on one node, and what a cluster
 	// replaces to reach entities placed elsewhere.
-	Sender    Sender
-	Owners    *Owners
-	Settings  Settings
-	Producers map[Kind]Producer
+	Sender Sender
+	Owners *Owners
+	// Acceptances are merchants' consents to accept other merchants' cards, cached.
+	Acceptances *Acceptances
+	Settings    Settings
+	Producers   map[Kind]Producer
 	// Dispatcher runs the mailboxes (nil: protoactor's default, a goroutine per run).
 	Dispatcher actor.Dispatcher
 	Logger     *slog.Logger

@@ -304,6 +304,55 @@ func (CardState) EnumDescriptor() ([]byte, []int) {
 	return file_records_proto_rawDescGZIP(), []int{4}
 }
 
+type AcceptanceState int32
+
+const (
+	AcceptanceState_ACCEPTANCE_STATE_UNSPECIFIED AcceptanceState = 0
+	AcceptanceState_ACCEPTANCE_STATE_GRANTED     AcceptanceState = 1
+	AcceptanceState_ACCEPTANCE_STATE_REVOKED     AcceptanceState = 2
+)
+
+// Enum value maps for AcceptanceState.
+var (
+	AcceptanceState_name = map[int32]string{
+		0: "ACCEPTANCE_STATE_UNSPECIFIED",
+		1: "ACCEPTANCE_STATE_GRANTED",
+		2: "ACCEPTANCE_STATE_REVOKED",
+	}
+	AcceptanceState_value = map[string]int32{
+		"ACCEPTANCE_STATE_UNSPECIFIED": 0,
+		"ACCEPTANCE_STATE_GRANTED":     1,
+		"ACCEPTANCE_STATE_REVOKED":     2,
+	}
+)
+
+func (x AcceptanceState) Enum() *AcceptanceState {
+	p := new(AcceptanceState)
+	*p = x
+	return p
+}
+
+func (x AcceptanceState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AcceptanceState) Descriptor() protoreflect.EnumDescriptor {
+	return file_records_proto_enumTypes[5].Descriptor()
+}
+
+func (AcceptanceState) Type() protoreflect.EnumType {
+	return &file_records_proto_enumTypes[5]
+}
+
+func (x AcceptanceState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AcceptanceState.Descriptor instead.
+func (AcceptanceState) EnumDescriptor() ([]byte, []int) {
+	return file_records_proto_rawDescGZIP(), []int{5}
+}
+
 type RewardState int32
 
 const (
@@ -340,11 +389,11 @@ func (x RewardState) String() string {
 }
 
 func (RewardState) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[5].Descriptor()
+	return file_records_proto_enumTypes[6].Descriptor()
 }
 
 func (RewardState) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[5]
+	return &file_records_proto_enumTypes[6]
 }
 
 func (x RewardState) Number() protoreflect.EnumNumber {
@@ -353,7 +402,7 @@ func (x RewardState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RewardState.Descriptor instead.
 func (RewardState) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{5}
+	return file_records_proto_rawDescGZIP(), []int{6}
 }
 
 type GiftMode int32
@@ -389,11 +438,11 @@ func (x GiftMode) String() string {
 }
 
 func (GiftMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[6].Descriptor()
+	return file_records_proto_enumTypes[7].Descriptor()
 }
 
 func (GiftMode) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[6]
+	return &file_records_proto_enumTypes[7]
 }
 
 func (x GiftMode) Number() protoreflect.EnumNumber {
@@ -402,7 +451,7 @@ func (x GiftMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GiftMode.Descriptor instead.
 func (GiftMode) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{6}
+	return file_records_proto_rawDescGZIP(), []int{7}
 }
 
 type PaymentState int32
@@ -453,11 +502,11 @@ func (x PaymentState) String() string {
 }
 
 func (PaymentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[7].Descriptor()
+	return file_records_proto_enumTypes[8].Descriptor()
 }
 
 func (PaymentState) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[7]
+	return &file_records_proto_enumTypes[8]
 }
 
 func (x PaymentState) Number() protoreflect.EnumNumber {
@@ -466,7 +515,7 @@ func (x PaymentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentState.Descriptor instead.
 func (PaymentState) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{7}
+	return file_records_proto_rawDescGZIP(), []int{8}
 }
 
 type PaymentResult int32
@@ -529,11 +578,11 @@ func (x PaymentResult) String() string {
 }
 
 func (PaymentResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[8].Descriptor()
+	return file_records_proto_enumTypes[9].Descriptor()
 }
 
 func (PaymentResult) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[8]
+	return &file_records_proto_enumTypes[9]
 }
 
 func (x PaymentResult) Number() protoreflect.EnumNumber {
@@ -542,21 +591,23 @@ func (x PaymentResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentResult.Descriptor instead.
 func (PaymentResult) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{8}
+	return file_records_proto_rawDescGZIP(), []int{9}
 }
 
 // CardReason says why a card cannot be used for a payment.
 type CardReason int32
 
 const (
-	CardReason_CARD_REASON_UNSPECIFIED           CardReason = 0
-	CardReason_CARD_REASON_NOT_OWNER             CardReason = 1
-	CardReason_CARD_REASON_NOT_AVAILABLE         CardReason = 2
-	CardReason_CARD_REASON_NOT_YET_VALID         CardReason = 3
-	CardReason_CARD_REASON_EXPIRED               CardReason = 4
-	CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED CardReason = 5
-	CardReason_CARD_REASON_BELOW_LEAST_COST      CardReason = 6
-	CardReason_CARD_REASON_UNKNOWN_CARD          CardReason = 7
+	CardReason_CARD_REASON_UNSPECIFIED            CardReason = 0
+	CardReason_CARD_REASON_NOT_OWNER              CardReason = 1
+	CardReason_CARD_REASON_NOT_AVAILABLE          CardReason = 2
+	CardReason_CARD_REASON_NOT_YET_VALID          CardReason = 3
+	CardReason_CARD_REASON_EXPIRED                CardReason = 4
+	CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED  CardReason = 5
+	CardReason_CARD_REASON_BELOW_LEAST_COST       CardReason = 6
+	CardReason_CARD_REASON_UNKNOWN_CARD           CardReason = 7
+	CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED CardReason = 8 // a merchant the template lists never agreed to accept its issuer's cards
+	CardReason_CARD_REASON_ACCEPTANCE_REVOKED     CardReason = 9 // ... agreed, then revoked its acceptance
 )
 
 // Enum value maps for CardReason.
@@ -570,16 +621,20 @@ var (
 		5: "CARD_REASON_MERCHANT_NOT_ACCEPTED",
 		6: "CARD_REASON_BELOW_LEAST_COST",
 		7: "CARD_REASON_UNKNOWN_CARD",
+		8: "CARD_REASON_ACCEPTANCE_NOT_GRANTED",
+		9: "CARD_REASON_ACCEPTANCE_REVOKED",
 	}
 	CardReason_value = map[string]int32{
-		"CARD_REASON_UNSPECIFIED":           0,
-		"CARD_REASON_NOT_OWNER":             1,
-		"CARD_REASON_NOT_AVAILABLE":         2,
-		"CARD_REASON_NOT_YET_VALID":         3,
-		"CARD_REASON_EXPIRED":               4,
-		"CARD_REASON_MERCHANT_NOT_ACCEPTED": 5,
-		"CARD_REASON_BELOW_LEAST_COST":      6,
-		"CARD_REASON_UNKNOWN_CARD":          7,
+		"CARD_REASON_UNSPECIFIED":            0,
+		"CARD_REASON_NOT_OWNER":              1,
+		"CARD_REASON_NOT_AVAILABLE":          2,
+		"CARD_REASON_NOT_YET_VALID":          3,
+		"CARD_REASON_EXPIRED":                4,
+		"CARD_REASON_MERCHANT_NOT_ACCEPTED":  5,
+		"CARD_REASON_BELOW_LEAST_COST":       6,
+		"CARD_REASON_UNKNOWN_CARD":           7,
+		"CARD_REASON_ACCEPTANCE_NOT_GRANTED": 8,
+		"CARD_REASON_ACCEPTANCE_REVOKED":     9,
 	}
 )
 
@@ -594,11 +649,11 @@ func (x CardReason) String() string {
 }
 
 func (CardReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[9].Descriptor()
+	return file_records_proto_enumTypes[10].Descriptor()
 }
 
 func (CardReason) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[9]
+	return &file_records_proto_enumTypes[10]
 }
 
 func (x CardReason) Number() protoreflect.EnumNumber {
@@ -607,7 +662,7 @@ func (x CardReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CardReason.Descriptor instead.
 func (CardReason) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{9}
+	return file_records_proto_rawDescGZIP(), []int{10}
 }
 
 type PrincipalKind int32
@@ -646,11 +701,11 @@ func (x PrincipalKind) String() string {
 }
 
 func (PrincipalKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_records_proto_enumTypes[10].Descriptor()
+	return file_records_proto_enumTypes[11].Descriptor()
 }
 
 func (PrincipalKind) Type() protoreflect.EnumType {
-	return &file_records_proto_enumTypes[10]
+	return &file_records_proto_enumTypes[11]
 }
 
 func (x PrincipalKind) Number() protoreflect.EnumNumber {
@@ -659,7 +714,7 @@ func (x PrincipalKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PrincipalKind.Descriptor instead.
 func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{10}
+	return file_records_proto_rawDescGZIP(), []int{11}
 }
 
 // Party is a user or a merchant. Written once at creation; accounts are added by account creation.
@@ -1484,6 +1539,86 @@ func (x *Card) GetRewardUse() string {
 	return ""
 }
 
+// Acceptance is a merchant's consent to accept the cards another merchant issues (key: acceptor +
+// issuer): a card accepted by a merchant other than its issuer pays there only while the merchant's
+// acceptance of the issuer is GRANTED. Granted and revoked by the acceptor (or the admin); kept when
+// revoked.
+type Acceptance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptor      uint64                 `protobuf:"varint,1,opt,name=acceptor,proto3" json:"acceptor,omitempty"` // the merchant accepting the cards, who gives the discount at its till
+	Issuer        uint64                 `protobuf:"varint,2,opt,name=issuer,proto3" json:"issuer,omitempty"`     // the merchant issuing them
+	State         AcceptanceState        `protobuf:"varint,3,opt,name=state,proto3,enum=kaquan.v1.AcceptanceState" json:"state,omitempty"`
+	GrantedAt     int64                  `protobuf:"varint,4,opt,name=granted_at,json=grantedAt,proto3" json:"granted_at,omitempty"` // the latest grant (unix ns)
+	RevokedAt     int64                  `protobuf:"varint,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"` // the latest revocation; 0 if never revoked
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Acceptance) Reset() {
+	*x = Acceptance{}
+	mi := &file_records_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Acceptance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Acceptance) ProtoMessage() {}
+
+func (x *Acceptance) ProtoReflect() protoreflect.Message {
+	mi := &file_records_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Acceptance.ProtoReflect.Descriptor instead.
+func (*Acceptance) Descriptor() ([]byte, []int) {
+	return file_records_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Acceptance) GetAcceptor() uint64 {
+	if x != nil {
+		return x.Acceptor
+	}
+	return 0
+}
+
+func (x *Acceptance) GetIssuer() uint64 {
+	if x != nil {
+		return x.Issuer
+	}
+	return 0
+}
+
+func (x *Acceptance) GetState() AcceptanceState {
+	if x != nil {
+		return x.State
+	}
+	return AcceptanceState_ACCEPTANCE_STATE_UNSPECIFIED
+}
+
+func (x *Acceptance) GetGrantedAt() int64 {
+	if x != nil {
+		return x.GrantedAt
+	}
+	return 0
+}
+
+func (x *Acceptance) GetRevokedAt() int64 {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return 0
+}
+
 // PoolEntry is a card in a user's pool (key: owner + newest first + card).
 type PoolEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1497,7 +1632,7 @@ type PoolEntry struct {
 
 func (x *PoolEntry) Reset() {
 	*x = PoolEntry{}
-	mi := &file_records_proto_msgTypes[6]
+	mi := &file_records_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1644,7 @@ func (x *PoolEntry) String() string {
 func (*PoolEntry) ProtoMessage() {}
 
 func (x *PoolEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[6]
+	mi := &file_records_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1657,7 @@ func (x *PoolEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolEntry.ProtoReflect.Descriptor instead.
 func (*PoolEntry) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{6}
+	return file_records_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PoolEntry) GetCardId() uint64 {
@@ -1575,7 +1710,7 @@ type Reward struct {
 
 func (x *Reward) Reset() {
 	*x = Reward{}
-	mi := &file_records_proto_msgTypes[7]
+	mi := &file_records_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1722,7 @@ func (x *Reward) String() string {
 func (*Reward) ProtoMessage() {}
 
 func (x *Reward) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[7]
+	mi := &file_records_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1735,7 @@ func (x *Reward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reward.ProtoReflect.Descriptor instead.
 func (*Reward) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{7}
+	return file_records_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Reward) GetUseId() string {
@@ -1709,7 +1844,7 @@ type GiftOffer struct {
 
 func (x *GiftOffer) Reset() {
 	*x = GiftOffer{}
-	mi := &file_records_proto_msgTypes[8]
+	mi := &file_records_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1856,7 @@ func (x *GiftOffer) String() string {
 func (*GiftOffer) ProtoMessage() {}
 
 func (x *GiftOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[8]
+	mi := &file_records_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1869,7 @@ func (x *GiftOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftOffer.ProtoReflect.Descriptor instead.
 func (*GiftOffer) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{8}
+	return file_records_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GiftOffer) GetFrom() uint64 {
@@ -1796,7 +1931,7 @@ type GiftRecord struct {
 
 func (x *GiftRecord) Reset() {
 	*x = GiftRecord{}
-	mi := &file_records_proto_msgTypes[9]
+	mi := &file_records_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1943,7 @@ func (x *GiftRecord) String() string {
 func (*GiftRecord) ProtoMessage() {}
 
 func (x *GiftRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[9]
+	mi := &file_records_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1956,7 @@ func (x *GiftRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftRecord.ProtoReflect.Descriptor instead.
 func (*GiftRecord) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{9}
+	return file_records_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GiftRecord) GetCardId() uint64 {
@@ -1895,7 +2030,7 @@ type StoredImage struct {
 
 func (x *StoredImage) Reset() {
 	*x = StoredImage{}
-	mi := &file_records_proto_msgTypes[10]
+	mi := &file_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2042,7 @@ func (x *StoredImage) String() string {
 func (*StoredImage) ProtoMessage() {}
 
 func (x *StoredImage) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[10]
+	mi := &file_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2055,7 @@ func (x *StoredImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredImage.ProtoReflect.Descriptor instead.
 func (*StoredImage) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{10}
+	return file_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StoredImage) GetContentType() string {
@@ -1982,7 +2117,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_records_proto_msgTypes[11]
+	mi := &file_records_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2129,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[11]
+	mi := &file_records_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2142,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{11}
+	return file_records_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Payment) GetKey() string {
@@ -2136,7 +2271,7 @@ type TokenRecord struct {
 
 func (x *TokenRecord) Reset() {
 	*x = TokenRecord{}
-	mi := &file_records_proto_msgTypes[12]
+	mi := &file_records_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2283,7 @@ func (x *TokenRecord) String() string {
 func (*TokenRecord) ProtoMessage() {}
 
 func (x *TokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_records_proto_msgTypes[12]
+	mi := &file_records_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2296,7 @@ func (x *TokenRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRecord.ProtoReflect.Descriptor instead.
 func (*TokenRecord) Descriptor() ([]byte, []int) {
-	return file_records_proto_rawDescGZIP(), []int{12}
+	return file_records_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TokenRecord) GetKind() PrincipalKind {
@@ -2314,7 +2449,16 @@ const file_records_proto_rawDesc = "" +
 	"\vreward_user\x18\x1c \x01(\bR\n" +
 	"rewardUser\x12\x1d\n" +
 	"\n" +
-	"reward_use\x18\x1d \x01(\tR\trewardUse\"x\n" +
+	"reward_use\x18\x1d \x01(\tR\trewardUse\"\xb0\x01\n" +
+	"\n" +
+	"Acceptance\x12\x1a\n" +
+	"\bacceptor\x18\x01 \x01(\x04R\bacceptor\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\x04R\x06issuer\x120\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1a.kaquan.v1.AcceptanceStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"granted_at\x18\x04 \x01(\x03R\tgrantedAt\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\x03R\trevokedAt\"x\n" +
 	"\tPoolEntry\x12\x17\n" +
 	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\x04R\x05owner\x12\x1f\n" +
@@ -2425,7 +2569,11 @@ const file_records_proto_rawDesc = "" +
 	"\x12CARD_STATE_EXPIRED\x10\x04\x12\x13\n" +
 	"\x0fCARD_STATE_VOID\x10\x05\x12\x16\n" +
 	"\x12CARD_STATE_GIFTING\x10\x06\x12\x15\n" +
-	"\x11CARD_STATE_SHARED\x10\a*~\n" +
+	"\x11CARD_STATE_SHARED\x10\a*o\n" +
+	"\x0fAcceptanceState\x12 \n" +
+	"\x1cACCEPTANCE_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ACCEPTANCE_STATE_GRANTED\x10\x01\x12\x1c\n" +
+	"\x18ACCEPTANCE_STATE_REVOKED\x10\x02*~\n" +
 	"\vRewardState\x12\x1c\n" +
 	"\x18REWARD_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REWARD_STATE_PENDING\x10\x01\x12\x18\n" +
@@ -2457,7 +2605,7 @@ const file_records_proto_rawDesc = "" +
 	"\x1cPAYMENT_RESULT_BALANCE_LIMIT\x10\t\x12%\n" +
 	"!PAYMENT_RESULT_REFUND_NOT_ALLOWED\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aPAYMENT_RESULT_INTERRUPTED\x10\v*\x82\x02\n" +
+	"\x1aPAYMENT_RESULT_INTERRUPTED\x10\v*\xce\x02\n" +
 	"\n" +
 	"CardReason\x12\x1b\n" +
 	"\x17CARD_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2467,7 +2615,9 @@ const file_records_proto_rawDesc = "" +
 	"\x13CARD_REASON_EXPIRED\x10\x04\x12%\n" +
 	"!CARD_REASON_MERCHANT_NOT_ACCEPTED\x10\x05\x12 \n" +
 	"\x1cCARD_REASON_BELOW_LEAST_COST\x10\x06\x12\x1c\n" +
-	"\x18CARD_REASON_UNKNOWN_CARD\x10\a*\x7f\n" +
+	"\x18CARD_REASON_UNKNOWN_CARD\x10\a\x12&\n" +
+	"\"CARD_REASON_ACCEPTANCE_NOT_GRANTED\x10\b\x12\"\n" +
+	"\x1eCARD_REASON_ACCEPTANCE_REVOKED\x10\t*\x7f\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRINCIPAL_KIND_ADMIN\x10\x01\x12\x1b\n" +
@@ -2486,56 +2636,59 @@ func file_records_proto_rawDescGZIP() []byte {
 	return file_records_proto_rawDescData
 }
 
-var file_records_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_records_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_records_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_records_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_records_proto_goTypes = []any{
-	(PartyKind)(0),      // 0: kaquan.v1.PartyKind
-	(AccountStatus)(0),  // 1: kaquan.v1.AccountStatus
-	(EntryKind)(0),      // 2: kaquan.v1.EntryKind
-	(TemplateKind)(0),   // 3: kaquan.v1.TemplateKind
-	(CardState)(0),      // 4: kaquan.v1.CardState
-	(RewardState)(0),    // 5: kaquan.v1.RewardState
-	(GiftMode)(0),       // 6: kaquan.v1.GiftMode
-	(PaymentState)(0),   // 7: kaquan.v1.PaymentState
-	(PaymentResult)(0),  // 8: kaquan.v1.PaymentResult
-	(CardReason)(0),     // 9: kaquan.v1.CardReason
-	(PrincipalKind)(0),  // 10: kaquan.v1.PrincipalKind
-	(*Party)(nil),       // 11: kaquan.v1.Party
-	(*PaymentCode)(nil), // 12: kaquan.v1.PaymentCode
-	(*Account)(nil),     // 13: kaquan.v1.Account
-	(*LedgerEntry)(nil), // 14: kaquan.v1.LedgerEntry
-	(*Template)(nil),    // 15: kaquan.v1.Template
-	(*Card)(nil),        // 16: kaquan.v1.Card
-	(*PoolEntry)(nil),   // 17: kaquan.v1.PoolEntry
-	(*Reward)(nil),      // 18: kaquan.v1.Reward
-	(*GiftOffer)(nil),   // 19: kaquan.v1.GiftOffer
-	(*GiftRecord)(nil),  // 20: kaquan.v1.GiftRecord
-	(*StoredImage)(nil), // 21: kaquan.v1.StoredImage
-	(*Payment)(nil),     // 22: kaquan.v1.Payment
-	(*TokenRecord)(nil), // 23: kaquan.v1.TokenRecord
+	(PartyKind)(0),       // 0: kaquan.v1.PartyKind
+	(AccountStatus)(0),   // 1: kaquan.v1.AccountStatus
+	(EntryKind)(0),       // 2: kaquan.v1.EntryKind
+	(TemplateKind)(0),    // 3: kaquan.v1.TemplateKind
+	(CardState)(0),       // 4: kaquan.v1.CardState
+	(AcceptanceState)(0), // 5: kaquan.v1.AcceptanceState
+	(RewardState)(0),     // 6: kaquan.v1.RewardState
+	(GiftMode)(0),        // 7: kaquan.v1.GiftMode
+	(PaymentState)(0),    // 8: kaquan.v1.PaymentState
+	(PaymentResult)(0),   // 9: kaquan.v1.PaymentResult
+	(CardReason)(0),      // 10: kaquan.v1.CardReason
+	(PrincipalKind)(0),   // 11: kaquan.v1.PrincipalKind
+	(*Party)(nil),        // 12: kaquan.v1.Party
+	(*PaymentCode)(nil),  // 13: kaquan.v1.PaymentCode
+	(*Account)(nil),      // 14: kaquan.v1.Account
+	(*LedgerEntry)(nil),  // 15: kaquan.v1.LedgerEntry
+	(*Template)(nil),     // 16: kaquan.v1.Template
+	(*Card)(nil),         // 17: kaquan.v1.Card
+	(*Acceptance)(nil),   // 18: kaquan.v1.Acceptance
+	(*PoolEntry)(nil),    // 19: kaquan.v1.PoolEntry
+	(*Reward)(nil),       // 20: kaquan.v1.Reward
+	(*GiftOffer)(nil),    // 21: kaquan.v1.GiftOffer
+	(*GiftRecord)(nil),   // 22: kaquan.v1.GiftRecord
+	(*StoredImage)(nil),  // 23: kaquan.v1.StoredImage
+	(*Payment)(nil),      // 24: kaquan.v1.Payment
+	(*TokenRecord)(nil),  // 25: kaquan.v1.TokenRecord
 }
 var file_records_proto_depIdxs = []int32{
 	0,  // 0: kaquan.v1.Party.kind:type_name -> kaquan.v1.PartyKind
 	0,  // 1: kaquan.v1.Account.owner_kind:type_name -> kaquan.v1.PartyKind
 	1,  // 2: kaquan.v1.Account.status:type_name -> kaquan.v1.AccountStatus
-	12, // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
+	13, // 3: kaquan.v1.Account.codes:type_name -> kaquan.v1.PaymentCode
 	2,  // 4: kaquan.v1.LedgerEntry.kind:type_name -> kaquan.v1.EntryKind
 	3,  // 5: kaquan.v1.Template.kind:type_name -> kaquan.v1.TemplateKind
 	4,  // 6: kaquan.v1.Card.state:type_name -> kaquan.v1.CardState
 	3,  // 7: kaquan.v1.Card.kind:type_name -> kaquan.v1.TemplateKind
-	19, // 8: kaquan.v1.Card.offer:type_name -> kaquan.v1.GiftOffer
-	5,  // 9: kaquan.v1.Reward.state:type_name -> kaquan.v1.RewardState
-	6,  // 10: kaquan.v1.GiftRecord.mode:type_name -> kaquan.v1.GiftMode
-	7,  // 11: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
-	8,  // 12: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
-	9,  // 13: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
-	8,  // 14: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
-	10, // 15: kaquan.v1.TokenRecord.kind:type_name -> kaquan.v1.PrincipalKind
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 8: kaquan.v1.Card.offer:type_name -> kaquan.v1.GiftOffer
+	5,  // 9: kaquan.v1.Acceptance.state:type_name -> kaquan.v1.AcceptanceState
+	6,  // 10: kaquan.v1.Reward.state:type_name -> kaquan.v1.RewardState
+	7,  // 11: kaquan.v1.GiftRecord.mode:type_name -> kaquan.v1.GiftMode
+	8,  // 12: kaquan.v1.Payment.state:type_name -> kaquan.v1.PaymentState
+	9,  // 13: kaquan.v1.Payment.result:type_name -> kaquan.v1.PaymentResult
+	10, // 14: kaquan.v1.Payment.card_reason:type_name -> kaquan.v1.CardReason
+	9,  // 15: kaquan.v1.Payment.refund_result:type_name -> kaquan.v1.PaymentResult
+	11, // 16: kaquan.v1.TokenRecord.kind:type_name -> kaquan.v1.PrincipalKind
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_records_proto_init() }
@@ -2548,8 +2701,8 @@ func file_records_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_records_proto_rawDesc), len(file_records_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   13,
+			NumEnums:      12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1364,6 +1364,146 @@ func (x *PaymentResponse) GetDuplicate() bool {
 	return false
 }
 
+type AcceptanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptor      uint64                 `protobuf:"varint,1,opt,name=acceptor,proto3" json:"acceptor,omitempty"`
+	Issuer        uint64                 `protobuf:"varint,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptanceRequest) Reset() {
+	*x = AcceptanceRequest{}
+	mi := &file_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptanceRequest) ProtoMessage() {}
+
+func (x *AcceptanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptanceRequest.ProtoReflect.Descriptor instead.
+func (*AcceptanceRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AcceptanceRequest) GetAcceptor() uint64 {
+	if x != nil {
+		return x.Acceptor
+	}
+	return 0
+}
+
+func (x *AcceptanceRequest) GetIssuer() uint64 {
+	if x != nil {
+		return x.Issuer
+	}
+	return 0
+}
+
+type ListAcceptancesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptor      uint64                 `protobuf:"varint,1,opt,name=acceptor,proto3" json:"acceptor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAcceptancesRequest) Reset() {
+	*x = ListAcceptancesRequest{}
+	mi := &file_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAcceptancesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAcceptancesRequest) ProtoMessage() {}
+
+func (x *ListAcceptancesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAcceptancesRequest.ProtoReflect.Descriptor instead.
+func (*ListAcceptancesRequest) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListAcceptancesRequest) GetAcceptor() uint64 {
+	if x != nil {
+		return x.Acceptor
+	}
+	return 0
+}
+
+type ListAcceptancesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptances   []*Acceptance          `protobuf:"bytes,1,rep,name=acceptances,proto3" json:"acceptances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAcceptancesResponse) Reset() {
+	*x = ListAcceptancesResponse{}
+	mi := &file_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAcceptancesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAcceptancesResponse) ProtoMessage() {}
+
+func (x *ListAcceptancesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAcceptancesResponse.ProtoReflect.Descriptor instead.
+func (*ListAcceptancesResponse) Descriptor() ([]byte, []int) {
+	return file_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListAcceptancesResponse) GetAcceptances() []*Acceptance {
+	if x != nil {
+		return x.Acceptances
+	}
+	return nil
+}
+
 type ClaimRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Template      uint64                 `protobuf:"varint,1,opt,name=template,proto3" json:"template,omitempty"`
@@ -1374,7 +1514,7 @@ type ClaimRequest struct {
 
 func (x *ClaimRequest) Reset() {
 	*x = ClaimRequest{}
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1526,7 @@ func (x *ClaimRequest) String() string {
 func (*ClaimRequest) ProtoMessage() {}
 
 func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[27]
+	mi := &file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1539,7 @@ func (x *ClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{27}
+	return file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClaimRequest) GetTemplate() uint64 {
@@ -1425,7 +1565,7 @@ type WalletRequest struct {
 
 func (x *WalletRequest) Reset() {
 	*x = WalletRequest{}
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1577,7 @@ func (x *WalletRequest) String() string {
 func (*WalletRequest) ProtoMessage() {}
 
 func (x *WalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[28]
+	mi := &file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1590,7 @@ func (x *WalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletRequest.ProtoReflect.Descriptor instead.
 func (*WalletRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{28}
+	return file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WalletRequest) GetUser() uint64 {
@@ -1469,7 +1609,7 @@ type WalletResponse struct {
 
 func (x *WalletResponse) Reset() {
 	*x = WalletResponse{}
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1621,7 @@ func (x *WalletResponse) String() string {
 func (*WalletResponse) ProtoMessage() {}
 
 func (x *WalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[29]
+	mi := &file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1634,7 @@ func (x *WalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletResponse.ProtoReflect.Descriptor instead.
 func (*WalletResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{29}
+	return file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WalletResponse) GetCards() []*Card {
@@ -1515,7 +1655,7 @@ type IssuePaymentCodeRequest struct {
 
 func (x *IssuePaymentCodeRequest) Reset() {
 	*x = IssuePaymentCodeRequest{}
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1667,7 @@ func (x *IssuePaymentCodeRequest) String() string {
 func (*IssuePaymentCodeRequest) ProtoMessage() {}
 
 func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[30]
+	mi := &file_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1680,7 @@ func (x *IssuePaymentCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuePaymentCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssuePaymentCodeRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{30}
+	return file_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IssuePaymentCodeRequest) GetUser() uint64 {
@@ -1579,7 +1719,7 @@ type GiftRequest struct {
 
 func (x *GiftRequest) Reset() {
 	*x = GiftRequest{}
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1731,7 @@ func (x *GiftRequest) String() string {
 func (*GiftRequest) ProtoMessage() {}
 
 func (x *GiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[31]
+	mi := &file_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1744,7 @@ func (x *GiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftRequest.ProtoReflect.Descriptor instead.
 func (*GiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{31}
+	return file_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GiftRequest) GetFrom() uint64 {
@@ -1666,7 +1806,7 @@ type AnswerGiftRequest struct {
 
 func (x *AnswerGiftRequest) Reset() {
 	*x = AnswerGiftRequest{}
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1818,7 @@ func (x *AnswerGiftRequest) String() string {
 func (*AnswerGiftRequest) ProtoMessage() {}
 
 func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[32]
+	mi := &file_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1831,7 @@ func (x *AnswerGiftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerGiftRequest.ProtoReflect.Descriptor instead.
 func (*AnswerGiftRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{32}
+	return file_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AnswerGiftRequest) GetUser() uint64 {
@@ -1718,7 +1858,7 @@ type GiftLibraryRequest struct {
 
 func (x *GiftLibraryRequest) Reset() {
 	*x = GiftLibraryRequest{}
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1870,7 @@ func (x *GiftLibraryRequest) String() string {
 func (*GiftLibraryRequest) ProtoMessage() {}
 
 func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[33]
+	mi := &file_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1883,7 @@ func (x *GiftLibraryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryRequest.ProtoReflect.Descriptor instead.
 func (*GiftLibraryRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{33}
+	return file_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GiftLibraryRequest) GetCard() uint64 {
@@ -1769,7 +1909,7 @@ type GiftLibraryResponse struct {
 
 func (x *GiftLibraryResponse) Reset() {
 	*x = GiftLibraryResponse{}
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1921,7 @@ func (x *GiftLibraryResponse) String() string {
 func (*GiftLibraryResponse) ProtoMessage() {}
 
 func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[34]
+	mi := &file_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1934,7 @@ func (x *GiftLibraryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GiftLibraryResponse.ProtoReflect.Descriptor instead.
 func (*GiftLibraryResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{34}
+	return file_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GiftLibraryResponse) GetRecords() []*GiftRecord {
@@ -1814,7 +1954,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1966,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[35]
+	mi := &file_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1979,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{35}
+	return file_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ShareRequest) GetUser() uint64 {
@@ -1867,7 +2007,7 @@ type ClaimSharedRequest struct {
 
 func (x *ClaimSharedRequest) Reset() {
 	*x = ClaimSharedRequest{}
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2019,7 @@ func (x *ClaimSharedRequest) String() string {
 func (*ClaimSharedRequest) ProtoMessage() {}
 
 func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[36]
+	mi := &file_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2032,7 @@ func (x *ClaimSharedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimSharedRequest.ProtoReflect.Descriptor instead.
 func (*ClaimSharedRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{36}
+	return file_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ClaimSharedRequest) GetClaimer() uint64 {
@@ -1927,7 +2067,7 @@ type ContactPoolsRequest struct {
 
 func (x *ContactPoolsRequest) Reset() {
 	*x = ContactPoolsRequest{}
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2079,7 @@ func (x *ContactPoolsRequest) String() string {
 func (*ContactPoolsRequest) ProtoMessage() {}
 
 func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[37]
+	mi := &file_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2092,7 @@ func (x *ContactPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsRequest.ProtoReflect.Descriptor instead.
 func (*ContactPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{37}
+	return file_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ContactPoolsRequest) GetViewer() uint64 {
@@ -1986,7 +2126,7 @@ type ContactPoolsResponse struct {
 
 func (x *ContactPoolsResponse) Reset() {
 	*x = ContactPoolsResponse{}
-	mi := &file_service_proto_msgTypes[38]
+	mi := &file_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2138,7 @@ func (x *ContactPoolsResponse) String() string {
 func (*ContactPoolsResponse) ProtoMessage() {}
 
 func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[38]
+	mi := &file_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2151,7 @@ func (x *ContactPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPoolsResponse.ProtoReflect.Descriptor instead.
 func (*ContactPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{38}
+	return file_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ContactPoolsResponse) GetCards() []*PoolEntry {
@@ -2038,7 +2178,7 @@ type RewardsRequest struct {
 
 func (x *RewardsRequest) Reset() {
 	*x = RewardsRequest{}
-	mi := &file_service_proto_msgTypes[39]
+	mi := &file_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2190,7 @@ func (x *RewardsRequest) String() string {
 func (*RewardsRequest) ProtoMessage() {}
 
 func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[39]
+	mi := &file_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2203,7 @@ func (x *RewardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsRequest.ProtoReflect.Descriptor instead.
 func (*RewardsRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{39}
+	return file_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RewardsRequest) GetSharer() uint64 {
@@ -2089,7 +2229,7 @@ type RewardsResponse struct {
 
 func (x *RewardsResponse) Reset() {
 	*x = RewardsResponse{}
-	mi := &file_service_proto_msgTypes[40]
+	mi := &file_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2241,7 @@ func (x *RewardsResponse) String() string {
 func (*RewardsResponse) ProtoMessage() {}
 
 func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[40]
+	mi := &file_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2254,7 @@ func (x *RewardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardsResponse.ProtoReflect.Descriptor instead.
 func (*RewardsResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{40}
+	return file_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RewardsResponse) GetRewards() []*Reward {
@@ -2138,7 +2278,7 @@ type ConfirmUseRequest struct {
 
 func (x *ConfirmUseRequest) Reset() {
 	*x = ConfirmUseRequest{}
-	mi := &file_service_proto_msgTypes[41]
+	mi := &file_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2290,7 @@ func (x *ConfirmUseRequest) String() string {
 func (*ConfirmUseRequest) ProtoMessage() {}
 
 func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[41]
+	mi := &file_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2303,7 @@ func (x *ConfirmUseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmUseRequest) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{41}
+	return file_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ConfirmUseRequest) GetId() string {
@@ -2218,7 +2358,7 @@ type ConfirmUseResponse struct {
 
 func (x *ConfirmUseResponse) Reset() {
 	*x = ConfirmUseResponse{}
-	mi := &file_service_proto_msgTypes[42]
+	mi := &file_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2370,7 @@ func (x *ConfirmUseResponse) String() string {
 func (*ConfirmUseResponse) ProtoMessage() {}
 
 func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[42]
+	mi := &file_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2383,7 @@ func (x *ConfirmUseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmUseResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmUseResponse) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{42}
+	return file_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ConfirmUseResponse) GetReward() *Reward {
@@ -2271,7 +2411,7 @@ type ErrorReason struct {
 
 func (x *ErrorReason) Reset() {
 	*x = ErrorReason{}
-	mi := &file_service_proto_msgTypes[43]
+	mi := &file_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2423,7 @@ func (x *ErrorReason) String() string {
 func (*ErrorReason) ProtoMessage() {}
 
 func (x *ErrorReason) ProtoReflect() protoreflect.Message {
-	mi := &file_service_proto_msgTypes[43]
+	mi := &file_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2436,7 @@ func (x *ErrorReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReason.ProtoReflect.Descriptor instead.
 func (*ErrorReason) Descriptor() ([]byte, []int) {
-	return file_service_proto_rawDescGZIP(), []int{43}
+	return file_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ErrorReason) GetReason() string {
@@ -2392,7 +2532,14 @@ const file_service_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"]\n" +
 	"\x0fPaymentResponse\x12,\n" +
 	"\apayment\x18\x01 \x01(\v2\x12.kaquan.v1.PaymentR\apayment\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\">\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"G\n" +
+	"\x11AcceptanceRequest\x12\x1a\n" +
+	"\bacceptor\x18\x01 \x01(\x04R\bacceptor\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\x04R\x06issuer\"4\n" +
+	"\x16ListAcceptancesRequest\x12\x1a\n" +
+	"\bacceptor\x18\x01 \x01(\x04R\bacceptor\"R\n" +
+	"\x17ListAcceptancesResponse\x127\n" +
+	"\vacceptances\x18\x01 \x03(\v2\x15.kaquan.v1.AcceptanceR\vacceptances\">\n" +
 	"\fClaimRequest\x12\x1a\n" +
 	"\btemplate\x18\x01 \x01(\x04R\btemplate\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\x04R\x04user\"#\n" +
@@ -2452,7 +2599,7 @@ const file_service_proto_rawDesc = "" +
 	"\vErrorReason\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x126\n" +
 	"\vcard_reason\x18\x02 \x01(\x0e2\x15.kaquan.v1.CardReasonR\n" +
-	"cardReason2\x9f\x12\n" +
+	"cardReason2\xd0\x14\n" +
 	"\rKaquanService\x12L\n" +
 	"\vCreateToken\x12\x1d.kaquan.v1.CreateTokenRequest\x1a\x1e.kaquan.v1.CreateTokenResponse\x12L\n" +
 	"\vRevokeToken\x12\x1d.kaquan.v1.RevokeTokenRequest\x1a\x1e.kaquan.v1.RevokeTokenResponse\x12>\n" +
@@ -2479,7 +2626,11 @@ const file_service_proto_rawDesc = "" +
 	"GetPayment\x12\x1c.kaquan.v1.GetPaymentRequest\x1a\x12.kaquan.v1.Payment\x123\n" +
 	"\bVoidCard\x12\x16.kaquan.v1.CardRequest\x1a\x0f.kaquan.v1.Card\x125\n" +
 	"\n" +
-	"ExpireCard\x12\x16.kaquan.v1.CardRequest\x1a\x0f.kaquan.v1.Card\x121\n" +
+	"ExpireCard\x12\x16.kaquan.v1.CardRequest\x1a\x0f.kaquan.v1.Card\x12F\n" +
+	"\x0fGrantAcceptance\x12\x1c.kaquan.v1.AcceptanceRequest\x1a\x15.kaquan.v1.Acceptance\x12G\n" +
+	"\x10RevokeAcceptance\x12\x1c.kaquan.v1.AcceptanceRequest\x1a\x15.kaquan.v1.Acceptance\x12D\n" +
+	"\rGetAcceptance\x12\x1c.kaquan.v1.AcceptanceRequest\x1a\x15.kaquan.v1.Acceptance\x12X\n" +
+	"\x0fListAcceptances\x12!.kaquan.v1.ListAcceptancesRequest\x1a\".kaquan.v1.ListAcceptancesResponse\x121\n" +
 	"\x05Claim\x12\x17.kaquan.v1.ClaimRequest\x1a\x0f.kaquan.v1.Card\x12=\n" +
 	"\x06Wallet\x12\x18.kaquan.v1.WalletRequest\x1a\x19.kaquan.v1.WalletResponse\x12N\n" +
 	"\x10IssuePaymentCode\x12\".kaquan.v1.IssuePaymentCodeRequest\x1a\x16.kaquan.v1.PaymentCode\x12/\n" +
@@ -2508,7 +2659,7 @@ func file_service_proto_rawDescGZIP() []byte {
 	return file_service_proto_rawDescData
 }
 
-var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_service_proto_goTypes = []any{
 	(*CreateTokenRequest)(nil),      // 0: kaquan.v1.CreateTokenRequest
 	(*CreateTokenResponse)(nil),     // 1: kaquan.v1.CreateTokenResponse
@@ -2537,126 +2688,139 @@ var file_service_proto_goTypes = []any{
 	(*RefundRequest)(nil),           // 24: kaquan.v1.RefundRequest
 	(*GetPaymentRequest)(nil),       // 25: kaquan.v1.GetPaymentRequest
 	(*PaymentResponse)(nil),         // 26: kaquan.v1.PaymentResponse
-	(*ClaimRequest)(nil),            // 27: kaquan.v1.ClaimRequest
-	(*WalletRequest)(nil),           // 28: kaquan.v1.WalletRequest
-	(*WalletResponse)(nil),          // 29: kaquan.v1.WalletResponse
-	(*IssuePaymentCodeRequest)(nil), // 30: kaquan.v1.IssuePaymentCodeRequest
-	(*GiftRequest)(nil),             // 31: kaquan.v1.GiftRequest
-	(*AnswerGiftRequest)(nil),       // 32: kaquan.v1.AnswerGiftRequest
-	(*GiftLibraryRequest)(nil),      // 33: kaquan.v1.GiftLibraryRequest
-	(*GiftLibraryResponse)(nil),     // 34: kaquan.v1.GiftLibraryResponse
-	(*ShareRequest)(nil),            // 35: kaquan.v1.ShareRequest
-	(*ClaimSharedRequest)(nil),      // 36: kaquan.v1.ClaimSharedRequest
-	(*ContactPoolsRequest)(nil),     // 37: kaquan.v1.ContactPoolsRequest
-	(*ContactPoolsResponse)(nil),    // 38: kaquan.v1.ContactPoolsResponse
-	(*RewardsRequest)(nil),          // 39: kaquan.v1.RewardsRequest
-	(*RewardsResponse)(nil),         // 40: kaquan.v1.RewardsResponse
-	(*ConfirmUseRequest)(nil),       // 41: kaquan.v1.ConfirmUseRequest
-	(*ConfirmUseResponse)(nil),      // 42: kaquan.v1.ConfirmUseResponse
-	(*ErrorReason)(nil),             // 43: kaquan.v1.ErrorReason
-	(PrincipalKind)(0),              // 44: kaquan.v1.PrincipalKind
-	(PartyKind)(0),                  // 45: kaquan.v1.PartyKind
-	(AccountStatus)(0),              // 46: kaquan.v1.AccountStatus
-	(*Account)(nil),                 // 47: kaquan.v1.Account
-	(*Template)(nil),                // 48: kaquan.v1.Template
-	(*Payment)(nil),                 // 49: kaquan.v1.Payment
-	(*Card)(nil),                    // 50: kaquan.v1.Card
-	(*GiftRecord)(nil),              // 51: kaquan.v1.GiftRecord
-	(*PoolEntry)(nil),               // 52: kaquan.v1.PoolEntry
-	(*Reward)(nil),                  // 53: kaquan.v1.Reward
-	(CardReason)(0),                 // 54: kaquan.v1.CardReason
-	(*Party)(nil),                   // 55: kaquan.v1.Party
-	(*LedgerEntry)(nil),             // 56: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),             // 57: kaquan.v1.PaymentCode
+	(*AcceptanceRequest)(nil),       // 27: kaquan.v1.AcceptanceRequest
+	(*ListAcceptancesRequest)(nil),  // 28: kaquan.v1.ListAcceptancesRequest
+	(*ListAcceptancesResponse)(nil), // 29: kaquan.v1.ListAcceptancesResponse
+	(*ClaimRequest)(nil),            // 30: kaquan.v1.ClaimRequest
+	(*WalletRequest)(nil),           // 31: kaquan.v1.WalletRequest
+	(*WalletResponse)(nil),          // 32: kaquan.v1.WalletResponse
+	(*IssuePaymentCodeRequest)(nil), // 33: kaquan.v1.IssuePaymentCodeRequest
+	(*GiftRequest)(nil),             // 34: kaquan.v1.GiftRequest
+	(*AnswerGiftRequest)(nil),       // 35: kaquan.v1.AnswerGiftRequest
+	(*GiftLibraryRequest)(nil),      // 36: kaquan.v1.GiftLibraryRequest
+	(*GiftLibraryResponse)(nil),     // 37: kaquan.v1.GiftLibraryResponse
+	(*ShareRequest)(nil),            // 38: kaquan.v1.ShareRequest
+	(*ClaimSharedRequest)(nil),      // 39: kaquan.v1.ClaimSharedRequest
+	(*ContactPoolsRequest)(nil),     // 40: kaquan.v1.ContactPoolsRequest
+	(*ContactPoolsResponse)(nil),    // 41: kaquan.v1.ContactPoolsResponse
+	(*RewardsRequest)(nil),          // 42: kaquan.v1.RewardsRequest
+	(*RewardsResponse)(nil),         // 43: kaquan.v1.RewardsResponse
+	(*ConfirmUseRequest)(nil),       // 44: kaquan.v1.ConfirmUseRequest
+	(*ConfirmUseResponse)(nil),      // 45: kaquan.v1.ConfirmUseResponse
+	(*ErrorReason)(nil),             // 46: kaquan.v1.ErrorReason
+	(PrincipalKind)(0),              // 47: kaquan.v1.PrincipalKind
+	(PartyKind)(0),                  // 48: kaquan.v1.PartyKind
+	(AccountStatus)(0),              // 49: kaquan.v1.AccountStatus
+	(*Account)(nil),                 // 50: kaquan.v1.Account
+	(*Template)(nil),                // 51: kaquan.v1.Template
+	(*Payment)(nil),                 // 52: kaquan.v1.Payment
+	(*Acceptance)(nil),              // 53: kaquan.v1.Acceptance
+	(*Card)(nil),                    // 54: kaquan.v1.Card
+	(*GiftRecord)(nil),              // 55: kaquan.v1.GiftRecord
+	(*PoolEntry)(nil),               // 56: kaquan.v1.PoolEntry
+	(*Reward)(nil),                  // 57: kaquan.v1.Reward
+	(CardReason)(0),                 // 58: kaquan.v1.CardReason
+	(*Party)(nil),                   // 59: kaquan.v1.Party
+	(*LedgerEntry)(nil),             // 60: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),             // 61: kaquan.v1.PaymentCode
 }
 var file_service_proto_depIdxs = []int32{
-	44, // 0: kaquan.v1.CreateTokenRequest.kind:type_name -> kaquan.v1.PrincipalKind
-	45, // 1: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
-	46, // 2: kaquan.v1.SetAccountStatusRequest.status:type_name -> kaquan.v1.AccountStatus
-	47, // 3: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
-	48, // 4: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
-	49, // 5: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
-	50, // 6: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
-	51, // 7: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
-	52, // 8: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
-	53, // 9: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
-	53, // 10: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
-	54, // 11: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
-	0,  // 12: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
-	2,  // 13: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
-	4,  // 14: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
-	5,  // 15: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
-	6,  // 16: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
-	6,  // 17: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
-	7,  // 18: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
-	9,  // 19: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
-	9,  // 20: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
-	12, // 21: kaquan.v1.KaquanService.SetAccountStatus:input_type -> kaquan.v1.SetAccountStatusRequest
-	13, // 22: kaquan.v1.KaquanService.GetParty:input_type -> kaquan.v1.GetPartyRequest
-	14, // 23: kaquan.v1.KaquanService.GetTemplate:input_type -> kaquan.v1.GetTemplateRequest
-	15, // 24: kaquan.v1.KaquanService.GetCard:input_type -> kaquan.v1.GetCardRequest
-	17, // 25: kaquan.v1.KaquanService.ListContacts:input_type -> kaquan.v1.ListContactsRequest
-	11, // 26: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
-	20, // 27: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
-	21, // 28: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
-	23, // 29: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
-	24, // 30: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
-	25, // 31: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
-	16, // 32: kaquan.v1.KaquanService.VoidCard:input_type -> kaquan.v1.CardRequest
-	16, // 33: kaquan.v1.KaquanService.ExpireCard:input_type -> kaquan.v1.CardRequest
-	27, // 34: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
-	28, // 35: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
-	30, // 36: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
-	31, // 37: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
-	32, // 38: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
-	32, // 39: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
-	33, // 40: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
-	35, // 41: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
-	35, // 42: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
-	36, // 43: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
-	37, // 44: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
-	39, // 45: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
-	41, // 46: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
-	1,  // 47: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
-	3,  // 48: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
-	55, // 49: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
-	47, // 50: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
-	56, // 51: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
-	56, // 52: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
-	8,  // 53: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
-	10, // 54: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
-	10, // 55: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
-	47, // 56: kaquan.v1.KaquanService.SetAccountStatus:output_type -> kaquan.v1.Account
-	55, // 57: kaquan.v1.KaquanService.GetParty:output_type -> kaquan.v1.Party
-	48, // 58: kaquan.v1.KaquanService.GetTemplate:output_type -> kaquan.v1.Template
-	50, // 59: kaquan.v1.KaquanService.GetCard:output_type -> kaquan.v1.Card
-	18, // 60: kaquan.v1.KaquanService.ListContacts:output_type -> kaquan.v1.ListContactsResponse
-	19, // 61: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
-	48, // 62: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
-	22, // 63: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
-	26, // 64: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
-	26, // 65: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
-	49, // 66: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
-	50, // 67: kaquan.v1.KaquanService.VoidCard:output_type -> kaquan.v1.Card
-	50, // 68: kaquan.v1.KaquanService.ExpireCard:output_type -> kaquan.v1.Card
-	50, // 69: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
-	29, // 70: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
-	57, // 71: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
-	50, // 72: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
-	50, // 73: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
-	50, // 74: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
-	34, // 75: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
-	50, // 76: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
-	50, // 77: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
-	50, // 78: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
-	38, // 79: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
-	40, // 80: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
-	42, // 81: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
-	47, // [47:82] is the sub-list for method output_type
-	12, // [12:47] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	47, // 0: kaquan.v1.CreateTokenRequest.kind:type_name -> kaquan.v1.PrincipalKind
+	48, // 1: kaquan.v1.CreatePartyRequest.kind:type_name -> kaquan.v1.PartyKind
+	49, // 2: kaquan.v1.SetAccountStatusRequest.status:type_name -> kaquan.v1.AccountStatus
+	50, // 3: kaquan.v1.GetAccountResponse.account:type_name -> kaquan.v1.Account
+	51, // 4: kaquan.v1.CreateTemplateRequest.template:type_name -> kaquan.v1.Template
+	52, // 5: kaquan.v1.PaymentResponse.payment:type_name -> kaquan.v1.Payment
+	53, // 6: kaquan.v1.ListAcceptancesResponse.acceptances:type_name -> kaquan.v1.Acceptance
+	54, // 7: kaquan.v1.WalletResponse.cards:type_name -> kaquan.v1.Card
+	55, // 8: kaquan.v1.GiftLibraryResponse.records:type_name -> kaquan.v1.GiftRecord
+	56, // 9: kaquan.v1.ContactPoolsResponse.cards:type_name -> kaquan.v1.PoolEntry
+	57, // 10: kaquan.v1.RewardsResponse.rewards:type_name -> kaquan.v1.Reward
+	57, // 11: kaquan.v1.ConfirmUseResponse.reward:type_name -> kaquan.v1.Reward
+	58, // 12: kaquan.v1.ErrorReason.card_reason:type_name -> kaquan.v1.CardReason
+	0,  // 13: kaquan.v1.KaquanService.CreateToken:input_type -> kaquan.v1.CreateTokenRequest
+	2,  // 14: kaquan.v1.KaquanService.RevokeToken:input_type -> kaquan.v1.RevokeTokenRequest
+	4,  // 15: kaquan.v1.KaquanService.CreateParty:input_type -> kaquan.v1.CreatePartyRequest
+	5,  // 16: kaquan.v1.KaquanService.CreateAccount:input_type -> kaquan.v1.CreateAccountRequest
+	6,  // 17: kaquan.v1.KaquanService.Deposit:input_type -> kaquan.v1.TransferRequest
+	6,  // 18: kaquan.v1.KaquanService.Withdraw:input_type -> kaquan.v1.TransferRequest
+	7,  // 19: kaquan.v1.KaquanService.Audit:input_type -> kaquan.v1.AuditRequest
+	9,  // 20: kaquan.v1.KaquanService.AddContact:input_type -> kaquan.v1.ContactRequest
+	9,  // 21: kaquan.v1.KaquanService.RemoveContact:input_type -> kaquan.v1.ContactRequest
+	12, // 22: kaquan.v1.KaquanService.SetAccountStatus:input_type -> kaquan.v1.SetAccountStatusRequest
+	13, // 23: kaquan.v1.KaquanService.GetParty:input_type -> kaquan.v1.GetPartyRequest
+	14, // 24: kaquan.v1.KaquanService.GetTemplate:input_type -> kaquan.v1.GetTemplateRequest
+	15, // 25: kaquan.v1.KaquanService.GetCard:input_type -> kaquan.v1.GetCardRequest
+	17, // 26: kaquan.v1.KaquanService.ListContacts:input_type -> kaquan.v1.ListContactsRequest
+	11, // 27: kaquan.v1.KaquanService.GetAccount:input_type -> kaquan.v1.GetAccountRequest
+	20, // 28: kaquan.v1.KaquanService.CreateTemplate:input_type -> kaquan.v1.CreateTemplateRequest
+	21, // 29: kaquan.v1.KaquanService.SetNotifySecret:input_type -> kaquan.v1.SetNotifySecretRequest
+	23, // 30: kaquan.v1.KaquanService.Pay:input_type -> kaquan.v1.PayRequest
+	24, // 31: kaquan.v1.KaquanService.Refund:input_type -> kaquan.v1.RefundRequest
+	25, // 32: kaquan.v1.KaquanService.GetPayment:input_type -> kaquan.v1.GetPaymentRequest
+	16, // 33: kaquan.v1.KaquanService.VoidCard:input_type -> kaquan.v1.CardRequest
+	16, // 34: kaquan.v1.KaquanService.ExpireCard:input_type -> kaquan.v1.CardRequest
+	27, // 35: kaquan.v1.KaquanService.GrantAcceptance:input_type -> kaquan.v1.AcceptanceRequest
+	27, // 36: kaquan.v1.KaquanService.RevokeAcceptance:input_type -> kaquan.v1.AcceptanceRequest
+	27, // 37: kaquan.v1.KaquanService.GetAcceptance:input_type -> kaquan.v1.AcceptanceRequest
+	28, // 38: kaquan.v1.KaquanService.ListAcceptances:input_type -> kaquan.v1.ListAcceptancesRequest
+	30, // 39: kaquan.v1.KaquanService.Claim:input_type -> kaquan.v1.ClaimRequest
+	31, // 40: kaquan.v1.KaquanService.Wallet:input_type -> kaquan.v1.WalletRequest
+	33, // 41: kaquan.v1.KaquanService.IssuePaymentCode:input_type -> kaquan.v1.IssuePaymentCodeRequest
+	34, // 42: kaquan.v1.KaquanService.Gift:input_type -> kaquan.v1.GiftRequest
+	35, // 43: kaquan.v1.KaquanService.AcceptGift:input_type -> kaquan.v1.AnswerGiftRequest
+	35, // 44: kaquan.v1.KaquanService.DeclineGift:input_type -> kaquan.v1.AnswerGiftRequest
+	36, // 45: kaquan.v1.KaquanService.GiftLibrary:input_type -> kaquan.v1.GiftLibraryRequest
+	38, // 46: kaquan.v1.KaquanService.Share:input_type -> kaquan.v1.ShareRequest
+	38, // 47: kaquan.v1.KaquanService.Unshare:input_type -> kaquan.v1.ShareRequest
+	39, // 48: kaquan.v1.KaquanService.ClaimShared:input_type -> kaquan.v1.ClaimSharedRequest
+	40, // 49: kaquan.v1.KaquanService.ContactPools:input_type -> kaquan.v1.ContactPoolsRequest
+	42, // 50: kaquan.v1.KaquanService.Rewards:input_type -> kaquan.v1.RewardsRequest
+	44, // 51: kaquan.v1.KaquanService.ConfirmUse:input_type -> kaquan.v1.ConfirmUseRequest
+	1,  // 52: kaquan.v1.KaquanService.CreateToken:output_type -> kaquan.v1.CreateTokenResponse
+	3,  // 53: kaquan.v1.KaquanService.RevokeToken:output_type -> kaquan.v1.RevokeTokenResponse
+	59, // 54: kaquan.v1.KaquanService.CreateParty:output_type -> kaquan.v1.Party
+	50, // 55: kaquan.v1.KaquanService.CreateAccount:output_type -> kaquan.v1.Account
+	60, // 56: kaquan.v1.KaquanService.Deposit:output_type -> kaquan.v1.LedgerEntry
+	60, // 57: kaquan.v1.KaquanService.Withdraw:output_type -> kaquan.v1.LedgerEntry
+	8,  // 58: kaquan.v1.KaquanService.Audit:output_type -> kaquan.v1.AuditResponse
+	10, // 59: kaquan.v1.KaquanService.AddContact:output_type -> kaquan.v1.ContactResponse
+	10, // 60: kaquan.v1.KaquanService.RemoveContact:output_type -> kaquan.v1.ContactResponse
+	50, // 61: kaquan.v1.KaquanService.SetAccountStatus:output_type -> kaquan.v1.Account
+	59, // 62: kaquan.v1.KaquanService.GetParty:output_type -> kaquan.v1.Party
+	51, // 63: kaquan.v1.KaquanService.GetTemplate:output_type -> kaquan.v1.Template
+	54, // 64: kaquan.v1.KaquanService.GetCard:output_type -> kaquan.v1.Card
+	18, // 65: kaquan.v1.KaquanService.ListContacts:output_type -> kaquan.v1.ListContactsResponse
+	19, // 66: kaquan.v1.KaquanService.GetAccount:output_type -> kaquan.v1.GetAccountResponse
+	51, // 67: kaquan.v1.KaquanService.CreateTemplate:output_type -> kaquan.v1.Template
+	22, // 68: kaquan.v1.KaquanService.SetNotifySecret:output_type -> kaquan.v1.SetNotifySecretResponse
+	26, // 69: kaquan.v1.KaquanService.Pay:output_type -> kaquan.v1.PaymentResponse
+	26, // 70: kaquan.v1.KaquanService.Refund:output_type -> kaquan.v1.PaymentResponse
+	52, // 71: kaquan.v1.KaquanService.GetPayment:output_type -> kaquan.v1.Payment
+	54, // 72: kaquan.v1.KaquanService.VoidCard:output_type -> kaquan.v1.Card
+	54, // 73: kaquan.v1.KaquanService.ExpireCard:output_type -> kaquan.v1.Card
+	53, // 74: kaquan.v1.KaquanService.GrantAcceptance:output_type -> kaquan.v1.Acceptance
+	53, // 75: kaquan.v1.KaquanService.RevokeAcceptance:output_type -> kaquan.v1.Acceptance
+	53, // 76: kaquan.v1.KaquanService.GetAcceptance:output_type -> kaquan.v1.Acceptance
+	29, // 77: kaquan.v1.KaquanService.ListAcceptances:output_type -> kaquan.v1.ListAcceptancesResponse
+	54, // 78: kaquan.v1.KaquanService.Claim:output_type -> kaquan.v1.Card
+	32, // 79: kaquan.v1.KaquanService.Wallet:output_type -> kaquan.v1.WalletResponse
+	61, // 80: kaquan.v1.KaquanService.IssuePaymentCode:output_type -> kaquan.v1.PaymentCode
+	54, // 81: kaquan.v1.KaquanService.Gift:output_type -> kaquan.v1.Card
+	54, // 82: kaquan.v1.KaquanService.AcceptGift:output_type -> kaquan.v1.Card
+	54, // 83: kaquan.v1.KaquanService.DeclineGift:output_type -> kaquan.v1.Card
+	37, // 84: kaquan.v1.KaquanService.GiftLibrary:output_type -> kaquan.v1.GiftLibraryResponse
+	54, // 85: kaquan.v1.KaquanService.Share:output_type -> kaquan.v1.Card
+	54, // 86: kaquan.v1.KaquanService.Unshare:output_type -> kaquan.v1.Card
+	54, // 87: kaquan.v1.KaquanService.ClaimShared:output_type -> kaquan.v1.Card
+	41, // 88: kaquan.v1.KaquanService.ContactPools:output_type -> kaquan.v1.ContactPoolsResponse
+	43, // 89: kaquan.v1.KaquanService.Rewards:output_type -> kaquan.v1.RewardsResponse
+	45, // 90: kaquan.v1.KaquanService.ConfirmUse:output_type -> kaquan.v1.ConfirmUseResponse
+	52, // [52:91] is the sub-list for method output_type
+	13, // [13:52] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_service_proto_init() }
@@ -2671,7 +2835,7 @@ func file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_service_proto_rawDesc), len(file_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

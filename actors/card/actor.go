@@ -53,7 +53,11 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 }
 
 func (b *behavior) handleReserve(c *actors.Context, m *messages.ReserveCard) {
-	ch, err := Decide(&b.s, Reserve{Payment: m.Payment, Payer: m.PayerId, Merchant: m.MerchantId, Amount: m.Amount}, m.Now)
+	acceptance, ok := b.acceptance(c, m.MerchantId)
+	if !ok {
+		return
+	}
+	ch, err := Decide(&b.s, Reserve{Payment: m.Payment, Payer: m.PayerId, Merchant: m.MerchantId, Amount: m.Amount, Acceptance: acceptance}, m.Now)
 	answer := &messages.CardReserved{}
 	if err != nil {
 		var ce *actors.CardError
@@ -137,7 +141,28 @@ func (b *behavior) handleGive(c *actors.Context, call *actors.Call, m GiveCard) 
 	b.change(c, ch, m.Image, func(err error) { call.Respond(next, err) })
 }
 
+// acceptance reads merchant's acceptance of the card's issuer when the card needs it (see
+// NeedsAcceptance); nil otherwise, or when none is recorded. A failed read stops the engine (ok
+// false): the payment waiting on the answer stops with it.
+func (b *behavior) acceptance(c *actors.Context, merchant uint64) (*messages.Acceptance, bool) {
+	if !NeedsAcceptance(b.s.Card, merchant) {
+		return nil, true
+	}
+	a, err := c.Host().Acceptances.Of(merchant, b.s.Card.MerchantId)
+	if err != nil {
+		c.Host().Fatal(fmt.Errorf("acceptance of %d by %d: %w", b.s.Card.MerchantId, merchant, err))
+		return nil, false
+	}
+	return a, true
+}
+
 func (b *behavior) handleExternalUse(c *actors.Context, call *actors.Call, m ExternalUse) {
+	a, ok := b.acceptance(c, m.Merchant)
+	if !ok {
+		call.Respond(nil, actors.ErrEngineStopped)
+		return
+	}
+	m.Acceptance = a
 	ch, err := Decide(&b.s, m, m.Now)
 	switch {
 	case err != nil:

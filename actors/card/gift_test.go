@@ -279,7 +279,7 @@ func TestGift_DeclineAndTimeout(t *testing.T) {
 }
 
 func TestGift_OfferedCardCannotBeSpent(t *testing.T) {
-	_, reason := DecideReserve(offered(), &messages.ReserveCard{Payment: payment, PayerId: owner, MerchantId: merchant, Amount: 100, Now: giftNow})
+	_, reason := DecideReserve(offered(), &messages.ReserveCard{Payment: payment, PayerId: owner, MerchantId: merchant, Amount: 100, Now: giftNow}, nil)
 	if reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
 		t.Errorf("reserve a GIFTING card: got %s, want NOT_AVAILABLE", reason)
 	}

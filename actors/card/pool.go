@@ -7,7 +7,6 @@ package card
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -103,19 +102,21 @@ func inPoolOf(c *messages.Card, owner uint64) messages.PoolResult {
 	return messages.PoolResult_POOL_RESULT_OK
 }
 
-// decideExternalUse checks a merchant's notification that card c was used outside the engine (use
-// id useID) at now: the card must have come from a pool and be accepted by the merchant; it becomes
-// USED by that use. A repeat of the same use returns nil and no error.
-func decideExternalUse(c *messages.Card, merchant uint64, useID string, now int64) (*messages.Card, error) {
+// decideExternalUse checks a merchant's notification that card c was used outside the engine
+// (use id cmd.UseID) at now: the card must have come from a pool and be accepted by the merchant
+// (listed, and for a merchant other than the issuer, its acceptance granted); it becomes USED by
+// that use. A repeat of the same use returns nil and no error.
+func decideExternalUse(c *messages.Card, cmd ExternalUse, now int64) (*messages.Card, error) {
+	useID := cmd.UseID
 	switch {
 	case c == nil:
 		return nil, fmt.Errorf("%w: card", actors.ErrUnknownEntity)
 	case c.SharedBy == 0:
 		return nil, fmt.Errorf("%w: card %d did not come from a pool", actors.ErrNotShared, c.Id)
-	case !slices.Contains(c.AcceptedMerchants, merchant):
-		return nil, &actors.CardError{Reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED}
 	case c.State == messages.CardState_CARD_STATE_USED && c.Payment == useID:
-		return nil, nil // the same notification again
+		return nil, nil // the same notification again (its id names its merchant), also after a revocation
+	case accepts(c, cmd.Merchant, cmd.Acceptance) != messages.CardReason_CARD_REASON_UNSPECIFIED:
+		return nil, &actors.CardError{Reason: accepts(c, cmd.Merchant, cmd.Acceptance)}
 	case c.State != messages.CardState_CARD_STATE_AVAILABLE:
 		return nil, &actors.CardError{Reason: messages.CardReason_CARD_REASON_NOT_AVAILABLE}
 	case now < c.ValidFrom:

@@ -113,7 +113,7 @@ func TestPool_DecideUnshareAndClaim(t *testing.T) {
 		})
 	}
 	// A card in a pool cannot be spent or gifted.
-	if _, reason := DecideReserve(inPool(), &messages.ReserveCard{PayerId: owner, MerchantId: merchant, Amount: 100, Now: poolNow}); reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
+	if _, reason := DecideReserve(inPool(), &messages.ReserveCard{PayerId: owner, MerchantId: merchant, Amount: 100, Now: poolNow}, nil); reason != messages.CardReason_CARD_REASON_NOT_AVAILABLE {
 		t.Errorf("reserve a shared card: %s", reason)
 	}
 }
@@ -138,10 +138,26 @@ func TestPool_DecideExternalUse(t *testing.T) {
 		{"Unknown", nil, merchant, poolNow, actors.ErrUnknownEntity, 0},
 		{"NotShared", shareable(), merchant, poolNow, actors.ErrNotShared, 0},
 		{"MerchantNotAccepted", claimed(), 99, poolNow, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
+		{"ListedWithoutAcceptance", claimed(), 11, poolNow, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED},
 		{"OtherUse", withState(claimed(), used, "pay:x", 1), merchant, poolNow, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_NOT_AVAILABLE},
 		{"NotYetValid", claimed(), merchant, from - 1, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_NOT_YET_VALID},
 		{"Expired", claimed(), merchant, until, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_EXPIRED},
 	}
+	t.Run("ListedAndGranted", func(t *testing.T) {
+		cmd := ExternalUse{Merchant: 11, UseID: "ntf:11:a", Now: poolNow, Acceptance: acceptance(11, merchant, granted)}
+		if n, err := cardOf(Decide(on(claimed()), cmd, poolNow)); err != nil || n.State != used {
+			t.Errorf("got %v, %v; want USED", n, err)
+		}
+	})
+	t.Run("RepeatAfterRevoke", func(t *testing.T) {
+		cmd := ExternalUse{Merchant: 11, UseID: "ntf:11:a", Now: poolNow, Acceptance: acceptance(11, merchant, revoked)}
+		if n, err := cardOf(Decide(on(withState(claimed(), used, "ntf:11:a", 0)), cmd, poolNow)); n != nil || err != nil {
+			t.Errorf("got %v, %v; want nil, nil (the same notification again)", n, err)
+		}
+		cmd.UseID = "ntf:11:b"
+		_, err := cardOf(Decide(on(claimed()), cmd, poolNow))
+		checkCardErr(t, err, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_ACCEPTANCE_REVOKED)
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.c)

@@ -35,10 +35,13 @@ type Command interface{ isCommand() }
 // Commands from a payment (messages.ReserveCard, UseCard, ReleaseCard) and from the API.
 type (
 	// Reserve holds the card for Payment of Amount at Merchant by Payer, with its discount.
+	// Acceptance is Merchant's acceptance of the card's issuer (nil: none recorded), which the
+	// shell reads only when NeedsAcceptance says so.
 	Reserve struct {
 		Payment         string
 		Payer, Merchant uint64
 		Amount          int64
+		Acceptance      *messages.Acceptance
 	}
 	// Use spends the card reserved by Payment.
 	Use struct{ Payment string }
@@ -55,6 +58,7 @@ type (
 		UseID          string
 		RewardTemplate uint64
 		Now            int64
+		Acceptance     *messages.Acceptance // as in Reserve
 	}
 )
 
@@ -107,7 +111,7 @@ func Decide(s *State, cmd Command, now int64) (Change, error) {
 	case Void:
 		next, err = decideVoid(c, cmd.Merchant)
 	case ExternalUse:
-		if next, err = decideExternalUse(c, cmd.Merchant, cmd.UseID, now); next != nil {
+		if next, err = decideExternalUse(c, cmd, now); next != nil {
 			return rewarded(Change{Prev: c, Card: next}, cmd.UseID, cmd.RewardTemplate, cmd.Merchant, now), nil
 		}
 	case GiveCard:
@@ -166,9 +170,37 @@ func Discount(c *messages.Card, amount int64) int64 {
 }
 
 // DecideReserve is Decide of a Reserve for callers outside the actor (benchmarks): it checks card c
-// for payment cmd at cmd.Now and returns the discount, or a reason the card cannot be used.
-func DecideReserve(c *messages.Card, cmd *messages.ReserveCard) (int64, messages.CardReason) {
-	return decideReserve(c, Reserve{Payment: cmd.Payment, Payer: cmd.PayerId, Merchant: cmd.MerchantId, Amount: cmd.Amount}, cmd.Now)
+// for payment cmd at cmd.Now, with the merchant's acceptance of the card's issuer (nil: none), and
+// returns the discount, or a reason the card cannot be used.
+func DecideReserve(c *messages.Card, cmd *messages.ReserveCard, acceptance *messages.Acceptance) (int64, messages.CardReason) {
+	return decideReserve(c, Reserve{Payment: cmd.Payment, Payer: cmd.PayerId, Merchant: cmd.MerchantId, Amount: cmd.Amount,
+		Acceptance: acceptance}, cmd.Now)
+}
+
+// NeedsAcceptance reports whether card c at merchant depends on merchant's acceptance of c's
+// issuer: c lists merchant, and merchant is not the issuer (who accepts its own cards without
+// one). Only then does the shell read the acceptance, so a merchant's own cards cost no read.
+func NeedsAcceptance(c *messages.Card, merchant uint64) bool {
+	return c != nil && merchant != c.MerchantId && slices.Contains(c.AcceptedMerchants, merchant)
+}
+
+// accepts is why card c refuses merchant, or UNSPECIFIED when merchant takes it: the template
+// must list merchant, and a merchant other than the issuer must have granted acceptance a (its
+// acceptance of c's issuer; nil: none recorded) and not revoked it.
+func accepts(c *messages.Card, merchant uint64, a *messages.Acceptance) messages.CardReason {
+	switch {
+	case !slices.Contains(c.AcceptedMerchants, merchant):
+		return messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED
+	case merchant == c.MerchantId:
+		return messages.CardReason_CARD_REASON_UNSPECIFIED
+	case a.GetAcceptor() != merchant || a.GetIssuer() != c.MerchantId:
+		return messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED // none, or not this pair's
+	case a.State == messages.AcceptanceState_ACCEPTANCE_STATE_GRANTED:
+		return messages.CardReason_CARD_REASON_UNSPECIFIED
+	case a.State == messages.AcceptanceState_ACCEPTANCE_STATE_REVOKED:
+		return messages.CardReason_CARD_REASON_ACCEPTANCE_REVOKED
+	}
+	return messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED
 }
 
 func decideReserve(c *messages.Card, cmd Reserve, now int64) (int64, messages.CardReason) {
@@ -185,12 +217,33 @@ func decideReserve(c *messages.Card, cmd Reserve, now int64) (int64, messages.Ca
 		return 0, messages.CardReason_CARD_REASON_NOT_YET_VALID
 	case now >= c.ValidUntil:
 		return 0, messages.CardReason_CARD_REASON_EXPIRED
-	case !slices.Contains(c.AcceptedMerchants, cmd.Merchant):
-		return 0, messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED
+	case accepts(c, cmd.Merchant, cmd.Acceptance) != messages.CardReason_CARD_REASON_UNSPECIFIED:
+		return 0, accepts(c, cmd.Merchant, cmd.Acceptance)
 	case cmd.Amount < c.LeastCost:
 		return 0, messages.CardReason_CARD_REASON_BELOW_LEAST_COST
 	}
 	return Discount(c, cmd.Amount), messages.CardReason_CARD_REASON_UNSPECIFIED
+}
+
+// CodeRefusal is why card c cannot be named in a payment code that user asks for at now, or
+// UNSPECIFIED when it can: the card must exist, be the user's, and not be past use (USED, VOID,
+// EXPIRED, or its validity over). The reasons are those a payment's Reserve would give. A card that
+// may become usable within the code's life by itself or by its owner (RESERVED by a payment that
+// may fail, GIFTING, SHARED, not yet valid) is let through: the payment decides. It is a check at
+// issue time, not a hold: the card may still change before the payment.
+func CodeRefusal(c *messages.Card, user uint64, now int64) messages.CardReason {
+	switch {
+	case c == nil:
+		return messages.CardReason_CARD_REASON_UNKNOWN_CARD
+	case c.OwnerId != user:
+		return messages.CardReason_CARD_REASON_NOT_OWNER
+	case c.State == messages.CardState_CARD_STATE_USED, c.State == messages.CardState_CARD_STATE_VOID,
+		c.State == messages.CardState_CARD_STATE_EXPIRED:
+		return messages.CardReason_CARD_REASON_NOT_AVAILABLE
+	case now >= c.ValidUntil:
+		return messages.CardReason_CARD_REASON_EXPIRED
+	}
+	return messages.CardReason_CARD_REASON_UNSPECIFIED
 }
 
 // reserve returns c held for payment with discount.

@@ -37,6 +37,16 @@ func newCard() *messages.Card {
 		AcceptedMerchants: []uint64{merchant, 11}, MerchantId: merchant}
 }
 
+var (
+	granted = messages.AcceptanceState_ACCEPTANCE_STATE_GRANTED
+	revoked = messages.AcceptanceState_ACCEPTANCE_STATE_REVOKED
+)
+
+// acceptance is merchant acceptor's acceptance of issuer's cards in state.
+func acceptance(acceptor, issuer uint64, state messages.AcceptanceState) *messages.Acceptance {
+	return &messages.Acceptance{Acceptor: acceptor, Issuer: issuer, State: state, GrantedAt: 1}
+}
+
 func withState(c *messages.Card, state messages.CardState, p string, discount int64) *messages.Card {
 	c.State, c.Payment, c.Discount = state, p, discount
 	return c
@@ -206,11 +216,12 @@ func TestCard_DecideReserve(t *testing.T) {
 	}
 	none := messages.CardReason_CARD_REASON_UNSPECIFIED
 	tests := []struct {
-		name   string
-		card   *messages.Card
-		cmd    *messages.ReserveCard
-		want   int64
-		reason messages.CardReason
+		name       string
+		card       *messages.Card
+		cmd        *messages.ReserveCard
+		acceptance *messages.Acceptance // merchant's of the card's issuer (10)
+		want       int64
+		reason     messages.CardReason
 	}{
 		{name: "Unknown", card: nil, cmd: cmd(nil), reason: messages.CardReason_CARD_REASON_UNKNOWN_CARD},
 		{name: "NotOwner", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.PayerId = owner + 1 }), reason: messages.CardReason_CARD_REASON_NOT_OWNER},
@@ -228,7 +239,27 @@ func TestCard_DecideReserve(t *testing.T) {
 		{name: "ExpiredAfterValidUntil", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = until + 1 }), reason: messages.CardReason_CARD_REASON_EXPIRED},
 		{name: "ValidJustBeforeValidUntil", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Now = until - 1 }), want: 30, reason: none},
 		{name: "MerchantNotAccepted", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 12 }), reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
-		{name: "OtherAcceptedMerchant", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }), want: 30, reason: none},
+		// Merchant 11 is listed by the template of merchant 10: it takes the card only with its consent.
+		{name: "OtherAcceptedMerchantWithoutAcceptance", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			reason: messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED},
+		{name: "OtherAcceptedMerchantGranted", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(11, merchant, granted), want: 30, reason: none},
+		{name: "OtherAcceptedMerchantRevoked", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(11, merchant, revoked), reason: messages.CardReason_CARD_REASON_ACCEPTANCE_REVOKED},
+		{name: "OtherAcceptedMerchantUnspecifiedState", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(11, merchant, messages.AcceptanceState_ACCEPTANCE_STATE_UNSPECIFIED), reason: messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED},
+		{name: "OtherAcceptedMerchantGrantedToAnotherIssuer", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(11, 12, granted), reason: messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED},
+		{name: "OtherAcceptedMerchantGrantedByAnother", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(12, merchant, granted), reason: messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED},
+		{name: "UnlistedMerchantGranted", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 12 }),
+			acceptance: acceptance(12, merchant, granted), reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
+		{name: "IssuerNeedsNoAcceptance", card: newCard(), cmd: cmd(nil), acceptance: acceptance(merchant, merchant, revoked), want: 30, reason: none},
+		{name: "IssuerNotListed", card: func() *messages.Card { c := newCard(); c.AcceptedMerchants = []uint64{11}; return c }(), cmd: cmd(nil),
+			reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
+		// A payment that reserved the card before the revocation keeps its reservation.
+		{name: "SamePaymentAgainAfterRevoke", card: withState(newCard(), reserved, payment, 30), cmd: cmd(func(m *messages.ReserveCard) { m.MerchantId = 11 }),
+			acceptance: acceptance(11, merchant, revoked), want: 30, reason: none},
 		{name: "NoAcceptedMerchants", card: func() *messages.Card { c := newCard(); c.AcceptedMerchants = nil; return c }(), cmd: cmd(nil),
 			reason: messages.CardReason_CARD_REASON_MERCHANT_NOT_ACCEPTED},
 		{name: "BelowLeastCost", card: newCard(), cmd: cmd(func(m *messages.ReserveCard) { m.Amount = 49 }), reason: messages.CardReason_CARD_REASON_BELOW_LEAST_COST},
@@ -253,7 +284,7 @@ func TestCard_DecideReserve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, beforeCmd := clone0(tt.card), proto.Clone(tt.cmd)
-			got, reason := DecideReserve(tt.card, tt.cmd)
+			got, reason := DecideReserve(tt.card, tt.cmd, tt.acceptance)
 			if reason != tt.reason {
 				t.Errorf("reason: got %s, want %s", reason, tt.reason)
 			}
@@ -265,7 +296,7 @@ func TestCard_DecideReserve(t *testing.T) {
 				t.Errorf("command mutated: got %v, want %v", tt.cmd, beforeCmd)
 			}
 			// Decide agrees, with the card reserved for the payment.
-			cmd := Reserve{Payment: tt.cmd.Payment, Payer: tt.cmd.PayerId, Merchant: tt.cmd.MerchantId, Amount: tt.cmd.Amount}
+			cmd := Reserve{Payment: tt.cmd.Payment, Payer: tt.cmd.PayerId, Merchant: tt.cmd.MerchantId, Amount: tt.cmd.Amount, Acceptance: tt.acceptance}
 			ch, err := Decide(on(tt.card), cmd, tt.cmd.Now)
 			unchanged(t, tt.card, before)
 			if tt.reason != none {
@@ -537,5 +568,62 @@ func checkCardErr(t *testing.T, err, want error, reason messages.CardReason) {
 		if ce.Reason != reason {
 			t.Errorf("reason: got %s, want %s", ce.Reason, reason)
 		}
+	}
+}
+
+func TestCard_CodeRefusal(t *testing.T) {
+	none := messages.CardReason_CARD_REASON_UNSPECIFIED
+	notAvailable := messages.CardReason_CARD_REASON_NOT_AVAILABLE
+	tests := []struct {
+		name string
+		card *messages.Card
+		user uint64
+		now  int64
+		want messages.CardReason
+	}{
+		{name: "Available", card: newCard(), user: owner, now: 1_500, want: none},
+		{name: "Unknown", card: nil, user: owner, now: 1_500, want: messages.CardReason_CARD_REASON_UNKNOWN_CARD},
+		{name: "NotOwner", card: newCard(), user: owner + 1, now: 1_500, want: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "NotOwnerOfAUsedCard", card: withState(newCard(), used, payment, 30), user: owner + 1, now: 1_500, want: messages.CardReason_CARD_REASON_NOT_OWNER},
+		{name: "Used", card: withState(newCard(), used, payment, 30), user: owner, now: 1_500, want: notAvailable},
+		{name: "Void", card: withState(newCard(), void, "", 0), user: owner, now: 1_500, want: notAvailable},
+		{name: "ExpiredState", card: withState(newCard(), expired, "", 0), user: owner, now: 1_500, want: notAvailable},
+		{name: "PastValidity", card: newCard(), user: owner, now: until, want: messages.CardReason_CARD_REASON_EXPIRED},
+		{name: "JustBeforeValidityEnds", card: newCard(), user: owner, now: until - 1, want: none},
+		// May become usable within the code's life: the payment decides.
+		{name: "NotYetValid", card: newCard(), user: owner, now: from - 1, want: none},
+		{name: "ReservedByAPayment", card: withState(newCard(), reserved, payment, 30), user: owner, now: 1_500, want: none},
+		{name: "Gifting", card: withState(newCard(), messages.CardState_CARD_STATE_GIFTING, "", 0), user: owner, now: 1_500, want: none},
+		{name: "Shared", card: withState(newCard(), messages.CardState_CARD_STATE_SHARED, "", 0), user: owner, now: 1_500, want: none},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := clone0(tt.card)
+			if got := CodeRefusal(tt.card, tt.user, tt.now); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+			unchanged(t, tt.card, before)
+		})
+	}
+}
+
+func TestCard_NeedsAcceptance(t *testing.T) {
+	tests := []struct {
+		name     string
+		card     *messages.Card
+		merchant uint64
+		want     bool
+	}{
+		{"Unknown", nil, 11, false},
+		{"Issuer", newCard(), merchant, false}, // the single-merchant path reads nothing
+		{"ListedOther", newCard(), 11, true},
+		{"Unlisted", newCard(), 12, false}, // refused MERCHANT_NOT_ACCEPTED without a read
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NeedsAcceptance(tt.card, tt.merchant); got != tt.want {
+				t.Errorf("got %t, want %t", got, tt.want)
+			}
+		})
 	}
 }

@@ -129,14 +129,13 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 		call.Respond(nil, err) // bad input: nothing was recorded
 		return
 	}
+	if payer == 0 {
+		call.Respond(nil, actors.ErrCodeUnknown) // refused before anything changed: nothing recorded
+		return
+	}
 	b.waiters = append(b.waiters, waiter{call: call})
 	p := &messages.Payment{Key: c.ID().Str, MerchantId: m.Merchant, MerchantAccount: m.MerchantAccount,
 		Code: m.Code, Amount: m.Amount, PayerAccount: payer}
-	if payer == 0 {
-		b.s.P, p.StartedAt = p, m.Now
-		b.carryOut(c, Fail(&b.s, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN, m.Now))
-		return
-	}
 	b.carryOut(c, Begin(&b.s, p, m.Now))
 }
 
@@ -162,6 +161,10 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 // carryOut carries out one Effect of the saga, in the shell's order: the payment record is handed
 // to the writer, then the message goes out; whoever waits is answered once the record is durable.
 func (b *behavior) carryOut(c *actors.Context, e Effect) {
+	if e.Discard {
+		b.discard(c)
+		return
+	}
 	var done func(error)
 	if e.Finish {
 		waiters, p := b.waiters, proto.Clone(b.s.P).(*messages.Payment)
@@ -184,6 +187,18 @@ func (b *behavior) carryOut(c *actors.Context, e Effect) {
 	if e.Finish {
 		c.Passivate()
 	}
+}
+
+// discard answers whoever waits with the refusal of a payment that never started, and forgets it:
+// nothing was written for it, so the answer waits for nothing, and the key stays free.
+func (b *behavior) discard(c *actors.Context) {
+	err := actors.PaymentError(b.s.P)
+	actors.Invariant(err != nil, "a discarded payment was refused")
+	for _, w := range b.waiters {
+		w.call.Respond(nil, err)
+	}
+	b.waiters, b.s = nil, Saga{}
+	c.Passivate()
 }
 
 // answer replies the payment as it stands once durable; a payment in progress answers when done.

@@ -4,7 +4,8 @@
 // state.go is pure: each reply the coordinator receives moves the Saga and yields the next Effect.
 // Durable states are STARTED (the code is consumed; effects may follow), COMPLETED, FAILED,
 // REFUNDING and REFUNDED; the phases between them live in memory, because recovery finds out what
-// happened from the participants themselves (see Recover). records.go is the payment record;
+// happened from the participants themselves (see Recover). A payment whose code is refused never
+// started: nothing is recorded (Effect.Discard), and its key stays free. records.go is the payment record;
 // actor.go the shell, which carries out each Effect.
 //
 // The entities decide a Change and Apply it; a saga step does both at once (Begin, the On*
@@ -51,12 +52,15 @@ type Saga struct {
 }
 
 // Effect is what the coordinator does after a step: persist P, send one message, and/or finish
-// (answer whoever waits once P is durable).
+// (answer whoever waits once P is durable). Discard (with Finish) ends a payment that never started:
+// P is not written, whoever waits is answered PaymentError(P) at once, and P is forgotten, so its
+// key stays free for a later request.
 type Effect struct {
 	Persist bool
 	To      actors.ID
 	Msg     any
 	Finish  bool
+	Discard bool
 }
 
 // Transfer names of a payment in the ledger.
@@ -72,17 +76,27 @@ func Begin(s *Saga, p *messages.Payment, now int64) Effect {
 	return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.ConsumeCode{Code: p.Code, Payment: p.Key, Now: now}}
 }
 
-// Fail ends a payment that never touched anything with result r.
+// Fail ends a started payment with result r: recorded FAILED, once everything it did is undone.
 func Fail(s *Saga, r messages.PaymentResult, now int64) Effect {
 	s.P.State, s.P.Result, s.P.FinishedAt = messages.PaymentState_PAYMENT_STATE_FAILED, r, now
 	s.Phase = PhaseIdle
 	return Effect{Persist: true, Finish: true}
 }
 
-// OnCodeConsumed continues after the payer's account answered about the code.
+// Refuse ends a payment refused before anything changed (its code unknown, expired or used)
+// with result r: it is not recorded.
+func Refuse(s *Saga, r messages.PaymentResult, now int64) Effect {
+	s.P.State, s.P.Result, s.P.FinishedAt = messages.PaymentState_PAYMENT_STATE_FAILED, r, now
+	s.Phase = PhaseIdle
+	return Effect{Finish: true, Discard: true}
+}
+
+// OnCodeConsumed continues after the payer's account answered about the code. A refused code
+// changed nothing (the account consumes a code only when it answers OK): the payment is refused,
+// not recorded.
 func OnCodeConsumed(s *Saga, m *messages.CodeConsumed, now int64) Effect {
 	if m.Result != messages.PaymentResult_PAYMENT_RESULT_OK {
-		return Fail(s, m.Result, now)
+		return Refuse(s, m.Result, now)
 	}
 	p := s.P
 	p.State, p.CardId, p.PayerId = messages.PaymentState_PAYMENT_STATE_STARTED, m.CardId, m.PayerId

@@ -108,10 +108,6 @@ func begin() action {
 	return func(_ *testing.T, s *Saga, now int64) Effect { return Begin(s, request(), now) }
 }
 
-func fail(r messages.PaymentResult) action {
-	return func(_ *testing.T, s *Saga, now int64) Effect { return Fail(s, r, now) }
-}
-
 func codeConsumed(card uint64) action {
 	return func(_ *testing.T, s *Saga, now int64) Effect {
 		return OnCodeConsumed(s, &messages.CodeConsumed{Result: resOK, CardId: card, PayerId: payer}, now)
@@ -248,6 +244,11 @@ func finishE() effect {
 	return func(int64) Effect { return Effect{Persist: true, Finish: true} }
 }
 
+// discardE ends a payment that never started: nothing written, the refusal answered.
+func discardE() effect {
+	return func(int64) Effect { return Effect{Finish: true, Discard: true} }
+}
+
 type step struct {
 	name  string
 	do    action
@@ -269,8 +270,9 @@ type sagaCase struct {
 
 func checkEffect(t *testing.T, got, want Effect) {
 	t.Helper()
-	if got.Persist != want.Persist || got.Finish != want.Finish {
-		t.Errorf("persist/finish: got %t/%t, want %t/%t", got.Persist, got.Finish, want.Persist, want.Finish)
+	if got.Persist != want.Persist || got.Finish != want.Finish || got.Discard != want.Discard {
+		t.Errorf("persist/finish/discard: got %t/%t/%t, want %t/%t/%t", got.Persist, got.Finish, got.Discard,
+			want.Persist, want.Finish, want.Discard)
 	}
 	if got.To != want.To {
 		t.Errorf("to: got %v, want %v", got.To, want.To)
@@ -367,18 +369,6 @@ func TestPayment_Pay(t *testing.T) {
 			},
 			want: with(completedFree(), func(p *messages.Payment) { p.StartedAt, p.FinishedAt = at(0), at(3) }),
 		},
-		{
-			name: "UnknownPayerBeforeBegin",
-			// The coordinator found no account behind the code: it fails the payment without Begin.
-			start: pay(func(p *messages.Payment) { p.StartedAt = at(0) }),
-			steps: []step{
-				{"Fail", fail(messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN), finishE(), PhaseIdle, stFailed},
-			},
-			want: pay(func(p *messages.Payment) {
-				p.State, p.Result, p.StartedAt, p.FinishedAt = stFailed, messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN, at(0), at(0)
-			}),
-			wantErr: actors.ErrCodeUnknown,
-		},
 	}
 	codeErrs := map[messages.PaymentResult]error{
 		messages.PaymentResult_PAYMENT_RESULT_CODE_UNKNOWN: actors.ErrCodeUnknown,
@@ -390,7 +380,7 @@ func TestPayment_Pay(t *testing.T) {
 			name: "CodeRefused/" + r.String(),
 			steps: []step{
 				{"Begin", begin(), consumeE(), PhaseConsume, stNone},
-				{"CodeRefused", codeRefused(r), finishE(), PhaseIdle, stFailed},
+				{"CodeRefused", codeRefused(r), discardE(), PhaseIdle, stFailed},
 			},
 			want:    pay(func(p *messages.Payment) { p.State, p.Result, p.StartedAt, p.FinishedAt = stFailed, r, at(0), at(1) }),
 			wantErr: err,

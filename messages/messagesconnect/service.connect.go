@@ -94,6 +94,18 @@ const (
 	// KaquanServiceExpireCardProcedure is the fully-qualified name of the KaquanService's ExpireCard
 	// RPC.
 	KaquanServiceExpireCardProcedure = "/kaquan.v1.KaquanService/ExpireCard"
+	// KaquanServiceGrantAcceptanceProcedure is the fully-qualified name of the KaquanService's
+	// GrantAcceptance RPC.
+	KaquanServiceGrantAcceptanceProcedure = "/kaquan.v1.KaquanService/GrantAcceptance"
+	// KaquanServiceRevokeAcceptanceProcedure is the fully-qualified name of the KaquanService's
+	// RevokeAcceptance RPC.
+	KaquanServiceRevokeAcceptanceProcedure = "/kaquan.v1.KaquanService/RevokeAcceptance"
+	// KaquanServiceGetAcceptanceProcedure is the fully-qualified name of the KaquanService's
+	// GetAcceptance RPC.
+	KaquanServiceGetAcceptanceProcedure = "/kaquan.v1.KaquanService/GetAcceptance"
+	// KaquanServiceListAcceptancesProcedure is the fully-qualified name of the KaquanService's
+	// ListAcceptances RPC.
+	KaquanServiceListAcceptancesProcedure = "/kaquan.v1.KaquanService/ListAcceptances"
 	// KaquanServiceClaimProcedure is the fully-qualified name of the KaquanService's Claim RPC.
 	KaquanServiceClaimProcedure = "/kaquan.v1.KaquanService/Claim"
 	// KaquanServiceWalletProcedure is the fully-qualified name of the KaquanService's Wallet RPC.
@@ -158,6 +170,12 @@ type KaquanServiceClient interface {
 	GetPayment(context.Context, *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error)
 	VoidCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
 	ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
+	// Acceptances: only the accepting merchant (or admin) grants, revokes or lists its own; a pair is
+	// read by either merchant of it (or admin).
+	GrantAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	RevokeAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	GetAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	ListAcceptances(context.Context, *connect.Request[messages.ListAcceptancesRequest]) (*connect.Response[messages.ListAcceptancesResponse], error)
 	// Users (their own id, or admin).
 	Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error)
 	Wallet(context.Context, *connect.Request[messages.WalletRequest]) (*connect.Response[messages.WalletResponse], error)
@@ -318,6 +336,30 @@ func NewKaquanServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(kaquanServiceMethods.ByName("ExpireCard")),
 			connect.WithClientOptions(opts...),
 		),
+		grantAcceptance: connect.NewClient[messages.AcceptanceRequest, messages.Acceptance](
+			httpClient,
+			baseURL+KaquanServiceGrantAcceptanceProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("GrantAcceptance")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeAcceptance: connect.NewClient[messages.AcceptanceRequest, messages.Acceptance](
+			httpClient,
+			baseURL+KaquanServiceRevokeAcceptanceProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("RevokeAcceptance")),
+			connect.WithClientOptions(opts...),
+		),
+		getAcceptance: connect.NewClient[messages.AcceptanceRequest, messages.Acceptance](
+			httpClient,
+			baseURL+KaquanServiceGetAcceptanceProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("GetAcceptance")),
+			connect.WithClientOptions(opts...),
+		),
+		listAcceptances: connect.NewClient[messages.ListAcceptancesRequest, messages.ListAcceptancesResponse](
+			httpClient,
+			baseURL+KaquanServiceListAcceptancesProcedure,
+			connect.WithSchema(kaquanServiceMethods.ByName("ListAcceptances")),
+			connect.WithClientOptions(opts...),
+		),
 		claim: connect.NewClient[messages.ClaimRequest, messages.Card](
 			httpClient,
 			baseURL+KaquanServiceClaimProcedure,
@@ -423,6 +465,10 @@ type kaquanServiceClient struct {
 	getPayment       *connect.Client[messages.GetPaymentRequest, messages.Payment]
 	voidCard         *connect.Client[messages.CardRequest, messages.Card]
 	expireCard       *connect.Client[messages.CardRequest, messages.Card]
+	grantAcceptance  *connect.Client[messages.AcceptanceRequest, messages.Acceptance]
+	revokeAcceptance *connect.Client[messages.AcceptanceRequest, messages.Acceptance]
+	getAcceptance    *connect.Client[messages.AcceptanceRequest, messages.Acceptance]
+	listAcceptances  *connect.Client[messages.ListAcceptancesRequest, messages.ListAcceptancesResponse]
 	claim            *connect.Client[messages.ClaimRequest, messages.Card]
 	wallet           *connect.Client[messages.WalletRequest, messages.WalletResponse]
 	issuePaymentCode *connect.Client[messages.IssuePaymentCodeRequest, messages.PaymentCode]
@@ -548,6 +594,26 @@ func (c *kaquanServiceClient) ExpireCard(ctx context.Context, req *connect.Reque
 	return c.expireCard.CallUnary(ctx, req)
 }
 
+// GrantAcceptance calls kaquan.v1.KaquanService.GrantAcceptance.
+func (c *kaquanServiceClient) GrantAcceptance(ctx context.Context, req *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return c.grantAcceptance.CallUnary(ctx, req)
+}
+
+// RevokeAcceptance calls kaquan.v1.KaquanService.RevokeAcceptance.
+func (c *kaquanServiceClient) RevokeAcceptance(ctx context.Context, req *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return c.revokeAcceptance.CallUnary(ctx, req)
+}
+
+// GetAcceptance calls kaquan.v1.KaquanService.GetAcceptance.
+func (c *kaquanServiceClient) GetAcceptance(ctx context.Context, req *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return c.getAcceptance.CallUnary(ctx, req)
+}
+
+// ListAcceptances calls kaquan.v1.KaquanService.ListAcceptances.
+func (c *kaquanServiceClient) ListAcceptances(ctx context.Context, req *connect.Request[messages.ListAcceptancesRequest]) (*connect.Response[messages.ListAcceptancesResponse], error) {
+	return c.listAcceptances.CallUnary(ctx, req)
+}
+
 // Claim calls kaquan.v1.KaquanService.Claim.
 func (c *kaquanServiceClient) Claim(ctx context.Context, req *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error) {
 	return c.claim.CallUnary(ctx, req)
@@ -642,6 +708,12 @@ type KaquanServiceHandler interface {
 	GetPayment(context.Context, *connect.Request[messages.GetPaymentRequest]) (*connect.Response[messages.Payment], error)
 	VoidCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
 	ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error)
+	// Acceptances: only the accepting merchant (or admin) grants, revokes or lists its own; a pair is
+	// read by either merchant of it (or admin).
+	GrantAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	RevokeAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	GetAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error)
+	ListAcceptances(context.Context, *connect.Request[messages.ListAcceptancesRequest]) (*connect.Response[messages.ListAcceptancesResponse], error)
 	// Users (their own id, or admin).
 	Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error)
 	Wallet(context.Context, *connect.Request[messages.WalletRequest]) (*connect.Response[messages.WalletResponse], error)
@@ -798,6 +870,30 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(kaquanServiceMethods.ByName("ExpireCard")),
 		connect.WithHandlerOptions(opts...),
 	)
+	kaquanServiceGrantAcceptanceHandler := connect.NewUnaryHandler(
+		KaquanServiceGrantAcceptanceProcedure,
+		svc.GrantAcceptance,
+		connect.WithSchema(kaquanServiceMethods.ByName("GrantAcceptance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceRevokeAcceptanceHandler := connect.NewUnaryHandler(
+		KaquanServiceRevokeAcceptanceProcedure,
+		svc.RevokeAcceptance,
+		connect.WithSchema(kaquanServiceMethods.ByName("RevokeAcceptance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceGetAcceptanceHandler := connect.NewUnaryHandler(
+		KaquanServiceGetAcceptanceProcedure,
+		svc.GetAcceptance,
+		connect.WithSchema(kaquanServiceMethods.ByName("GetAcceptance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	kaquanServiceListAcceptancesHandler := connect.NewUnaryHandler(
+		KaquanServiceListAcceptancesProcedure,
+		svc.ListAcceptances,
+		connect.WithSchema(kaquanServiceMethods.ByName("ListAcceptances")),
+		connect.WithHandlerOptions(opts...),
+	)
 	kaquanServiceClaimHandler := connect.NewUnaryHandler(
 		KaquanServiceClaimProcedure,
 		svc.Claim,
@@ -922,6 +1018,14 @@ func NewKaquanServiceHandler(svc KaquanServiceHandler, opts ...connect.HandlerOp
 			kaquanServiceVoidCardHandler.ServeHTTP(w, r)
 		case KaquanServiceExpireCardProcedure:
 			kaquanServiceExpireCardHandler.ServeHTTP(w, r)
+		case KaquanServiceGrantAcceptanceProcedure:
+			kaquanServiceGrantAcceptanceHandler.ServeHTTP(w, r)
+		case KaquanServiceRevokeAcceptanceProcedure:
+			kaquanServiceRevokeAcceptanceHandler.ServeHTTP(w, r)
+		case KaquanServiceGetAcceptanceProcedure:
+			kaquanServiceGetAcceptanceHandler.ServeHTTP(w, r)
+		case KaquanServiceListAcceptancesProcedure:
+			kaquanServiceListAcceptancesHandler.ServeHTTP(w, r)
 		case KaquanServiceClaimProcedure:
 			kaquanServiceClaimHandler.ServeHTTP(w, r)
 		case KaquanServiceWalletProcedure:
@@ -1043,6 +1147,22 @@ func (UnimplementedKaquanServiceHandler) VoidCard(context.Context, *connect.Requ
 
 func (UnimplementedKaquanServiceHandler) ExpireCard(context.Context, *connect.Request[messages.CardRequest]) (*connect.Response[messages.Card], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.ExpireCard is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) GrantAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GrantAcceptance is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) RevokeAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.RevokeAcceptance is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) GetAcceptance(context.Context, *connect.Request[messages.AcceptanceRequest]) (*connect.Response[messages.Acceptance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.GetAcceptance is not implemented"))
+}
+
+func (UnimplementedKaquanServiceHandler) ListAcceptances(context.Context, *connect.Request[messages.ListAcceptancesRequest]) (*connect.Response[messages.ListAcceptancesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kaquan.v1.KaquanService.ListAcceptances is not implemented"))
 }
 
 func (UnimplementedKaquanServiceHandler) Claim(context.Context, *connect.Request[messages.ClaimRequest]) (*connect.Response[messages.Card], error) {
