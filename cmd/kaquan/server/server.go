@@ -74,20 +74,25 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 // Handler is everything the server answers on its one port.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// Every Connect handler reads at most RequestBytesMax per message (health and reflection too:
+	// without a limit Connect reads a message whole, however large).
+	limit := connect.WithReadMaxBytes(s.opts.RequestBytesMax)
+	rpc := func(path string, h http.Handler) { mux.Handle(path, withContentTooLarge(h)) }
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(s.metrics.interceptor(), s.deadlineInterceptor(), s.authInterceptor()),
-		connect.WithReadMaxBytes(s.opts.RequestBytesMax),
+		connect.WithInterceptors(reachedInterceptor(), s.metrics.interceptor(), s.deadlineInterceptor(), s.authInterceptor()),
+		limit,
 		// Compressing a 100-byte answer costs more CPU than sending it (a quarter of the server's
 		// CPU under load when every answer was gzipped).
 		connect.WithCompressMinBytes(1024),
 		connect.WithCodec(strictJSON{name: "json"}), connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
 	}
-	mux.Handle(messagesconnect.NewKaquanServiceHandler(s, opts...))
+	rpc(messagesconnect.NewKaquanServiceHandler(s, opts...))
+	public := connect.WithHandlerOptions(connect.WithInterceptors(reachedInterceptor()), limit)
 	checker := grpchealth.NewStaticChecker(messagesconnect.KaquanServiceName)
-	mux.Handle(grpchealth.NewHandler(checker))
+	rpc(grpchealth.NewHandler(checker, public))
 	reflector := grpcreflect.NewStaticReflector(messagesconnect.KaquanServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	rpc(grpcreflect.NewHandlerV1(reflector, public))
+	rpc(grpcreflect.NewHandlerV1Alpha(reflector, public))
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /images/{id}", s.serveImage)
 	mux.HandleFunc("GET /payment-codes/{code}/{format}", s.servePaymentCode)
