@@ -89,7 +89,8 @@ func (s *Server) Handler() http.Handler {
 	rpc(messagesconnect.NewKaquanServiceHandler(s, opts...))
 	public := connect.WithHandlerOptions(connect.WithInterceptors(reachedInterceptor()), limit)
 	checker := grpchealth.NewStaticChecker(messagesconnect.KaquanServiceName)
-	rpc(grpchealth.NewHandler(checker, public))
+	rpc(grpchealth.NewHandler(checker, public, connect.WithCodec(healthJSON{strictJSON{name: "json"}}),
+		connect.WithCodec(healthJSON{strictJSON{name: "json; charset=utf-8"}})))
 	reflector := grpcreflect.NewStaticReflector(messagesconnect.KaquanServiceName, grpchealth.HealthV1ServiceName)
 	rpc(grpcreflect.NewHandlerV1(reflector, public))
 	rpc(grpcreflect.NewHandlerV1Alpha(reflector, public))
