@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/kaquan/kaquan/cmd/kaquan/server"
 	"github.com/kaquan/kaquan/messages"
 )
 
@@ -19,7 +21,8 @@ import (
 // client to retry; Connect, gRPC and gRPC-Web clients still see resource_exhausted. A 429 of a
 // limit that does pass with time (payment-code guesses) stays 429.
 func TestServer_OversizeBody(t *testing.T) {
-	s := startServer(t)
+	frozen := time.Unix(1_700_000_000, 0) // the guess limit's clock: guesses never age
+	s := startServerWith(t, func(o *server.Options) { o.Clock = func() time.Time { return frozen } })
 	f := setupFlow(t, s, true)
 	ctx := context.Background()
 	over := 4 << 20 // the limit is 3 MiB

@@ -22,18 +22,19 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	AdminToken      string        // bootstrap admin token (64 hex digits); "" for none
-	RequestBytesMax int           // largest request body (a gift image is 2 MiB)
-	RequestTimeout  time.Duration // deadline of every request
-	CodeGuessesMax  int           // failed payment-code look-ups a merchant may make per second
-	Pprof           bool          // serve /debug/pprof/
-	BackupTimeout   time.Duration // how long one backup (GET /admin/backup) may take
+	AdminToken      string           // bootstrap admin token (64 hex digits); "" for none
+	RequestBytesMax int              // largest request body (a gift image is 2 MiB)
+	RequestTimeout  time.Duration    // deadline of every request
+	CodeGuessesMax  int              // failed payment-code look-ups a merchant may make in any one second
+	Pprof           bool             // serve /debug/pprof/
+	BackupTimeout   time.Duration    // how long one backup (GET /admin/backup) may take
+	Clock           func() time.Time // the time the payment-code guess limit counts in; tests pass their own
 	Logger          *slog.Logger
 }
 
 // DefaultOptions are the defaults.
 func DefaultOptions() Options {
-	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, BackupTimeout: time.Hour, Logger: slog.Default()}
+	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, BackupTimeout: time.Hour, Clock: time.Now, Logger: slog.Default()}
 }
 
 // Server serves one engine.
@@ -60,10 +61,10 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: CodeGuessesMax %d outside 1..1000", opts.CodeGuessesMax)
 	case opts.AdminToken != "" && len(opts.AdminToken) != 64:
 		return nil, errors.New("server: the admin token must be 64 hex digits (256 bits)")
-	case opts.Logger == nil:
-		return nil, errors.New("server: Logger is required")
+	case opts.Clock == nil || opts.Logger == nil:
+		return nil, errors.New("server: Clock and Logger are required")
 	}
-	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax), metrics: newMetrics(e), backups: make(chan struct{}, backupsMax)}
+	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax, opts.Clock), metrics: newMetrics(e), backups: make(chan struct{}, backupsMax)}
 	if opts.AdminToken != "" {
 		h := sha256.Sum256([]byte(opts.AdminToken))
 		s.adminHash = &h

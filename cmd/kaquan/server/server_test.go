@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,10 @@ type testServer struct {
 	http *http.Client // HTTP/2 without TLS (h2c), as gRPC needs
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t *testing.T) *testServer { t.Helper(); return startServerWith(t, nil) }
+
+// startServerWith is startServer with the server's options changed by set.
+func startServerWith(t *testing.T, set func(*server.Options)) *testServer {
 	t.Helper()
 	e, err := kaquan.Open(t.TempDir(), kaquan.DefaultOptions())
 	if err != nil {
@@ -38,6 +42,9 @@ func startServer(t *testing.T) *testServer {
 	}
 	opts := server.DefaultOptions()
 	opts.AdminToken = adminToken
+	if set != nil {
+		set(&opts)
+	}
 	srv, err := server.New(e, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -388,26 +395,45 @@ func TestServer_HealthGRPC(t *testing.T) {
 	}
 }
 
-// TestServer_CodeBruteForce: a merchant guessing payment codes is stopped after 5 failures a second.
+// TestServer_CodeBruteForce: a merchant guessing payment codes is stopped after 5 failures in any
+// one second, on the server's clock (a test clock here: nothing depends on how fast the loop runs).
 func TestServer_CodeBruteForce(t *testing.T) {
-	s := startServer(t)
+	var clock testClock
+	clock.set(time.Unix(1_700_000_000, 0))
+	s := startServerWith(t, func(o *server.Options) { o.Clock = clock.now })
 	f := setupFlow(t, s, true)
 	ctx := context.Background()
-	var exhausted, notFound int
-	for i := range 20 {
-		_, err := f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10,
-			Code: fmt.Sprintf("%018d", 555_000+i), Amount: 100, Key: fmt.Sprint("guess-", i)}))
-		switch connect.CodeOf(err) {
-		case connect.CodeResourceExhausted:
-			exhausted++
-		case connect.CodeNotFound:
-			notFound++
-		default:
-			t.Fatalf("guess %d: %v", i, err)
+	guess := 0
+	guesses := func(n int) (notFound, exhausted int) {
+		t.Helper()
+		for range n {
+			guess++
+			_, err := f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10,
+				Code: fmt.Sprintf("%018d", 555_000+guess), Amount: 100, Key: fmt.Sprint("guess-", guess)}))
+			switch connect.CodeOf(err) {
+			case connect.CodeResourceExhausted:
+				exhausted++
+			case connect.CodeNotFound:
+				notFound++
+			default:
+				t.Fatalf("guess %d: %v", guess, err)
+			}
 		}
+		return notFound, exhausted
 	}
-	if notFound < 5 || notFound > 6 || exhausted < 14 {
-		t.Errorf("of 20 quick guesses %d looked up, %d refused; want about 5 looked up", notFound, exhausted)
+	for _, step := range []struct {
+		after   time.Duration
+		want, n int
+	}{
+		{0, 5, 20},                     // five looked up, then refused
+		{999 * time.Millisecond, 0, 5}, // still within the second of the first five
+		{time.Millisecond, 5, 10},      // a second after them: five more, not ten
+		{500 * time.Millisecond, 0, 5},
+	} {
+		clock.add(step.after)
+		if notFound, exhausted := guesses(step.n); notFound != step.want || exhausted != step.n-step.want {
+			t.Errorf("%d guesses %s later: %d looked up, %d refused; want %d looked up", step.n, step.after, notFound, exhausted, step.want)
+		}
 	}
 	// Another merchant is not slowed by the first one's guessing.
 	rp, err := f.admin.CreateParty(ctx, connect.NewRequest(&messages.CreatePartyRequest{Id: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "b"}))
@@ -417,6 +443,16 @@ func TestServer_CodeBruteForce(t *testing.T) {
 		t.Errorf("merchant 2 limited by merchant 1's guesses")
 	}
 }
+
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // TestServer_PaymentCodeDisplay: the owner gets the code as a QR code and a Code 128 barcode;
 // nobody else learns anything.
