@@ -27,6 +27,7 @@ type Options struct {
 	RequestTimeout  time.Duration    // deadline of every request
 	CodeGuessesMax  int              // failed payment-code look-ups a merchant may make in any one second
 	Pprof           bool             // serve /debug/pprof/
+	MetricsApart    bool             // /metrics and /debug/pprof/ only from MetricsHandler, not Handler
 	BackupTimeout   time.Duration    // how long one backup (GET /admin/backup) may take
 	Clock           func() time.Time // the time the payment-code guess limit counts in; tests pass their own
 	Logger          *slog.Logger
@@ -72,7 +73,8 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler is everything the server answers on its one port.
+// Handler is everything the server answers on its API port (without /metrics and /debug/pprof/
+// when MetricsApart).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Every Connect handler reads at most RequestBytesMax per message (health and reflection too:
@@ -95,16 +97,31 @@ func (s *Server) Handler() http.Handler {
 	reflector := grpcreflect.NewStaticReflector(messagesconnect.KaquanServiceName, grpchealth.HealthV1ServiceName)
 	rpc(grpcreflect.NewHandlerV1(reflector, public))
 	rpc(grpcreflect.NewHandlerV1Alpha(reflector, public))
-	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /images/{id}", s.serveImage)
 	mux.HandleFunc("GET /payment-codes/{code}/{format}", s.servePaymentCode)
 	mux.HandleFunc("GET /admin/backup", s.serveBackup)
+	if !s.opts.MetricsApart {
+		s.operatorRoutes(mux)
+	}
+	return mux
+}
+
+// MetricsHandler serves /metrics, and /debug/pprof/ with Pprof, for a listener of their own
+// (Options.MetricsApart): the common Prometheus practice, which keeps them off a public API port.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.operatorRoutes(mux)
+	return mux
+}
+
+// operatorRoutes are the endpoints for operators rather than clients: metrics and pprof.
+func (s *Server) operatorRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", s.metrics.handler())
 	if s.opts.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
 }
 
 // deadlineInterceptor bounds every request's wait.
