@@ -56,7 +56,7 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	}
 	sopts := server.DefaultOptions()
 	sopts.AdminToken, sopts.RequestBytesMax, sopts.RequestTimeout, sopts.Pprof, sopts.Logger = *adminToken, *requestBytes, *timeout, *pprofOn, log
-	sopts.BackupTimeout, sopts.MetricsApart = *backupTimeout, *metricsListen != ""
+	sopts.BackupTimeout, sopts.MetricsApart, sopts.Clock = *backupTimeout, *metricsListen != "", opts.Clock
 	srv, err := server.New(e, sopts)
 	if err != nil {
 		e.Close()

@@ -14,7 +14,8 @@ import (
 )
 
 // servePaymentCode draws a payment code for its owner to show: GET /payment-codes/{code}/qr.png
-// or /barcode.png, with the owner's (or the admin's) token.
+// or /barcode.png, with the owner's (or the admin's) token. A used or expired code is 410 Gone to
+// its owner; anybody else gets 404 for every code.
 func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 	code, format := r.PathValue("code"), r.PathValue("format")
 	if !actors.IsPaymentCode(code) || (format != "qr.png" && format != "barcode.png") {
@@ -34,8 +35,18 @@ func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 			owner = a.Account.GetOwnerId()
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store") // a live payment code, or one that may be gone soon
 	if err != nil || !(p.admin() || (p.Party == owner && p.Kind != 0)) {
 		http.Error(w, "no such payment code of yours", http.StatusNotFound) // strangers learn nothing
+		return
+	}
+	// A code drawn for its owner to show must be one a merchant can still take.
+	switch {
+	case pc.UsedBy != "":
+		http.Error(w, "payment code used", http.StatusGone)
+		return
+	case s.opts.Clock().UnixNano() >= pc.ExpiresAt:
+		http.Error(w, "payment code expired", http.StatusGone)
 		return
 	}
 	var img barcode.Barcode
@@ -59,7 +70,6 @@ func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "no-store") // a live payment code
 	_, _ = w.Write(b.Bytes())
 }
 

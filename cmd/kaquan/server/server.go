@@ -29,7 +29,7 @@ type Options struct {
 	Pprof           bool             // serve /debug/pprof/
 	MetricsApart    bool             // /metrics and /debug/pprof/ only from MetricsHandler, not Handler
 	BackupTimeout   time.Duration    // how long one backup (GET /admin/backup) may take
-	Clock           func() time.Time // the time the payment-code guess limit counts in; tests pass their own
+	Clock           func() time.Time // for the guess limit and codes' expiry (give the engine's); tests pass their own
 	Logger          *slog.Logger
 }
 

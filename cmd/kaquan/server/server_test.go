@@ -454,13 +454,18 @@ func (c *testClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *testClock) set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 func (c *testClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
-// TestServer_PaymentCodeDisplay: the owner gets the code as a QR code and a Code 128 barcode;
-// nobody else learns anything.
+// TestServer_PaymentCodeDisplay: the owner gets the code as a QR code and a Code 128 barcode
+// while it can be paid with; once used or expired, 410 Gone; nobody else learns anything.
 func TestServer_PaymentCodeDisplay(t *testing.T) {
-	s := startServer(t)
+	var clock testClock
+	clock.set(time.Now())
+	s := startServerWith(t, func(o *server.Options) { o.Clock = clock.now })
 	f := setupFlow(t, s, true)
-	r, err := f.user.IssuePaymentCode(context.Background(), connect.NewRequest(&messages.IssuePaymentCodeRequest{User: 100, Account: 1000}))
-	code := ok(t, r, err).Code
+	ctx := context.Background()
+	issue := func() string {
+		r, err := f.user.IssuePaymentCode(ctx, connect.NewRequest(&messages.IssuePaymentCodeRequest{User: 100, Account: 1000}))
+		return ok(t, r, err).Code
+	}
 	get := func(token, path string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
 		if token != "" {
@@ -474,10 +479,12 @@ func TestServer_PaymentCodeDisplay(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, b
 	}
-	for _, format := range []string{"qr.png", "barcode.png"} {
+	formats := []string{"qr.png", "barcode.png"}
+	code := issue()
+	for _, format := range formats {
 		res, b := get(f.userToken, "/payment-codes/"+code+"/"+format)
-		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
-			t.Fatalf("%s: %d", format, res.StatusCode)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d %v", format, res.StatusCode, res.Header)
 		}
 		img, err := png.Decode(bytes.NewReader(b))
 		if err != nil || img.Bounds().Dx() < 100 {
@@ -488,6 +495,31 @@ func TestServer_PaymentCodeDisplay(t *testing.T) {
 		}
 		if res, _ := get("", "/payment-codes/"+code+"/"+format); res.StatusCode != 404 {
 			t.Errorf("%s without a token: %d", format, res.StatusCode)
+		}
+	}
+	// Used: the merchant took it.
+	must(t)(f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10, Code: code, Amount: 100, Key: "shown"})))
+	// Expired: another code, a minute and a second later on the server's clock (the TTL is 60 s).
+	stale := issue()
+	live := issue()
+	for _, format := range formats {
+		if res, _ := get(f.userToken, "/payment-codes/"+code+"/"+format); res.StatusCode != http.StatusGone || res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s of a used code for its owner: %d %v, want 410", format, res.StatusCode, res.Header)
+		}
+		if res, _ := get(f.merchantToken, "/payment-codes/"+code+"/"+format); res.StatusCode != 404 {
+			t.Errorf("%s of a used code for a stranger: %d, want 404", format, res.StatusCode)
+		}
+		if res, _ := get(f.userToken, "/payment-codes/"+live+"/"+format); res.StatusCode != 200 {
+			t.Errorf("%s of a live code: %d", format, res.StatusCode)
+		}
+	}
+	clock.add(61 * time.Second)
+	for _, format := range formats {
+		if res, _ := get(f.userToken, "/payment-codes/"+stale+"/"+format); res.StatusCode != http.StatusGone {
+			t.Errorf("%s of an expired code for its owner: %d, want 410", format, res.StatusCode)
+		}
+		if res, _ := get(adminToken, "/payment-codes/"+stale+"/"+format); res.StatusCode != http.StatusGone {
+			t.Errorf("%s of an expired code for the admin: %d, want 410", format, res.StatusCode)
 		}
 	}
 }
