@@ -525,7 +525,7 @@ func TestConcurrency_Stock(t *testing.T) {
 		w := mustWorld(t, e, 0, 0, stock)
 		var setupErr atomic.Pointer[error]
 		parallel(users, 64, func(i int) {
-			if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: uint64(100 + i), Kind: messages.PartyKind_PARTY_KIND_USER}); err != nil {
+			if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: uint64(100 + i), Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"}); err != nil {
 				setupErr.CompareAndSwap(nil, &err)
 			}
 		})

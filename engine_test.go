@@ -215,7 +215,7 @@ func TestEngine_CloseDuringCalls(t *testing.T) {
 		}
 		for g := range 8 {
 			race(func(i int) error {
-				_, err := e.CreateParty(context.Background(), kaquan.CreateParty{ID: uint64(1_000_000*(g+1) + i), Kind: messages.PartyKind_PARTY_KIND_USER})
+				_, err := e.CreateParty(context.Background(), kaquan.CreateParty{ID: uint64(1_000_000*(g+1) + i), Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"})
 				return err
 			})
 			race(func(int) error {
@@ -382,7 +382,7 @@ func TestBadInput_AfterClose(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"CreateParty": func() error {
-			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 4000, Kind: messages.PartyKind_PARTY_KIND_USER})
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 4000, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"})
 			return err
 		},
 		"Party":         func() error { _, err := e.Party(ctx, u); return err },

@@ -22,7 +22,7 @@ type Gift struct {
 	Offer    bool
 	OfferTTL time.Duration
 	Image    []byte // optional greeting image: PNG, JPEG, GIF or WebP, at most 2 MiB and 4096 px a side
-	Message  string // optional, at most 280 characters
+	Message  string // optional, at most 280 characters; no control characters but line breaks (LF)
 }
 
 // Gift gives a card to another user (or offers it). A direct gift returns the card with its new
@@ -37,6 +37,9 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	}
 	if err := card.CheckGiftMessage(req.Message); err != nil {
 		return nil, err
+	}
+	if err := actors.CheckText("gift message", req.Message, "\n"); err != nil {
+		return nil, err // line breaks are a greeting's; other controls are escape sequences
 	}
 	end, err := e.begin(ctx)
 	if err != nil {

@@ -97,7 +97,7 @@ func TestGift_ChainKeepsLibrary(t *testing.T) {
 	if got, err := e.CardByCode(ctx, g1.Code); err != nil || got.Id != card.Id {
 		t.Errorf("new code: got %v, %v", got, err)
 	}
-	g2, err := e.Gift(ctx, kaquan.Gift{From: b, To: c, Card: card.Id, Image: pic, Message: "passing it on"})
+	g2, err := e.Gift(ctx, kaquan.Gift{From: b, To: c, Card: card.Id, Image: pic, Message: "passing it on\nenjoy"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestGift_ChainKeepsLibrary(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(lib) != 2 || lib[0].From != a || lib[0].To != b || lib[1].From != b || lib[1].To != c ||
-		lib[0].Message != "生日快乐" || lib[1].Message != "passing it on" || lib[0].ImageId == "" || lib[0].ImageId != lib[1].ImageId {
+		lib[0].Message != "生日快乐" || lib[1].Message != "passing it on\nenjoy" || lib[0].ImageId == "" || lib[0].ImageId != lib[1].ImageId {
 		t.Fatalf("library: %v", lib)
 	}
 	if rest, err := e.GiftLibrary(ctx, card.Id, 1); err != nil || len(rest) != 1 || rest[0].Seq != 2 {
@@ -180,6 +180,10 @@ func TestGift_BadInput(t *testing.T) {
 		{"TemplateForbids", kaquan.Gift{From: a, To: b, Card: noGift.Id}, kaquan.ErrGiftNotAllowed},
 		{"MessageTooLong", kaquan.Gift{From: a, To: b, Card: card.Id, Message: strings.Repeat("字", 281)}, kaquan.ErrMessageTooLong},
 		{"MessageNotUTF8", kaquan.Gift{From: a, To: b, Card: card.Id, Message: "\xff\xfe"}, kaquan.ErrMessageTooLong},
+		{"MessageEscape", kaquan.Gift{From: a, To: b, Card: card.Id, Message: "hi\x1b[2J"}, kaquan.ErrInvalidArgument},
+		{"MessageNUL", kaquan.Gift{From: a, To: b, Card: card.Id, Message: "hi\x00"}, kaquan.ErrInvalidArgument},
+		{"MessageCarriageReturn", kaquan.Gift{From: a, To: b, Card: card.Id, Message: "hi\r\nthere"}, kaquan.ErrInvalidArgument},
+		{"MessageC1", kaquan.Gift{From: a, To: b, Card: card.Id, Message: "hi\u009b2J"}, kaquan.ErrInvalidArgument},
 		{"ImageNotAnImage", kaquan.Gift{From: a, To: b, Card: card.Id, Image: []byte("just some text, not an image")}, kaquan.ErrImageInvalid},
 		{"ImageTruncated", kaquan.Gift{From: a, To: b, Card: card.Id, Image: good[:len(good)/2]}, kaquan.ErrImageInvalid},
 		{"ImageTooManyBytes", kaquan.Gift{From: a, To: b, Card: card.Id, Image: append(append([]byte(nil), good...), make([]byte, 2<<20)...)}, kaquan.ErrImageTooLarge},

@@ -26,7 +26,7 @@ const (
 type CreateParty struct {
 	ID   uint64
 	Kind PartyKind
-	Name string
+	Name string // 1..128 bytes of UTF-8 without control characters (actors.CheckText)
 }
 
 // CreateParty creates a user or merchant.
@@ -36,8 +36,13 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 		return nil, fmt.Errorf("%w: party id 0", ErrInvalidArgument)
 	case req.Kind != PartyUser && req.Kind != PartyMerchant:
 		return nil, fmt.Errorf("%w: party kind %s", ErrInvalidArgument, req.Kind)
+	case req.Name == "":
+		return nil, fmt.Errorf("%w: party %d has no name", ErrInvalidArgument, req.ID)
 	case len(req.Name) > actors.NameBytesMax:
 		return nil, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidArgument, actors.NameBytesMax)
+	}
+	if err := actors.CheckText("name", req.Name, ""); err != nil {
+		return nil, err
 	}
 	end, err := e.begin(ctx)
 	if err != nil {

@@ -97,6 +97,26 @@ func TestBadInput_Parties(t *testing.T) {
 			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_USER, Name: strings.Repeat("n", 129)})
 			return err
 		}},
+		{"CreateParty without a name", kaquan.ErrInvalidArgument, func() error {
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_USER})
+			return err
+		}},
+		{"CreateParty with NUL in its name", kaquan.ErrInvalidArgument, func() error {
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "Ann\x00"})
+			return err
+		}},
+		{"CreateParty with an escape sequence in its name", kaquan.ErrInvalidArgument, func() error {
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "\x1b]0;pwned\x07Tea"})
+			return err
+		}},
+		{"CreateParty with a C1 CSI in its name", kaquan.ErrInvalidArgument, func() error {
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "\u009b2J"})
+			return err
+		}},
+		{"CreateParty with a name not UTF-8", kaquan.ErrInvalidArgument, func() error {
+			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: 5000, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "Ann\xff"})
+			return err
+		}},
 		{"CreateParty again as a merchant", kaquan.ErrExists, func() error {
 			_, err := e.CreateParty(ctx, kaquan.CreateParty{ID: u, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "user0"})
 			return err

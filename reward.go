@@ -30,7 +30,7 @@ const (
 
 // UseNotification is a merchant server's report that a shared card was used outside the engine.
 type UseNotification struct {
-	ID             string // the merchant's id of this notification: 1..64 bytes
+	ID             string // the merchant's id of this notification: 1..64 bytes, no control characters or /
 	CardCode       string
 	Merchant       uint64
 	Time           int64  // unix seconds; accepted within 5 minutes of the engine's clock
@@ -57,8 +57,11 @@ func (n UseNotification) mac(secret []byte) []byte {
 // the card's template names none). A repeat of an accepted notification returns the same reward
 // with ErrDuplicateNotification.
 func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.Reward, error) {
-	if n.ID == "" || len(n.ID) > actors.NotificationIDBytesMax || strings.ContainsAny(n.ID, "\x00/") {
-		return nil, fmt.Errorf("%w: notification id must be 1..%d bytes", ErrInvalidArgument, actors.NotificationIDBytesMax)
+	if n.ID == "" || len(n.ID) > actors.NotificationIDBytesMax || strings.Contains(n.ID, "/") {
+		return nil, fmt.Errorf("%w: notification id must be 1..%d bytes without /", ErrInvalidArgument, actors.NotificationIDBytesMax)
+	}
+	if err := actors.CheckText("notification id", n.ID, ""); err != nil {
+		return nil, err // stored in the reward's use id and answered by Rewards
 	}
 	end, err := e.begin(ctx)
 	if err != nil {

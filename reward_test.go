@@ -180,6 +180,9 @@ func TestPool_NotificationRefused(t *testing.T) {
 		{"UnknownCard", signed(kaquan.UseNotification{ID: "n-6", CardCode: "NOPE", Merchant: w.merchant, Time: now}), kaquan.ErrUnknownEntity},
 		{"UnknownMerchant", signed(kaquan.UseNotification{ID: "n-7", CardCode: card.Code, Merchant: 77, Time: now}), kaquan.ErrUnknownEntity},
 		{"NoID", signed(kaquan.UseNotification{CardCode: card.Code, Merchant: w.merchant, Time: now}), kaquan.ErrInvalidArgument},
+		// Signed, but the id is stored with the reward and answered by Rewards: no escape sequences.
+		{"IDWithEscape", signed(kaquan.UseNotification{ID: "n-11\x1b[2J", CardCode: card.Code, Merchant: w.merchant, Time: now}), kaquan.ErrInvalidArgument},
+		{"IDWithNewline", signed(kaquan.UseNotification{ID: "n-12\nforged", CardCode: card.Code, Merchant: w.merchant, Time: now}), kaquan.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -165,6 +165,9 @@ func validate(t *messages.Template) error {
 	case t.GiftOfferTtl != 0 && (t.GiftOfferTtl < int64(actors.GiftOfferTTLMin) || t.GiftOfferTtl > int64(actors.GiftOfferTTLMax)):
 		return bad("gift offer time-out %s outside %s..%s", time.Duration(t.GiftOfferTtl), actors.GiftOfferTTLMin, actors.GiftOfferTTLMax)
 	}
+	if err := actors.CheckText("template: title", t.Title, ""); err != nil {
+		return err // shown to users and on merchants' screens: no escape sequences
+	}
 	switch t.Kind {
 	case messages.TemplateKind_TEMPLATE_KIND_CASH:
 		if t.ReduceAmount <= 0 || t.ReduceAmount > actors.AmountMax || t.DiscountBp != 0 || t.DiscountCap != 0 {

@@ -116,6 +116,13 @@ func TestTemplate_DecideCreate(t *testing.T) {
 		{name: "TitleTooLongInBytes", t: mod(cash(), func(t *messages.Template) { t.Title = strings.Repeat("é", actors.NameBytesMax/2+1) }), wantErr: bad},
 		{name: "TitleMax", t: mod(cash(), func(t *messages.Template) { t.Title = strings.Repeat("x", actors.NameBytesMax) })},
 		{name: "TitleEmpty", t: mod(cash(), func(t *messages.Template) { t.Title = "" })},
+		{name: "TitleNUL", t: mod(cash(), func(t *messages.Template) { t.Title = "30\x00off" }), wantErr: bad},
+		{name: "TitleEscape", t: mod(cash(), func(t *messages.Template) { t.Title = "\x1b[2J30 off" }), wantErr: bad},
+		{name: "TitleNewline", t: mod(cash(), func(t *messages.Template) { t.Title = "30\noff" }), wantErr: bad},
+		{name: "TitleDEL", t: mod(cash(), func(t *messages.Template) { t.Title = "30\x7foff" }), wantErr: bad},
+		{name: "TitleC1", t: mod(cash(), func(t *messages.Template) { t.Title = "\u009b2J" }), wantErr: bad},
+		{name: "TitleNotUTF8", t: mod(cash(), func(t *messages.Template) { t.Title = "30\xffoff" }), wantErr: bad},
+		{name: "TitleUnicode", t: mod(cash(), func(t *messages.Template) { t.Title = "满30减5 ☕" })},
 		// kind
 		{name: "KindUnspecified", t: mod(cash(), func(t *messages.Template) { t.Kind = messages.TemplateKind_TEMPLATE_KIND_UNSPECIFIED }), wantErr: bad},
 		{name: "KindUnknown", t: mod(cash(), func(t *messages.Template) { t.Kind = 99 }), wantErr: bad},

@@ -114,7 +114,7 @@ type clientCall = func(ctx context.Context, c messagesconnect.KaquanServiceClien
 
 func createParty(kind messages.PartyKind) func(fs *flag.FlagSet) clientCall {
 	return func(fs *flag.FlagSet) clientCall {
-		id, name, account := fs.Uint64("id", 0, "party id"), fs.String("name", "", "display name"), fs.Uint64("account", 0, "id of the party's account (0: none)")
+		id, name, account := fs.Uint64("id", 0, "party id"), fs.String("name", "", "display name (required)"), fs.Uint64("account", 0, "id of the party's account (0: none)")
 		return func(ctx context.Context, c messagesconnect.KaquanServiceClient, _ Main, _, _ string) (proto.Message, error) {
 			p, err := unwrap(c.CreateParty(ctx, connect.NewRequest(&messages.CreatePartyRequest{Id: *id, Kind: kind, Name: *name})))
 			if err != nil || *account == 0 {

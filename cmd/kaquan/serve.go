@@ -27,6 +27,7 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	timeout := fs.Duration("request-timeout", server.DefaultOptions().RequestTimeout, "deadline of every request")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take")
 	pprofOn := fs.Bool("pprof", false, "serve /debug/pprof/ (for operators; not on a public port)")
+	metricsListen := fs.String("metrics-listen", "", "address to serve /metrics (and /debug/pprof/) on, apart from the API; empty: on the API port")
 	backupTimeout := fs.Duration("backup-timeout", server.DefaultOptions().BackupTimeout, "how long one backup (GET /admin/backup) may take")
 	verbose := fs.Bool("v", false, "log engine activity")
 	gc := addGCFlags(fs)
@@ -55,7 +56,7 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	}
 	sopts := server.DefaultOptions()
 	sopts.AdminToken, sopts.RequestBytesMax, sopts.RequestTimeout, sopts.Pprof, sopts.Logger = *adminToken, *requestBytes, *timeout, *pprofOn, log
-	sopts.BackupTimeout = *backupTimeout
+	sopts.BackupTimeout, sopts.MetricsApart, sopts.Clock = *backupTimeout, *metricsListen != "", opts.Clock
 	srv, err := server.New(e, sopts)
 	if err != nil {
 		e.Close()
@@ -66,10 +67,31 @@ func (m Main) serve(ctx context.Context, args []string) error {
 		e.Close()
 		return err
 	}
-	log.Warn("kaquan serving", "addr", ln.Addr().String(), "data", *data, "durability", d, "tls", *tlsCert != "")
-	fmt.Fprintf(m.Stdout, "kaquan serving on %s\n", ln.Addr())
 	handler := withBackupDeadline(srv.Handler(), sopts.BackupTimeout)
-	return serveUntil(ctx, ln, newHTTPServer(handler, *requestBytes, *timeout), *tlsCert, *tlsKey, *shutdown, e)
+	servers := []served{{ln: ln, hs: newHTTPServer(handler, *requestBytes, *timeout), cert: *tlsCert, key: *tlsKey}}
+	if *metricsListen != "" {
+		mln, err := net.Listen("tcp", *metricsListen)
+		if err != nil {
+			ln.Close()
+			e.Close()
+			return err
+		}
+		servers = append(servers, served{ln: mln, hs: newMetricsServer(srv.MetricsHandler())})
+	} else if !isLoopback(ln.Addr()) {
+		log.Warn("/metrics is served on the API port, which is not loopback: give --metrics-listen to serve it apart", "addr", ln.Addr().String())
+	}
+	log.Warn("kaquan serving", "addr", ln.Addr().String(), "metrics", servers[len(servers)-1].ln.Addr().String(), "data", *data, "durability", d, "tls", *tlsCert != "")
+	fmt.Fprintf(m.Stdout, "kaquan serving on %s\n", ln.Addr())
+	if *metricsListen != "" {
+		fmt.Fprintf(m.Stdout, "kaquan metrics on %s\n", servers[1].ln.Addr())
+	}
+	return serveUntil(ctx, servers, *shutdown, e)
+}
+
+// isLoopback reports whether addr is a loopback address (127.0.0.1, ::1).
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // Connection deadlines. A request's own deadline (RequestTimeout) starts only once its body is
@@ -137,16 +159,39 @@ func newHTTPServer(handler http.Handler, requestBytes int, requestTimeout time.D
 	}
 }
 
-// serveUntil serves hs on ln until ctx ends, then shuts down within limit and closes e.
-func serveUntil(ctx context.Context, ln net.Listener, hs *http.Server, cert, key string, limit time.Duration, e *kaquan.Engine) error {
-	done := make(chan error, 1)
-	go func() {
-		if cert != "" {
-			done <- hs.ServeTLS(ln, cert, key)
-		} else {
-			done <- hs.Serve(ln)
-		}
-	}()
+// newMetricsServer is the HTTP server of the metrics listener (--metrics-listen): plain HTTP/1.1,
+// GETs only, answers bounded by the write deadline of a 30 s pprof profile.
+func newMetricsServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readHeaderTimeout,
+		WriteTimeout:      writeTimeoutMin,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// served is one HTTP server on its listener, with TLS when cert is set.
+type served struct {
+	ln        net.Listener
+	hs        *http.Server
+	cert, key string
+}
+
+// serveUntil serves every server until ctx ends (or one of them fails), then shuts them all down
+// within limit and closes e.
+func serveUntil(ctx context.Context, servers []served, limit time.Duration, e *kaquan.Engine) error {
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if s.cert != "" {
+				done <- s.hs.ServeTLS(s.ln, s.cert, s.key)
+			} else {
+				done <- s.hs.Serve(s.ln)
+			}
+		}()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -154,14 +199,18 @@ func serveUntil(ctx context.Context, ln net.Listener, hs *http.Server, cert, key
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	shutErr := hs.Shutdown(sctx) // stop accepting, wait for the requests under way
-	if shutErr != nil {
-		// Out of time: cut what still runs (a backup to a client that stopped reading, say), or
-		// the engine's Close would wait for it.
-		_ = hs.Close()
+	var shutErrs []error
+	for _, s := range servers {
+		// Stop accepting, wait for the requests under way.
+		if err := s.hs.Shutdown(sctx); err != nil {
+			// Out of time: cut what still runs (a backup to a client that stopped reading, say),
+			// or the engine's Close would wait for it.
+			_ = s.hs.Close()
+			shutErrs = append(shutErrs, err)
+		}
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	return errors.Join(serveErr, shutErr, e.Close())
+	return errors.Join(serveErr, errors.Join(shutErrs...), e.Close())
 }

@@ -115,6 +115,13 @@ func adminClient(hc *http.Client, url string, opts ...connect.ClientOption) mess
 // end).
 func startServe(t *testing.T, data string, extra ...string) (addr string, stop func() int) {
 	t.Helper()
+	lines, stop := startServeLines(t, data, 1, extra...)
+	return strings.TrimPrefix(lines[0], "kaquan serving on "), stop
+}
+
+// startServeLines is startServe returning the first n lines serve prints (trimmed).
+func startServeLines(t *testing.T, data string, n int, extra ...string) (lines []string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, outW := io.Pipe()
 	done := make(chan int, 1)
@@ -123,11 +130,16 @@ func startServe(t *testing.T, data string, extra ...string) (addr string, stop f
 		done <- Main{Stdout: outW, Stderr: io.Discard}.Run(ctx, args)
 		outW.Close()
 	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+	r := bufio.NewReader(out)
+	for range n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.TrimSpace(line))
 	}
-	go io.Copy(io.Discard, out)
+	go io.Copy(io.Discard, r)
 	var once sync.Once
 	code := ExitFailure
 	stop = func() int {
@@ -142,7 +154,7 @@ func startServe(t *testing.T, data string, extra ...string) (addr string, stop f
 		return code
 	}
 	t.Cleanup(func() { stop() })
-	return strings.TrimSpace(strings.TrimPrefix(line, "kaquan serving on ")), stop
+	return lines, stop
 }
 
 // TestBench_Target runs the payments scenario through the network API of a running server.

@@ -40,7 +40,7 @@ func TestServer_AuthorizationMatrix(t *testing.T) {
 			return e(c.RevokeToken(ctx, connect.NewRequest(&messages.RevokeTokenRequest{TokenId: strings.Repeat("0", 64)})))
 		}, "admin"},
 		{"CreateParty", func(c messagesconnect.KaquanServiceClient) error {
-			return e(c.CreateParty(ctx, connect.NewRequest(&messages.CreatePartyRequest{Id: 300, Kind: messages.PartyKind_PARTY_KIND_USER})))
+			return e(c.CreateParty(ctx, connect.NewRequest(&messages.CreatePartyRequest{Id: 300, Kind: messages.PartyKind_PARTY_KIND_USER, Name: "u"})))
 		}, "admin"},
 		{"CreateAccount", func(c messagesconnect.KaquanServiceClient) error {
 			return e(c.CreateAccount(ctx, connect.NewRequest(&messages.CreateAccountRequest{Id: 3000, Owner: 100})))

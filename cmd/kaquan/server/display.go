@@ -14,7 +14,8 @@ import (
 )
 
 // servePaymentCode draws a payment code for its owner to show: GET /payment-codes/{code}/qr.png
-// or /barcode.png, with the owner's (or the admin's) token.
+// or /barcode.png, with the owner's (or the admin's) token. A used or expired code is 410 Gone to
+// its owner; anybody else gets 404 for every code.
 func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 	code, format := r.PathValue("code"), r.PathValue("format")
 	if !actors.IsPaymentCode(code) || (format != "qr.png" && format != "barcode.png") {
@@ -34,8 +35,18 @@ func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 			owner = a.Account.GetOwnerId()
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store") // a live payment code, or one that may be gone soon
 	if err != nil || !(p.admin() || (p.Party == owner && p.Kind != 0)) {
 		http.Error(w, "no such payment code of yours", http.StatusNotFound) // strangers learn nothing
+		return
+	}
+	// A code drawn for its owner to show must be one a merchant can still take.
+	switch {
+	case pc.UsedBy != "":
+		http.Error(w, "payment code used", http.StatusGone)
+		return
+	case s.opts.Clock().UnixNano() >= pc.ExpiresAt:
+		http.Error(w, "payment code expired", http.StatusGone)
 		return
 	}
 	var img barcode.Barcode
@@ -59,7 +70,6 @@ func (s *Server) servePaymentCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "no-store") // a live payment code
 	_, _ = w.Write(b.Bytes())
 }
 
@@ -74,7 +84,12 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	// The bytes are a user's upload, served from the API's origin: a browser must take them for
+	// the image type they were decoded as (never sniff HTML or script out of them), and a document
+	// made of them may load and run nothing.
 	w.Header().Set("Content-Type", img.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Header().Set("ETag", `"`+img.ID+`"`)
 	_, _ = w.Write(img.Data)

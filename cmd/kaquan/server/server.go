@@ -22,18 +22,20 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	AdminToken      string        // bootstrap admin token (64 hex digits); "" for none
-	RequestBytesMax int           // largest request body (a gift image is 2 MiB)
-	RequestTimeout  time.Duration // deadline of every request
-	CodeGuessesMax  int           // failed payment-code look-ups a merchant may make per second
-	Pprof           bool          // serve /debug/pprof/
-	BackupTimeout   time.Duration // how long one backup (GET /admin/backup) may take
+	AdminToken      string           // bootstrap admin token (64 hex digits); "" for none
+	RequestBytesMax int              // largest request body (a gift image is 2 MiB)
+	RequestTimeout  time.Duration    // deadline of every request
+	CodeGuessesMax  int              // failed payment-code look-ups a merchant may make in any one second
+	Pprof           bool             // serve /debug/pprof/
+	MetricsApart    bool             // /metrics and /debug/pprof/ only from MetricsHandler, not Handler
+	BackupTimeout   time.Duration    // how long one backup (GET /admin/backup) may take
+	Clock           func() time.Time // for the guess limit and codes' expiry (give the engine's); tests pass their own
 	Logger          *slog.Logger
 }
 
 // DefaultOptions are the defaults.
 func DefaultOptions() Options {
-	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, BackupTimeout: time.Hour, Logger: slog.Default()}
+	return Options{RequestBytesMax: 3 << 20, RequestTimeout: 10 * time.Second, CodeGuessesMax: 5, BackupTimeout: time.Hour, Clock: time.Now, Logger: slog.Default()}
 }
 
 // Server serves one engine.
@@ -60,10 +62,10 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: CodeGuessesMax %d outside 1..1000", opts.CodeGuessesMax)
 	case opts.AdminToken != "" && len(opts.AdminToken) != 64:
 		return nil, errors.New("server: the admin token must be 64 hex digits (256 bits)")
-	case opts.Logger == nil:
-		return nil, errors.New("server: Logger is required")
+	case opts.Clock == nil || opts.Logger == nil:
+		return nil, errors.New("server: Clock and Logger are required")
 	}
-	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax), metrics: newMetrics(e), backups: make(chan struct{}, backupsMax)}
+	s := &Server{e: e, opts: opts, codeGuesses: newGuessLimiter(opts.CodeGuessesMax, opts.Clock), metrics: newMetrics(e), backups: make(chan struct{}, backupsMax)}
 	if opts.AdminToken != "" {
 		h := sha256.Sum256([]byte(opts.AdminToken))
 		s.adminHash = &h
@@ -71,33 +73,55 @@ func New(e *kaquan.Engine, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler is everything the server answers on its one port.
+// Handler is everything the server answers on its API port (without /metrics and /debug/pprof/
+// when MetricsApart).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// Every Connect handler reads at most RequestBytesMax per message (health and reflection too:
+	// without a limit Connect reads a message whole, however large).
+	limit := connect.WithReadMaxBytes(s.opts.RequestBytesMax)
+	rpc := func(path string, h http.Handler) { mux.Handle(path, withContentTooLarge(h)) }
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(s.metrics.interceptor(), s.deadlineInterceptor(), s.authInterceptor()),
-		connect.WithReadMaxBytes(s.opts.RequestBytesMax),
+		connect.WithInterceptors(reachedInterceptor(), s.metrics.interceptor(), s.deadlineInterceptor(), s.authInterceptor()),
+		limit,
 		// Compressing a 100-byte answer costs more CPU than sending it (a quarter of the server's
 		// CPU under load when every answer was gzipped).
 		connect.WithCompressMinBytes(1024),
 		connect.WithCodec(strictJSON{name: "json"}), connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
 	}
-	mux.Handle(messagesconnect.NewKaquanServiceHandler(s, opts...))
+	rpc(messagesconnect.NewKaquanServiceHandler(s, opts...))
+	public := connect.WithHandlerOptions(connect.WithInterceptors(reachedInterceptor()), limit)
 	checker := grpchealth.NewStaticChecker(messagesconnect.KaquanServiceName)
-	mux.Handle(grpchealth.NewHandler(checker))
+	rpc(grpchealth.NewHandler(checker, public, connect.WithCodec(healthJSON{strictJSON{name: "json"}}),
+		connect.WithCodec(healthJSON{strictJSON{name: "json; charset=utf-8"}})))
 	reflector := grpcreflect.NewStaticReflector(messagesconnect.KaquanServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	mux.Handle("GET /metrics", s.metrics.handler())
+	rpc(grpcreflect.NewHandlerV1(reflector, public))
+	rpc(grpcreflect.NewHandlerV1Alpha(reflector, public))
 	mux.HandleFunc("GET /images/{id}", s.serveImage)
 	mux.HandleFunc("GET /payment-codes/{code}/{format}", s.servePaymentCode)
 	mux.HandleFunc("GET /admin/backup", s.serveBackup)
+	if !s.opts.MetricsApart {
+		s.operatorRoutes(mux)
+	}
+	return mux
+}
+
+// MetricsHandler serves /metrics, and /debug/pprof/ with Pprof, for a listener of their own
+// (Options.MetricsApart): the common Prometheus practice, which keeps them off a public API port.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.operatorRoutes(mux)
+	return mux
+}
+
+// operatorRoutes are the endpoints for operators rather than clients: metrics and pprof.
+func (s *Server) operatorRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /metrics", s.metrics.handler())
 	if s.opts.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
 }
 
 // deadlineInterceptor bounds every request's wait.

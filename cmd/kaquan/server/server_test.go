@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,10 @@ type testServer struct {
 	http *http.Client // HTTP/2 without TLS (h2c), as gRPC needs
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t *testing.T) *testServer { t.Helper(); return startServerWith(t, nil) }
+
+// startServerWith is startServer with the server's options changed by set.
+func startServerWith(t *testing.T, set func(*server.Options)) *testServer {
 	t.Helper()
 	e, err := kaquan.Open(t.TempDir(), kaquan.DefaultOptions())
 	if err != nil {
@@ -38,6 +42,9 @@ func startServer(t *testing.T) *testServer {
 	}
 	opts := server.DefaultOptions()
 	opts.AdminToken = adminToken
+	if set != nil {
+		set(&opts)
+	}
 	srv, err := server.New(e, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +313,7 @@ func TestServer_PlainHTTPJSON(t *testing.T) {
 		}
 	}
 	// Health, for HTTP: a POST of JSON {}.
-	if code, out := s.postJSON(t, "", "grpc.health.v1.Health/Check", `{}`); code != 200 || !strings.HasSuffix(fmt.Sprint(out["status"]), "SERVING") {
+	if code, out := s.postJSON(t, "", "grpc.health.v1.Health/Check", `{}`); code != 200 || out["status"] != "SERVING" {
 		t.Errorf("health over JSON: %d %v", code, out)
 	}
 }
@@ -388,26 +395,45 @@ func TestServer_HealthGRPC(t *testing.T) {
 	}
 }
 
-// TestServer_CodeBruteForce: a merchant guessing payment codes is stopped after 5 failures a second.
+// TestServer_CodeBruteForce: a merchant guessing payment codes is stopped after 5 failures in any
+// one second, on the server's clock (a test clock here: nothing depends on how fast the loop runs).
 func TestServer_CodeBruteForce(t *testing.T) {
-	s := startServer(t)
+	var clock testClock
+	clock.set(time.Unix(1_700_000_000, 0))
+	s := startServerWith(t, func(o *server.Options) { o.Clock = clock.now })
 	f := setupFlow(t, s, true)
 	ctx := context.Background()
-	var exhausted, notFound int
-	for i := range 20 {
-		_, err := f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10,
-			Code: fmt.Sprintf("%018d", 555_000+i), Amount: 100, Key: fmt.Sprint("guess-", i)}))
-		switch connect.CodeOf(err) {
-		case connect.CodeResourceExhausted:
-			exhausted++
-		case connect.CodeNotFound:
-			notFound++
-		default:
-			t.Fatalf("guess %d: %v", i, err)
+	guess := 0
+	guesses := func(n int) (notFound, exhausted int) {
+		t.Helper()
+		for range n {
+			guess++
+			_, err := f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10,
+				Code: fmt.Sprintf("%018d", 555_000+guess), Amount: 100, Key: fmt.Sprint("guess-", guess)}))
+			switch connect.CodeOf(err) {
+			case connect.CodeResourceExhausted:
+				exhausted++
+			case connect.CodeNotFound:
+				notFound++
+			default:
+				t.Fatalf("guess %d: %v", guess, err)
+			}
 		}
+		return notFound, exhausted
 	}
-	if notFound < 5 || notFound > 6 || exhausted < 14 {
-		t.Errorf("of 20 quick guesses %d looked up, %d refused; want about 5 looked up", notFound, exhausted)
+	for _, step := range []struct {
+		after   time.Duration
+		want, n int
+	}{
+		{0, 5, 20},                     // five looked up, then refused
+		{999 * time.Millisecond, 0, 5}, // still within the second of the first five
+		{time.Millisecond, 5, 10},      // a second after them: five more, not ten
+		{500 * time.Millisecond, 0, 5},
+	} {
+		clock.add(step.after)
+		if notFound, exhausted := guesses(step.n); notFound != step.want || exhausted != step.n-step.want {
+			t.Errorf("%d guesses %s later: %d looked up, %d refused; want %d looked up", step.n, step.after, notFound, exhausted, step.want)
+		}
 	}
 	// Another merchant is not slowed by the first one's guessing.
 	rp, err := f.admin.CreateParty(ctx, connect.NewRequest(&messages.CreatePartyRequest{Id: 2, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "b"}))
@@ -418,13 +444,28 @@ func TestServer_CodeBruteForce(t *testing.T) {
 	}
 }
 
-// TestServer_PaymentCodeDisplay: the owner gets the code as a QR code and a Code 128 barcode;
-// nobody else learns anything.
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// TestServer_PaymentCodeDisplay: the owner gets the code as a QR code and a Code 128 barcode
+// while it can be paid with; once used or expired, 410 Gone; nobody else learns anything.
 func TestServer_PaymentCodeDisplay(t *testing.T) {
-	s := startServer(t)
+	var clock testClock
+	clock.set(time.Now())
+	s := startServerWith(t, func(o *server.Options) { o.Clock = clock.now })
 	f := setupFlow(t, s, true)
-	r, err := f.user.IssuePaymentCode(context.Background(), connect.NewRequest(&messages.IssuePaymentCodeRequest{User: 100, Account: 1000}))
-	code := ok(t, r, err).Code
+	ctx := context.Background()
+	issue := func() string {
+		r, err := f.user.IssuePaymentCode(ctx, connect.NewRequest(&messages.IssuePaymentCodeRequest{User: 100, Account: 1000}))
+		return ok(t, r, err).Code
+	}
 	get := func(token, path string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
 		if token != "" {
@@ -438,10 +479,12 @@ func TestServer_PaymentCodeDisplay(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, b
 	}
-	for _, format := range []string{"qr.png", "barcode.png"} {
+	formats := []string{"qr.png", "barcode.png"}
+	code := issue()
+	for _, format := range formats {
 		res, b := get(f.userToken, "/payment-codes/"+code+"/"+format)
-		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" {
-			t.Fatalf("%s: %d", format, res.StatusCode)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d %v", format, res.StatusCode, res.Header)
 		}
 		img, err := png.Decode(bytes.NewReader(b))
 		if err != nil || img.Bounds().Dx() < 100 {
@@ -452,6 +495,31 @@ func TestServer_PaymentCodeDisplay(t *testing.T) {
 		}
 		if res, _ := get("", "/payment-codes/"+code+"/"+format); res.StatusCode != 404 {
 			t.Errorf("%s without a token: %d", format, res.StatusCode)
+		}
+	}
+	// Used: the merchant took it.
+	must(t)(f.merchant.Pay(ctx, connect.NewRequest(&messages.PayRequest{Merchant: 1, MerchantAccount: 10, Code: code, Amount: 100, Key: "shown"})))
+	// Expired: another code, a minute and a second later on the server's clock (the TTL is 60 s).
+	stale := issue()
+	live := issue()
+	for _, format := range formats {
+		if res, _ := get(f.userToken, "/payment-codes/"+code+"/"+format); res.StatusCode != http.StatusGone || res.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s of a used code for its owner: %d %v, want 410", format, res.StatusCode, res.Header)
+		}
+		if res, _ := get(f.merchantToken, "/payment-codes/"+code+"/"+format); res.StatusCode != 404 {
+			t.Errorf("%s of a used code for a stranger: %d, want 404", format, res.StatusCode)
+		}
+		if res, _ := get(f.userToken, "/payment-codes/"+live+"/"+format); res.StatusCode != 200 {
+			t.Errorf("%s of a live code: %d", format, res.StatusCode)
+		}
+	}
+	clock.add(61 * time.Second)
+	for _, format := range formats {
+		if res, _ := get(f.userToken, "/payment-codes/"+stale+"/"+format); res.StatusCode != http.StatusGone {
+			t.Errorf("%s of an expired code for its owner: %d, want 410", format, res.StatusCode)
+		}
+		if res, _ := get(adminToken, "/payment-codes/"+stale+"/"+format); res.StatusCode != http.StatusGone {
+			t.Errorf("%s of an expired code for the admin: %d, want 410", format, res.StatusCode)
 		}
 	}
 }
