@@ -35,6 +35,7 @@ type AuditReport struct {
 	PoolEntries   int            `json:"pool_entries"`    // cards in pools (wallet entries + pool entries = cards)
 	Rewards       map[string]int `json:"rewards"`         // by state
 	Acceptances   int            `json:"acceptances"`     // merchants' acceptances of other merchants' cards, granted or revoked
+	PaymentCodes  int            `json:"payment_codes"`   // code records kept: unexpired, or within their grace period
 	ProblemCount  int            `json:"problem_count"`
 	Problems      []string       `json:"problems"`
 }
@@ -75,7 +76,7 @@ func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
 	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx}
 	err = e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards, a.acceptances} {
+		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards, a.acceptances, a.paymentCodes} {
 			if err := step(s); err != nil {
 				return err
 			}

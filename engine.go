@@ -91,6 +91,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	e.host.Sender = e.host.Router
 	e.host.Owners = actors.NewOwners(store)
 	e.host.Acceptances = actors.NewAcceptances(store)
+	if err := e.indexPaymentCodes(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("index payment codes: %w", err)
+	}
 	if err := e.recover(); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("recover: %w", err)
@@ -104,7 +108,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		e.Close()
 		return nil, fmt.Errorf("gift offers: %w", err)
 	}
-	e.sweeper.start(e.opts.GiftSweepEvery, e.sweepGiftOffers, e.opts.Logger)
+	e.sweeper.start(e.opts.GiftSweepEvery, e.sweep, e.opts.Logger)
 	e.recovered = true
 	return e, nil
 }

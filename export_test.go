@@ -1,9 +1,12 @@
 package kaquan
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
+	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/actors/account"
 	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
@@ -52,3 +55,12 @@ func Put(e *Engine, entries ...persistence.Entry) error { return e.put(entries..
 
 // Fail stops e as a failed write does.
 func Fail(e *Engine, cause error) { e.stop(cause) }
+
+// SweepPaymentCodes runs e's payment code sweep once, at e's clock.
+func SweepPaymentCodes(e *Engine) error { return e.sweepPaymentCodes(context.Background()) }
+
+// IssueCodeAs issues payment code code on account for user, as IssuePaymentCode does with a code
+// it drew (tests choose the code to stage a code issued again).
+func IssueCodeAs(e *Engine, user, acct uint64, code string) (*messages.PaymentCode, error) {
+	return ask[*messages.PaymentCode](context.Background(), e, actors.AccountID(acct), account.IssueCode{Owner: user, Code: code, Now: e.now()})
+}

@@ -14,11 +14,15 @@ type Options struct {
 	Writer         persistence.WriterConfig // group-commit bounds
 	IdleTimeout    time.Duration            // an entity idle this long leaves memory
 	PaymentCodeTTL time.Duration            // how long a payment code stays valid
-	InflightMax    int                      // calls under way at once; more wait for a slot
-	RecoveryMax    int                      // interrupted payments resolved at once during Open
-	GiftSweepEvery time.Duration            // how often timed-out gift offers are returned to their givers
-	Clock          func() time.Time         // the engine's only clock; tests pass their own
-	Logger         *slog.Logger
+	// PaymentCodeGrace is how long a payment code's record outlives the code: it still tells a used
+	// code from an unknown one, and lets the payment that used it ask again (a retry after a crash
+	// cut in between its code's use and its own record). Then the record is removed.
+	PaymentCodeGrace time.Duration
+	InflightMax      int              // calls under way at once; more wait for a slot
+	RecoveryMax      int              // interrupted payments resolved at once during Open
+	GiftSweepEvery   time.Duration    // how often timed-out gift offers are returned to their givers
+	Clock            func() time.Time // the engine's only clock; tests pass their own
+	Logger           *slog.Logger
 }
 
 // Bounds of Options.
@@ -27,23 +31,27 @@ const (
 	IdleTimeoutMax    = 24 * time.Hour
 	PaymentCodeTTLMin = time.Second
 	PaymentCodeTTLMax = 10 * time.Minute
-	InflightMaxMax    = 1 << 20
-	GiftSweepEveryMin = 10 * time.Millisecond
-	GiftSweepEveryMax = time.Hour
+	// PaymentCodeGraceMin leaves room for a clock stepped back and a message queued behind load.
+	PaymentCodeGraceMin = time.Minute
+	PaymentCodeGraceMax = 30 * 24 * time.Hour
+	InflightMaxMax      = 1 << 20
+	GiftSweepEveryMin   = 10 * time.Millisecond
+	GiftSweepEveryMax   = time.Hour
 )
 
 // DefaultOptions are the defaults: durable (fsync per group commit), 60 s payment codes.
 func DefaultOptions() Options {
 	return Options{
-		Durability:     persistence.DurabilitySync,
-		Writer:         persistence.DefaultWriterConfig(),
-		IdleTimeout:    30 * time.Second,
-		PaymentCodeTTL: 60 * time.Second,
-		InflightMax:    16384,
-		RecoveryMax:    256,
-		GiftSweepEvery: time.Second,
-		Clock:          time.Now,
-		Logger:         slog.Default(),
+		Durability:       persistence.DurabilitySync,
+		Writer:           persistence.DefaultWriterConfig(),
+		IdleTimeout:      30 * time.Second,
+		PaymentCodeTTL:   60 * time.Second,
+		PaymentCodeGrace: 5 * time.Minute,
+		InflightMax:      16384,
+		RecoveryMax:      256,
+		GiftSweepEvery:   time.Second,
+		Clock:            time.Now,
+		Logger:           slog.Default(),
 	}
 }
 
@@ -60,6 +68,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("options: IdleTimeout %s outside %s..%s", o.IdleTimeout, IdleTimeoutMin, IdleTimeoutMax)
 	case o.PaymentCodeTTL < PaymentCodeTTLMin || o.PaymentCodeTTL > PaymentCodeTTLMax:
 		return fmt.Errorf("options: PaymentCodeTTL %s outside %s..%s", o.PaymentCodeTTL, PaymentCodeTTLMin, PaymentCodeTTLMax)
+	case o.PaymentCodeGrace < PaymentCodeGraceMin || o.PaymentCodeGrace > PaymentCodeGraceMax:
+		return fmt.Errorf("options: PaymentCodeGrace %s outside %s..%s", o.PaymentCodeGrace, PaymentCodeGraceMin, PaymentCodeGraceMax)
 	case o.InflightMax < 1 || o.InflightMax > InflightMaxMax:
 		return fmt.Errorf("options: InflightMax %d outside 1..%d", o.InflightMax, InflightMaxMax)
 	case o.RecoveryMax < 1 || o.RecoveryMax > o.InflightMax:

@@ -41,6 +41,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 var (
 	segmentSync = fdatasync
 	logDirSync  = syncDir
+	recordSync  = fdatasync // the fdatasync that makes an appended record durable
 )
 
 // ErrLogCorrupt: a commit log segment is damaged somewhere other than its unacknowledged tail.
@@ -325,11 +326,11 @@ func (l *commitLog) append(rec []byte, seq uint64) error {
 	}
 	// A record bigger than a whole segment grows the file; fdatasync then writes the size too.
 	if _, err := l.f.WriteAt(rec, l.off); err != nil {
-		return fmt.Errorf("commit log write: %w", err)
+		return l.unwrite(len(rec), fmt.Errorf("commit log write: %w", err))
 	}
 	if l.sync {
-		if err := fdatasync(l.f); err != nil {
-			return fmt.Errorf("commit log sync: %w", err)
+		if err := recordSync(l.f); err != nil {
+			return l.unwrite(len(rec), fmt.Errorf("commit log sync: %w", err))
 		}
 	}
 	l.off += int64(len(rec))
@@ -338,6 +339,26 @@ func (l *commitLog) append(rec []byte, seq uint64) error {
 	l.cur.last = seq
 	l.mu.Unlock()
 	return nil
+}
+
+// unwrite undoes the record of n bytes at l.off that failed to become durable (cause), on the
+// writer's fail-stop path: it writes zeros over it, the segment's unused rest, and syncs them.
+// The record was never acknowledged, but its bytes may stay in the page cache, marked clean after
+// a failed write-back while the disk lacks them; a replay that trusted them (the next Open in this
+// process or another, before a clean Close removes the log) would apply a record that is not
+// durable and acknowledge writes that depend on it. Replay reads the disk (readSegment); the
+// zeros make the record gone whatever that holds once they are written back, as the kernel does
+// before a direct read: a disk that takes no writes fails that read, and Open with it. Nothing is
+// appended to the log after a failure.
+func (l *commitLog) unwrite(n int, cause error) error {
+	_, err := l.f.WriteAt(make([]byte, n), l.off)
+	if err == nil && l.sync {
+		err = recordSync(l.f)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (clearing the record: %v)", cause, err)
+	}
+	return cause
 }
 
 // applied records that Badger holds every record up to upTo, at timestamp ts.

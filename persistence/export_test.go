@@ -2,8 +2,12 @@ package persistence
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -37,7 +41,18 @@ func faultsOf(w *Writer) *writerFaults {
 	return f.(*writerFaults)
 }
 
+// failSyncUnder names a folder: the next record fdatasync of a segment in it fails with EIO, as
+// one after a failed write-back does (the record's bytes stay in the page cache).
+var failSyncUnder atomic.Pointer[string]
+
 func init() {
+	recordSync = func(f *os.File) error {
+		if dir := failSyncUnder.Load(); dir != nil && strings.HasPrefix(f.Name(), filepath.Clean(*dir)+string(filepath.Separator)) &&
+			failSyncUnder.CompareAndSwap(dir, nil) {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
 	beforeCommit = func(w *Writer) error {
 		if f, ok := faults.Load(w); ok {
 			if p := f.(*writerFaults).failCommit.Swap(nil); p != nil {
@@ -70,3 +85,12 @@ func (w *Writer) holdApplier(gate chan struct{}) {
 // parseID reads the big-endian id that follows a key's prefix byte at offset off.
 // Tests read key layouts with it; code uses the parser of the key's kind.
 func parseID(key []byte, off int) uint64 { return binary.BigEndian.Uint64(key[off : off+8]) }
+
+// crashClose closes s as a crash would leave it: Badger closed, the commit log kept as it is
+// (Close would delete it once Badger has flushed), so the next Open replays it.
+func (s *Store) crashClose() error {
+	if s.trimmer != nil {
+		s.trimmer.close()
+	}
+	return s.db.Close()
+}

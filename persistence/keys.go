@@ -16,6 +16,7 @@ const (
 	PrefixCardCode     byte = 'k' // k + card code -> card id
 	PrefixWallet       byte = 'w' // w + user id + card id -> empty
 	PrefixPaymentCode  byte = 'q' // q + payment code -> messages.PaymentCode (routes to the account; records its use)
+	PrefixCodeExpiry   byte = 'e' // e + expires_at + payment code -> empty (when each code record may go, oldest first)
 	PrefixPayment      byte = 'p' // p + payment key -> messages.Payment
 	PrefixTransfer     byte = 'r' // r + account id + transfer -> ledger seq (one entry per account per transfer)
 	PrefixGift         byte = 'g' // g + card id + seq -> messages.GiftRecord (the card's image library)
@@ -68,6 +69,12 @@ func WalletPrefix(user uint64) []byte { return id8([]byte{PrefixWallet}, user) }
 
 // PaymentCodeKey is the key of the payment-code index entry.
 func PaymentCodeKey(code string) []byte { return append([]byte{PrefixPaymentCode}, code...) }
+
+// CodeExpiryKey is the key of a payment code's expiry index entry. expiresAt is unix ns (never
+// negative).
+func CodeExpiryKey(expiresAt int64, code string) []byte {
+	return append(id8([]byte{PrefixCodeExpiry}, uint64(expiresAt)), code...)
+}
 
 // PaymentKey is the key of a payment record.
 func PaymentKey(key string) []byte { return append([]byte{PrefixPayment}, key...) }
@@ -164,6 +171,14 @@ func ContactOf(key []byte) uint64 {
 func GiftOfferOf(key []byte) (expiresAt int64, card uint64) {
 	expires, card := idPairOf(key, PrefixGiftOffer, "gift offer")
 	return int64(expires), card
+}
+
+// CodeExpiryOf is the expiry (unix ns) and the payment code of a CodeExpiryKey.
+func CodeExpiryOf(key []byte) (expiresAt int64, code string) {
+	if len(key) < 9 || key[0] != PrefixCodeExpiry {
+		panic(fmt.Sprintf("persistence: %x is not a code expiry key", key))
+	}
+	return int64(binary.BigEndian.Uint64(key[1:9])), string(key[9:])
 }
 
 // idPairOf reads the two ids of a key built as prefix + id + id.

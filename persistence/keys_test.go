@@ -57,7 +57,7 @@ func TestKeys_PrefixesAndLayout(t *testing.T) {
 	for name, p := range map[string]byte{
 		"Party": PrefixParty, "Account": PrefixAccount, "Ledger": PrefixLedger, "Template": PrefixTemplate,
 		"ClaimCount": PrefixClaimCount, "Card": PrefixCard, "CardCode": PrefixCardCode, "Wallet": PrefixWallet,
-		"PaymentCode": PrefixPaymentCode, "Payment": PrefixPayment, "Transfer": PrefixTransfer, "EngineMarker": PrefixEngineMarker,
+		"PaymentCode": PrefixPaymentCode, "CodeExpiry": PrefixCodeExpiry, "Payment": PrefixPayment, "Transfer": PrefixTransfer, "EngineMarker": PrefixEngineMarker,
 	} {
 		if other, dup := prefixes[p]; dup {
 			t.Errorf("prefix %q used by %s and %s", p, name, other)
@@ -81,6 +81,7 @@ func TestKeys_PrefixesAndLayout(t *testing.T) {
 		{"WalletKey", WalletKey(1, 2), PrefixWallet, 17},
 		{"WalletPrefix", WalletPrefix(1), PrefixWallet, 9},
 		{"PaymentCodeKey", PaymentCodeKey("pc"), PrefixPaymentCode, 3},
+		{"CodeExpiryKey", CodeExpiryKey(1, "pc"), PrefixCodeExpiry, 11},
 		{"PaymentKey", PaymentKey("pay-1"), PrefixPayment, 6},
 		{"TransferKey", TransferKey(1, "tr"), PrefixTransfer, 11},
 		{"MarkerKey", MarkerKey("clean"), PrefixEngineMarker, 6},
@@ -189,19 +190,28 @@ func TestKeys_ParsersRoundTrip(t *testing.T) {
 			if expires != expiresAt || card != b {
 				t.Errorf("GiftOfferOf(GiftOfferKey(%d, %d)) = %d, %d; want %d, %d", expiresAt, b, expires, card, expiresAt, b)
 			}
+			const code = "123456789012345678"
+			if expires, got := CodeExpiryOf(CodeExpiryKey(expiresAt, code)); expires != expiresAt || got != code {
+				t.Errorf("CodeExpiryOf(CodeExpiryKey(%d, %q)) = %d, %q", expiresAt, code, expires, got)
+			}
 		}
+	}
+	// The index is ordered by expiry first, so a sweep stops at the first code not yet due.
+	if a, b := CodeExpiryKey(1, "999999999999999999"), CodeExpiryKey(256, "000000000000000000"); bytes.Compare(a, b) >= 0 {
+		t.Errorf("CodeExpiryKey(1, ...) sorts after CodeExpiryKey(256, ...)")
 	}
 }
 
 // A key of another kind is a bug: the parser panics rather than read ids that are not there.
 func TestKeys_ParserRefusesOtherKinds(t *testing.T) {
 	for name, parse := range map[string]func(){
-		"WalletCardOf(ContactKey)": func() { WalletCardOf(ContactKey(1, 2)) },
-		"ContactOf(ContactPrefix)": func() { ContactOf(ContactPrefix(1)) },
-		"GiftOfferOf(TransferKey)": func() { GiftOfferOf(TransferKey(1, "12345678")) },
-		"WalletCardOf(nil)":        func() { WalletCardOf(nil) },
-		"ContactOf(a longer key)":  func() { ContactOf(append(ContactKey(1, 2), 0)) },
-		"GiftOfferOf(WalletKey)":   func() { GiftOfferOf(WalletKey(1, 2)) },
+		"WalletCardOf(ContactKey)":     func() { WalletCardOf(ContactKey(1, 2)) },
+		"ContactOf(ContactPrefix)":     func() { ContactOf(ContactPrefix(1)) },
+		"GiftOfferOf(TransferKey)":     func() { GiftOfferOf(TransferKey(1, "12345678")) },
+		"WalletCardOf(nil)":            func() { WalletCardOf(nil) },
+		"ContactOf(a longer key)":      func() { ContactOf(append(ContactKey(1, 2), 0)) },
+		"GiftOfferOf(WalletKey)":       func() { GiftOfferOf(WalletKey(1, 2)) },
+		"CodeExpiryOf(PaymentCodeKey)": func() { CodeExpiryOf(PaymentCodeKey("123456789012345678")) },
 	} {
 		func() {
 			defer func() {

@@ -109,7 +109,7 @@ func scanLog(dir string, applied uint64) (segs []replaySegment, last uint64, err
 
 // scanSegment checks one segment whose records follow record prev (0: the log's first).
 func scanSegment(path string, prev, applied uint64) (replaySegment, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSegment(path)
 	if err != nil {
 		return replaySegment{}, fmt.Errorf("commit log: %w", err)
 	}
@@ -139,11 +139,12 @@ func scanSegment(path string, prev, applied uint64) (replaySegment, error) {
 }
 
 // settleLog makes the log replay accepted durable before anything depends on it. Replay reads
-// the page cache: a record written but never synced (a SIGKILL before its fdatasync) would be
-// applied, and writes acknowledged after it could depend on it, yet a power loss could still take
-// it while keeping them. So every kept segment is synced; the torn tail is cut off, or the next
-// crash would find it followed by records in the next segment and refuse the log; segments with
-// no record go; and the folder is synced for the names.
+// what the disk holds (readSegment), but the disk's volatile cache may hold it only: a record
+// written but never synced (a SIGKILL before its fdatasync) is written back by the kernel and
+// read, and would be applied, and writes acknowledged after it could depend on it, yet a power
+// loss could still take it while keeping them. So every kept segment is synced; the torn tail is
+// cut off, or the next crash would find it followed by records in the next segment and refuse the
+// log; segments with no record go; and the folder is synced for the names.
 func settleLog(dir string, segs []replaySegment) error {
 	if len(segs) == 0 {
 		return nil
@@ -205,7 +206,7 @@ func (s *Store) applyLog(segs []replaySegment, from uint64) (int, error) {
 		if seg.last < from { // none in it to apply, or none at all
 			continue
 		}
-		data, err := os.ReadFile(seg.path)
+		data, err := readSegment(seg.path)
 		if err != nil {
 			return 0, fmt.Errorf("commit log: %w", err)
 		}

@@ -41,7 +41,7 @@ func Load(id actors.ID, h *actors.Host) (actors.Behavior, error) {
 func entries(s *State, ch Change) []persistence.Entry {
 	var es []persistence.Entry
 	if ch.Code != nil {
-		es = append(es, codeRecord(ch.Code))
+		es = append(es, codeRecord(ch.Code), codeExpiryRecord(ch.Code))
 	}
 	if ch.Account != nil || ch.Code != nil || ch.Status != messages.AccountStatus_ACCOUNT_STATUS_UNSPECIFIED {
 		v, err := proto.Marshal(s.Account)
@@ -64,6 +64,16 @@ func codeRecord(pc *messages.PaymentCode) persistence.Entry {
 	v, err := proto.Marshal(pc)
 	actors.Invariant(err == nil, "payment code marshals")
 	return persistence.Entry{Key: persistence.PaymentCodeKey(pc.Code), Value: v}
+}
+
+// codeExpiryRecord is the code's expiry index entry, written with every write of its code record so
+// that no code record is ever left without one: the engine's sweep removes both once the code has
+// expired and its grace period has passed (kaquan.Options.PaymentCodeGrace). Removing them does not
+// weaken single use, which rests on the account record: a used or expired code is not among the
+// account's codes, and such a code is accepted again only for the payment its record names as
+// having used it; without the record it is refused.
+func codeExpiryRecord(pc *messages.PaymentCode) persistence.Entry {
+	return persistence.Entry{Key: persistence.CodeExpiryKey(pc.ExpiresAt, pc.Code)}
 }
 
 // readCodeRecord reads the index entry of a payment code (nil if none).
