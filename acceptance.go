@@ -80,7 +80,7 @@ func (e *Engine) changeAcceptance(ctx context.Context, acceptor, issuer uint64, 
 	if err != nil {
 		return nil, err
 	}
-	if err := e.put(persistence.Entry{Key: actors.AcceptanceKey(acceptor, issuer), Value: v}); err != nil {
+	if err := e.put(persistence.Entry{Key: persistence.AcceptanceKey(acceptor, issuer), Value: v}); err != nil {
 		return nil, err
 	}
 	e.host.Acceptances.Put(next) // cards read it from now on
@@ -117,14 +117,14 @@ func (e *Engine) decideAcceptance(old *messages.Acceptance, acceptor, issuer uin
 
 func (e *Engine) countAcceptances(acceptor uint64) (int, error) {
 	n := 0
-	err := e.store.Scan(actors.AcceptancePrefix(acceptor), false, func(_, _ []byte) (bool, error) { n++; return true, nil })
+	err := e.store.Scan(persistence.AcceptancePrefix(acceptor), false, func(_, _ []byte) (bool, error) { n++; return true, nil })
 	return n, err
 }
 
 // acceptance reads acceptor's acceptance of issuer's cards from the store (nil: none recorded).
 func (e *Engine) acceptance(acceptor, issuer uint64) (*messages.Acceptance, error) {
 	a := &messages.Acceptance{}
-	err := e.store.GetProto(actors.AcceptanceKey(acceptor, issuer), a)
+	err := e.store.GetProto(persistence.AcceptanceKey(acceptor, issuer), a)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, nil
 	}
@@ -158,7 +158,7 @@ func (e *Engine) Acceptances(ctx context.Context, acceptor uint64) ([]*messages.
 	}
 	defer end()
 	var list []*messages.Acceptance
-	err = e.store.Scan(actors.AcceptancePrefix(acceptor), false, func(k, v []byte) (bool, error) {
+	err = e.store.Scan(persistence.AcceptancePrefix(acceptor), false, func(k, v []byte) (bool, error) {
 		a := &messages.Acceptance{}
 		if err := proto.Unmarshal(v, a); err != nil {
 			return false, fmt.Errorf("acceptance %x: %w", k, err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/kaquan/kaquan"
-	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 	"google.golang.org/protobuf/proto"
@@ -222,7 +221,7 @@ func TestAcceptance_Audit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return persistence.Entry{Key: actors.AcceptanceKey(a.Acceptor, a.Issuer), Value: v}
+		return persistence.Entry{Key: persistence.AcceptanceKey(a.Acceptor, a.Issuer), Value: v}
 	}
 	granted := messages.AcceptanceState_ACCEPTANCE_STATE_GRANTED
 	tamper := map[string]struct {
@@ -230,7 +229,7 @@ func TestAcceptance_Audit(t *testing.T) {
 		want    string
 	}{
 		"ConsentLost": {func(*testing.T) []persistence.Entry {
-			return []persistence.Entry{{Key: actors.AcceptanceKey(2, 1), Delete: true}}
+			return []persistence.Entry{{Key: persistence.AcceptanceKey(2, 1), Delete: true}}
 		}, "which never accepted its cards"},
 		"ItselfOnly": {func(t *testing.T) []persistence.Entry {
 			return []persistence.Entry{record(t, &messages.Acceptance{Acceptor: 1, Issuer: 1, State: granted, GrantedAt: 1})}
@@ -243,7 +242,7 @@ func TestAcceptance_Audit(t *testing.T) {
 		}, "ACCEPTANCE_STATE_UNSPECIFIED"},
 		"UnderAnotherKey": {func(t *testing.T) []persistence.Entry {
 			en := record(t, &messages.Acceptance{Acceptor: 1, Issuer: 2, State: granted, GrantedAt: 1})
-			en.Key = actors.AcceptanceKey(2, 9)
+			en.Key = persistence.AcceptanceKey(2, 9)
 			return []persistence.Entry{en}
 		}, "holds the acceptance of 2 by 1"},
 	}

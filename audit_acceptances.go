@@ -15,13 +15,13 @@ import (
 // actors.AcceptancesPerMerchantMax.
 func (a *auditor) acceptances(s *persistence.Snapshot) error {
 	perAcceptor, last := 0, uint64(0)
-	return a.scan(s, []byte{actors.PrefixAcceptance}, func(k, v []byte) (bool, error) {
+	return a.scan(s, []byte{persistence.PrefixAcceptance}, func(k, v []byte) (bool, error) {
 		rec := &messages.Acceptance{}
 		if err := proto.Unmarshal(v, rec); err != nil {
 			return false, fmt.Errorf("acceptance %x: %w", k, err)
 		}
 		a.r.Acceptances++
-		acceptor, issuer, ok := actors.AcceptanceOfKey(k)
+		acceptor, issuer, ok := persistence.AcceptanceOfKey(k)
 		switch {
 		case !ok || acceptor != rec.Acceptor || issuer != rec.Issuer:
 			a.r.problem("acceptance key %x holds the acceptance of %d by %d", k, rec.Issuer, rec.Acceptor)
@@ -53,7 +53,7 @@ func (a *auditor) consent(s *persistence.Snapshot, c *messages.Card, p *messages
 	if p == nil || p.CardId != c.Id || p.MerchantId == c.MerchantId {
 		return nil
 	}
-	err := s.GetProto(actors.AcceptanceKey(p.MerchantId, c.MerchantId), &messages.Acceptance{})
+	err := s.GetProto(persistence.AcceptanceKey(p.MerchantId, c.MerchantId), &messages.Acceptance{})
 	if errors.Is(err, persistence.ErrNotFound) {
 		a.r.problem("card %d of merchant %d taken by payment %q at merchant %d, which never accepted its cards", c.Id, c.MerchantId, p.Key, p.MerchantId)
 		return nil

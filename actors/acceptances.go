@@ -1,37 +1,12 @@
 package actors
 
 import (
-	"encoding/binary"
 	"errors"
 	"sync"
 
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 )
-
-// PrefixAcceptance is the store prefix of merchants' acceptances: 'A' + acceptor + issuer ->
-// messages.Acceptance. It is one byte of the same space as the prefixes in persistence/keys.go,
-// none of which it takes.
-const PrefixAcceptance byte = 'A'
-
-// AcceptanceKey is the key of merchant acceptor's acceptance of issuer's cards.
-func AcceptanceKey(acceptor, issuer uint64) []byte {
-	return binary.BigEndian.AppendUint64(AcceptancePrefix(acceptor), issuer)
-}
-
-// AcceptancePrefix is the prefix of the acceptances merchant acceptor recorded.
-func AcceptancePrefix(acceptor uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{PrefixAcceptance}, acceptor)
-}
-
-// AcceptanceOfKey reads acceptor and issuer back from an acceptance key; ok is false for a key of
-// another kind or length.
-func AcceptanceOfKey(key []byte) (acceptor, issuer uint64, ok bool) {
-	if len(key) != 17 || key[0] != PrefixAcceptance {
-		return 0, 0, false
-	}
-	return binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:]), true
-}
 
 // acceptancesCachedMax bounds the (acceptor, issuer) pairs kept in memory.
 const acceptancesCachedMax = 1 << 16
@@ -67,7 +42,7 @@ func (a *Acceptances) Of(acceptor, issuer uint64) (*messages.Acceptance, error) 
 		return rec, nil
 	}
 	rec = &messages.Acceptance{}
-	err := a.store.GetProto(AcceptanceKey(acceptor, issuer), rec)
+	err := a.store.GetProto(persistence.AcceptanceKey(acceptor, issuer), rec)
 	if errors.Is(err, persistence.ErrNotFound) {
 		rec, err = nil, nil
 	}

@@ -27,6 +27,7 @@ const (
 	PrefixContact      byte = 'x' // x + user + contact -> empty (written in both directions at once)
 	PrefixReward       byte = 'v' // v + sharer + use id -> messages.Reward
 	PrefixRewardClaim  byte = 'y' // y + template + claim key -> card id (a reward card is claimed once)
+	PrefixAcceptance   byte = 'A' // A + acceptor + issuer -> messages.Acceptance (a merchant's consent to take another's cards)
 	PrefixToken        byte = 'T' // T + SHA-256 of a bearer token -> messages.TokenRecord (the token itself is never stored)
 	PrefixEngineMarker byte = 'z' // z + name -> engine metadata (clean shutdown marker)
 )
@@ -187,4 +188,19 @@ func idPairOf(key []byte, prefix byte, kind string) (first, second uint64) {
 		panic(fmt.Sprintf("persistence: %x is not a %s key", key, kind))
 	}
 	return binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:])
+}
+
+// AcceptanceKey is the key of merchant acceptor's acceptance of issuer's cards.
+func AcceptanceKey(acceptor, issuer uint64) []byte { return id8(AcceptancePrefix(acceptor), issuer) }
+
+// AcceptancePrefix is the prefix of the acceptances merchant acceptor recorded.
+func AcceptancePrefix(acceptor uint64) []byte { return id8([]byte{PrefixAcceptance}, acceptor) }
+
+// AcceptanceOfKey reads acceptor and issuer back from an acceptance key; ok is false for a key of
+// another kind or length (the audit reports it rather than stop on it).
+func AcceptanceOfKey(key []byte) (acceptor, issuer uint64, ok bool) {
+	if len(key) != 17 || key[0] != PrefixAcceptance {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(key[1:9]), binary.BigEndian.Uint64(key[9:]), true
 }

@@ -58,6 +58,9 @@ func TestKeys_PrefixesAndLayout(t *testing.T) {
 		"Party": PrefixParty, "Account": PrefixAccount, "Ledger": PrefixLedger, "Template": PrefixTemplate,
 		"ClaimCount": PrefixClaimCount, "Card": PrefixCard, "CardCode": PrefixCardCode, "Wallet": PrefixWallet,
 		"PaymentCode": PrefixPaymentCode, "CodeExpiry": PrefixCodeExpiry, "Payment": PrefixPayment, "Transfer": PrefixTransfer, "EngineMarker": PrefixEngineMarker,
+		"Gift": PrefixGift, "Image": PrefixImage, "ImageChunk": PrefixImageChunk, "GiftOffer": PrefixGiftOffer,
+		"PoolEntry": PrefixPoolEntry, "Contact": PrefixContact, "Reward": PrefixReward, "RewardClaim": PrefixRewardClaim,
+		"Acceptance": PrefixAcceptance, "Token": PrefixToken,
 	} {
 		if other, dup := prefixes[p]; dup {
 			t.Errorf("prefix %q used by %s and %s", p, name, other)
@@ -85,6 +88,7 @@ func TestKeys_PrefixesAndLayout(t *testing.T) {
 		{"PaymentKey", PaymentKey("pay-1"), PrefixPayment, 6},
 		{"TransferKey", TransferKey(1, "tr"), PrefixTransfer, 11},
 		{"MarkerKey", MarkerKey("clean"), PrefixEngineMarker, 6},
+		{"AcceptanceKey", AcceptanceKey(1, 2), PrefixAcceptance, 17},
 	} {
 		if got, want := c.key[0], c.prefix; got != want {
 			t.Errorf("%s prefix = %q, want %q", c.name, got, want)
@@ -98,6 +102,12 @@ func TestKeys_PrefixesAndLayout(t *testing.T) {
 	}
 	if got, want := string(TransferKey(5, "tr")[9:]), "tr"; got != want {
 		t.Errorf("TransferKey suffix = %q, want %q", got, want)
+	}
+	if a, i, ok := AcceptanceOfKey(AcceptanceKey(7, 1<<40)); !ok || a != 7 || i != 1<<40 {
+		t.Errorf("AcceptanceOfKey(AcceptanceKey(7, 2^40)) = %d, %d, %v", a, i, ok)
+	}
+	if _, _, ok := AcceptanceOfKey(WalletKey(7, 1)); ok {
+		t.Error("a wallet key read as an acceptance")
 	}
 }
 
