@@ -39,6 +39,9 @@ type RevokeAcceptance struct {
 // acceptor pay there. At most actors.AcceptancesPerMerchantMax issuers per acceptor
 // (ErrLimitReached).
 func (e *Engine) GrantAcceptance(ctx context.Context, req GrantAcceptance) (*messages.Acceptance, error) {
+	if err := e.ownsParty(req.Acceptor); err != nil {
+		return nil, err
+	}
 	return e.changeAcceptance(ctx, req.Acceptor, req.Issuer, AcceptanceGranted)
 }
 
@@ -48,6 +51,9 @@ func (e *Engine) GrantAcceptance(ctx context.Context, req GrantAcceptance) (*mes
 // authorization is. Revoking what is revoked returns it unchanged; revoking what was never
 // granted is ErrUnknownEntity.
 func (e *Engine) RevokeAcceptance(ctx context.Context, req RevokeAcceptance) (*messages.Acceptance, error) {
+	if err := e.ownsParty(req.Acceptor); err != nil {
+		return nil, err
+	}
 	return e.changeAcceptance(ctx, req.Acceptor, req.Issuer, AcceptanceRevoked)
 }
 
@@ -134,6 +140,9 @@ func (e *Engine) acceptance(acceptor, issuer uint64) (*messages.Acceptance, erro
 // Acceptance reads acceptor's acceptance of issuer's cards, granted or revoked; ErrUnknownEntity
 // when none was ever granted (and for a merchant and itself: it needs none).
 func (e *Engine) Acceptance(ctx context.Context, acceptor, issuer uint64) (*messages.Acceptance, error) {
+	if err := e.ownsParty(acceptor); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -152,6 +161,9 @@ func (e *Engine) Acceptance(ctx context.Context, acceptor, issuer uint64) (*mess
 // Acceptances lists the acceptances merchant acceptor recorded, granted and revoked, by issuer id
 // (at most actors.AcceptancesPerMerchantMax).
 func (e *Engine) Acceptances(ctx context.Context, acceptor uint64) ([]*messages.Acceptance, error) {
+	if err := e.ownsParty(acceptor); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,9 @@ type AccountInfo = account.Snapshot
 
 // CreateAccount opens an account. Creating the same account again returns it.
 func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*messages.Account, error) {
+	if err := e.owns(actors.AccountID(req.ID)); err != nil {
+		return nil, err
+	}
 	if req.ID == 0 {
 		return nil, fmt.Errorf("%w: account id 0", ErrInvalidArgument)
 	}

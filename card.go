@@ -46,6 +46,9 @@ func (e *Engine) Card(ctx context.Context, id uint64) (*messages.Card, error) {
 
 // CardByCode reads the card a card code names. A gifted card's old code names nothing.
 func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, error) {
+	if err := e.ownsCardCode(code); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -21,11 +21,17 @@ type ContactPair struct {
 // AddContact records that users A and B are contacts. The social graph lives outside the engine;
 // the platform reports its changes.
 func (e *Engine) AddContact(ctx context.Context, req ContactPair) error {
+	if err := e.singleNode("contacts"); err != nil {
+		return err
+	}
 	return e.setContact(ctx, req.A, req.B, true)
 }
 
 // RemoveContact ends the contact relation of A and B: at once, neither sees the other's pool.
 func (e *Engine) RemoveContact(ctx context.Context, req ContactPair) error {
+	if err := e.singleNode("contacts"); err != nil {
+		return err
+	}
 	return e.setContact(ctx, req.A, req.B, false)
 }
 
@@ -82,6 +88,9 @@ func (e *Engine) countContacts(u uint64) (int, error) {
 
 // Contacts lists a user's contacts in id order (at most actors.ContactsMax).
 func (e *Engine) Contacts(ctx context.Context, user uint64) ([]uint64, error) {
+	if err := e.singleNode("contacts"); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/actors/payment"
 	"github.com/kaquan/kaquan/actors/pool"
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/actors/template"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
@@ -50,6 +51,7 @@ type Engine struct {
 	kinds       facts[messages.PartyKind] // kinds of parties seen
 	soldOut     facts[struct{}]           // templates whose stock ran out
 	contacts    contactLists              // contact lists read
+	cluster     *slot.Node                // this node's place in its cluster; nil on a single node
 }
 
 const cleanMarker = "clean-shutdown"
@@ -77,6 +79,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	e := &Engine{dir: dir, opts: opts, store: store, writer: writer, slots: make(chan struct{}, opts.InflightMax), imageChecks: make(chan struct{}, imageChecksMax), closing: make(chan struct{}), checkImage: card.CheckImage, fatal: make(chan struct{}),
 		kinds: facts[messages.PartyKind]{max: partyKindsMax}, soldOut: facts[struct{}]{max: soldOutMax}}
+	if opts.Cluster != nil {
+		n := opts.Cluster.node()
+		e.cluster = &n
+	}
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger(opts.Logger) }))
 	e.workers = actors.NewWorkers(mailboxWorkers, mailboxThroughput)
 	e.host = &actors.Host{
@@ -91,6 +97,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	e.host.Sender = e.host.Router
 	e.host.Owners = actors.NewOwners(store)
 	e.host.Acceptances = actors.NewAcceptances(store)
+	if err := e.checkLayout(); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if err := e.indexPaymentCodes(); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("index payment codes: %w", err)
@@ -224,6 +234,9 @@ func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
 
 // call sends msg to entity id and waits for its answer, which comes once durable.
 func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
+	if err := e.owns(id); err != nil {
+		return nil, err
+	}
 	e.calls.Add(1)
 	if e.isClosed() {
 		e.calls.Add(-1)

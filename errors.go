@@ -57,6 +57,9 @@ var (
 	ErrNotContact            = actors.ErrNotContact // also matches ErrPermissionDenied
 	ErrNotShared             = actors.ErrNotShared  // also matches ErrInvalidArgument
 	ErrBadSignature          = actors.ErrBadSignature
+	ErrWrongNode             = actors.ErrWrongNode             // cluster mode: an entity of a slot another node owns
+	ErrClusterLayout         = actors.ErrClusterLayout         // Open: the folder's recorded cluster layout differs
+	ErrNotInCluster          = actors.ErrNotInCluster          // cluster mode: an operation only a single node offers yet
 	ErrStaleNotification     = actors.ErrStaleNotification     // also matches ErrInvalidArgument
 	ErrDuplicateNotification = actors.ErrDuplicateNotification // also matches ErrExists
 )

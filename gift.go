@@ -29,6 +29,9 @@ type Gift struct {
 // owner and new code: the old code stops working at once. An offer returns the card GIFTING.
 // The image is stored once per distinct content and recorded in the card's library.
 func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
+	if err := e.singleNode("gifts"); err != nil {
+		return nil, err
+	}
 	if req.From == 0 || req.To == 0 || req.Card == 0 {
 		return nil, fmt.Errorf("%w: gift needs a giver, a receiver and a card", ErrInvalidArgument)
 	}
@@ -79,6 +82,9 @@ type AcceptGift struct {
 
 // AcceptGift takes a card offered to the user; it becomes theirs with a new code.
 func (e *Engine) AcceptGift(ctx context.Context, req AcceptGift) (*messages.Card, error) {
+	if err := e.singleNode("gifts"); err != nil {
+		return nil, err
+	}
 	return ask[*messages.Card](ctx, e, actors.CardID(req.Card), card.AcceptGift{User: req.User, NewCode: cardCode(), Now: e.now()})
 }
 
@@ -90,6 +96,9 @@ type DeclineGift struct {
 
 // DeclineGift ends an offer. The card returns to the giver.
 func (e *Engine) DeclineGift(ctx context.Context, req DeclineGift) (*messages.Card, error) {
+	if err := e.singleNode("gifts"); err != nil {
+		return nil, err
+	}
 	return ask[*messages.Card](ctx, e, actors.CardID(req.Card), card.DeclineGift{User: req.User, Now: e.now()})
 }
 
@@ -99,6 +108,9 @@ const GiftLibraryMax = 1000
 // GiftLibrary lists a card's transfers in order, those after seq `after` (0: from the first), at
 // most GiftLibraryMax: who gave it to whom, when, with which image and message.
 func (e *Engine) GiftLibrary(ctx context.Context, cardID uint64, after uint32) ([]*messages.GiftRecord, error) {
+	if err := e.singleNode("gifts"); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,9 @@ func (p Population) check() error {
 // template must be new), and an import cut off by a crash leaves a partial population that the
 // audit reports. progress, if not nil, is called with the number of users written so far.
 func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress func(users int)) error {
+	if err := e.singleNode("bulk import"); err != nil {
+		return err
+	}
 	if err := p.check(); err != nil {
 		return err
 	}

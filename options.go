@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/persistence"
 )
 
@@ -23,6 +24,42 @@ type Options struct {
 	GiftSweepEvery   time.Duration    // how often timed-out gift offers are returned to their givers
 	Clock            func() time.Time // the engine's only clock; tests pass their own
 	Logger           *slog.Logger
+	Cluster          *ClusterOptions // nil: a single node, owning every entity
+}
+
+// ClusterOptions makes the engine one node of a cluster (in progress: see docs/design.md). The
+// cluster's Slots and Nodes are fixed when it is created; each node's data folder records them and
+// its Node ordinal at the first Open, and a later Open with any other value refuses
+// (ErrClusterLayout). The node refuses calls for entities of slots it does not own (ErrWrongNode).
+type ClusterOptions struct {
+	Node  int // this node's ordinal, 0..Nodes-1
+	Nodes int // nodes in the cluster, 1..ClusterNodesMax, at most Slots
+	Slots int // slots in the cluster: a power of two, 1..ClusterSlotsMax (ClusterSlotsDefault)
+}
+
+// Bounds of ClusterOptions.
+const (
+	ClusterSlotsDefault = slot.SlotsDefault
+	ClusterSlotsMax     = slot.SlotsMax
+	ClusterNodesMax     = slot.NodesMax
+)
+
+// node is the slot layer's view of c.
+func (c *ClusterOptions) node() slot.Node {
+	return slot.Node{Layout: slot.Layout{Slots: uint32(c.Slots), Nodes: uint32(c.Nodes)}, Ordinal: uint32(c.Node)}
+}
+
+// Validate checks every bound.
+func (c *ClusterOptions) Validate() error {
+	switch {
+	case c.Slots < 1 || c.Slots > ClusterSlotsMax || c.Slots&(c.Slots-1) != 0:
+		return fmt.Errorf("options: Cluster.Slots %d: a power of two in 1..%d", c.Slots, ClusterSlotsMax)
+	case c.Nodes < 1 || c.Nodes > ClusterNodesMax || c.Nodes > c.Slots:
+		return fmt.Errorf("options: Cluster.Nodes %d outside 1..%d, or more than Cluster.Slots", c.Nodes, ClusterNodesMax)
+	case c.Node < 0 || c.Node >= c.Nodes:
+		return fmt.Errorf("options: Cluster.Node %d outside 0..%d", c.Node, c.Nodes-1)
+	}
+	return c.node().Validate() // the same bounds, as the slot layer checks them
 }
 
 // Bounds of Options.
@@ -78,6 +115,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("options: GiftSweepEvery %s outside %s..%s", o.GiftSweepEvery, GiftSweepEveryMin, GiftSweepEveryMax)
 	case o.Clock == nil || o.Logger == nil:
 		return fmt.Errorf("options: Clock and Logger are required")
+	}
+	if o.Cluster != nil {
+		return o.Cluster.Validate()
 	}
 	return nil
 }

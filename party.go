@@ -31,6 +31,9 @@ type CreateParty struct {
 
 // CreateParty creates a user or merchant.
 func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Party, error) {
+	if err := e.ownsParty(req.ID); err != nil {
+		return nil, err
+	}
 	switch {
 	case req.ID == 0:
 		return nil, fmt.Errorf("%w: party id 0", ErrInvalidArgument)
@@ -85,6 +88,9 @@ func (e *Engine) partyLock(id uint64) *sync.Mutex { return &e.parties[id%partyLo
 
 // Party reads a user or merchant.
 func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) {
+	if err := e.ownsParty(id); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -126,6 +132,9 @@ type SetNotifySecret struct {
 
 // SetNotifySecret sets a merchant's notification key (see ConfirmUse).
 func (e *Engine) SetNotifySecret(ctx context.Context, req SetNotifySecret) error {
+	if err := e.ownsParty(req.Merchant); err != nil {
+		return err
+	}
 	merchant, secret := req.Merchant, req.Secret
 	if len(secret) < actors.NotifySecretBytesMin || len(secret) > actors.NotifySecretBytesMax {
 		return fmt.Errorf("%w: secret of %d bytes, want %d..%d", ErrInvalidArgument, len(secret), actors.NotifySecretBytesMin, actors.NotifySecretBytesMax)

@@ -44,13 +44,16 @@ type IssuePaymentCode struct {
 // does not exist, is not the user's or is past use (used, void, expired) is refused with the card's
 // reason (a *CardError), and nothing is recorded.
 func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*messages.PaymentCode, error) {
+	if err := e.owns(actors.AccountID(req.Account)); err != nil {
+		return nil, err
+	}
 	if req.Card != 0 {
 		if err := e.checkCodeCard(ctx, req.User, req.Card); err != nil {
 			return nil, err
 		}
 	}
 	for range 3 { // a collision with a live code is astronomically rare; retry with a fresh code
-		pc, err := ask[*messages.PaymentCode](ctx, e, actors.AccountID(req.Account), account.IssueCode{Owner: req.User, Code: paymentCode(), Card: req.Card, Now: e.now()})
+		pc, err := ask[*messages.PaymentCode](ctx, e, actors.AccountID(req.Account), account.IssueCode{Owner: req.User, Code: e.newPaymentCode(req.Account), Card: req.Card, Now: e.now()})
 		if err == nil {
 			return pc, nil
 		}
@@ -78,6 +81,9 @@ func (e *Engine) checkCodeCard(ctx context.Context, user, id uint64) error {
 
 // PaymentCodeInfo reads a payment code's record: its account, card, expiry and use.
 func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.PaymentCode, error) {
+	if err := e.ownsPaymentCode(code); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -130,6 +136,9 @@ func PaymentKey(merchant uint64, key string) string {
 // twice. The error, when the payment failed, tells why (errors.Is); the outcome is still returned
 // for a recorded failure.
 func (e *Engine) Pay(ctx context.Context, req Pay) (PaymentOutcome, error) {
+	if err := e.ownsPay(req); err != nil {
+		return PaymentOutcome{}, err
+	}
 	if err := checkAmount(req.Amount); err != nil {
 		return PaymentOutcome{}, err
 	}

@@ -26,11 +26,17 @@ type Unshare = Share
 // Share puts a card the user owns into their pool: it leaves their wallet and only their contacts
 // see it. The card's template must allow sharing.
 func (e *Engine) Share(ctx context.Context, req Share) (*messages.Card, error) {
+	if err := e.singleNode("pools"); err != nil {
+		return nil, err
+	}
 	return e.poolCall(ctx, req.User, pool.Share{User: req.User, Card: req.Card, Now: e.now()})
 }
 
 // Unshare takes an unclaimed card back from the user's pool into their wallet.
 func (e *Engine) Unshare(ctx context.Context, req Unshare) (*messages.Card, error) {
+	if err := e.singleNode("pools"); err != nil {
+		return nil, err
+	}
 	return e.poolCall(ctx, req.User, pool.Unshare{User: req.User, Card: req.Card, Now: e.now()})
 }
 
@@ -43,6 +49,9 @@ type ClaimShared struct {
 // ClaimShared gives a card from the sharer's pool to the claimer: the first claim wins, later ones
 // get ErrNotInPool. The card gets a new code and remembers its sharer.
 func (e *Engine) ClaimShared(ctx context.Context, req ClaimShared) (*messages.Card, error) {
+	if err := e.singleNode("pools"); err != nil {
+		return nil, err
+	}
 	return e.poolCall(ctx, req.Sharer, pool.Claim{Claimer: req.Claimer, Card: req.Card, NewCode: cardCode(), Now: e.now()})
 }
 
@@ -65,6 +74,9 @@ type PoolPage struct {
 // ContactPools lists the cards shared by viewer's contacts, merged, newest first, limit per page
 // (1..actors.PoolPageMax). A user who is nobody's contact sees nothing.
 func (e *Engine) ContactPools(ctx context.Context, viewer uint64, cursor string, limit int) (*PoolPage, error) {
+	if err := e.singleNode("pools"); err != nil {
+		return nil, err
+	}
 	if limit < 1 || limit > actors.PoolPageMax {
 		return nil, fmt.Errorf("%w: page size %d outside 1..%d", ErrInvalidArgument, limit, actors.PoolPageMax)
 	}

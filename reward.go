@@ -57,6 +57,9 @@ func (n UseNotification) mac(secret []byte) []byte {
 // the card's template names none). A repeat of an accepted notification returns the same reward
 // with ErrDuplicateNotification.
 func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.Reward, error) {
+	if err := e.singleNode("rewards"); err != nil {
+		return nil, err
+	}
 	if n.ID == "" || len(n.ID) > actors.NotificationIDBytesMax || strings.Contains(n.ID, "/") {
 		return nil, fmt.Errorf("%w: notification id must be 1..%d bytes without /", ErrInvalidArgument, actors.NotificationIDBytesMax)
 	}
@@ -116,6 +119,9 @@ const RewardsMax = 100
 // Rewards lists what a sharer's shared cards earned, each with the use that earned it, in use-id
 // order after `after` ("" from the start), at most RewardsMax.
 func (e *Engine) Rewards(ctx context.Context, sharer uint64, after string) ([]*messages.Reward, error) {
+	if err := e.singleNode("rewards"); err != nil {
+		return nil, err
+	}
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err

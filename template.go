@@ -91,7 +91,7 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if err := e.checkKind(req.User, PartyUser); err != nil {
 		return nil, err
 	}
-	c, err := ask[*messages.Card](ctx, e, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: cardCode(), Now: e.now()})
+	c, err := ask[*messages.Card](ctx, e, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: e.newCardCode(req.Template << 32), Now: e.now()})
 	if errors.Is(err, ErrStockExhausted) {
 		e.soldOut.put(req.Template, struct{}{})
 	}

@@ -112,6 +112,12 @@ var (
 	ErrPoolFull          = declare("pool_full", ClassExhausted, "pool full")                      // PoolCardsMax cards shared
 	ErrBadSignature      = declare("bad_signature", ClassUnauthenticated, "bad signature")        // a notification not signed with its merchant's secret
 
+	// Cluster mode: a misrouted call, a data folder opened with another layout, an operation not yet
+	// available across nodes.
+	ErrWrongNode     = declare("wrong_node", ClassUnavailable, "entity owned by another node")       // the entity's slot is another node's; nothing was done
+	ErrClusterLayout = declare("cluster_layout", ClassPrecondition, "cluster layout mismatch")       // the folder was recorded for another node, node count or slot count, or for no cluster
+	ErrNotInCluster  = declare("not_in_cluster", ClassPrecondition, "not available in cluster mode") // gifts, pools, contacts, rewards and bulk import: single node only, for now
+
 	ErrNotContact            = ErrPermissionDenied.narrow("not_contact", ClassDenied, "not a contact")                               // a pool seen or claimed by a non-contact
 	ErrNotShared             = ErrInvalidArgument.narrow("not_shared", ClassPrecondition, "card not shared")                         // a notification for a card that did not come from a pool
 	ErrStaleNotification     = ErrInvalidArgument.narrow("stale_notification", ClassInvalid, "notification time outside the window") // sent more than NotificationWindow from the engine's clock

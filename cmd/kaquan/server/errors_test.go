@@ -70,6 +70,9 @@ func TestErrors_CodesAreAContract(t *testing.T) {
 		"pool_full":              connect.CodeResourceExhausted,
 		"overloaded":             connect.CodeUnavailable,
 		"engine_stopped":         connect.CodeUnavailable,
+		"wrong_node":             connect.CodeUnavailable,
+		"cluster_layout":         connect.CodeFailedPrecondition,
+		"not_in_cluster":         connect.CodeFailedPrecondition,
 		"deadline_exceeded":      connect.CodeDeadlineExceeded,
 		"canceled":               connect.CodeCanceled,
 	}
