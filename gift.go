@@ -62,7 +62,7 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 	possible := func() error {
 		c, err := e.Card(ctx, req.Card)
 		if err == nil {
-			_, _, err = card.DecideGift(c, g)
+			_, err = card.Decide(&card.State{Card: c}, card.GiveCard{Gift: g}, g.Now)
 		}
 		return err
 	}

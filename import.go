@@ -79,10 +79,14 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 	now := e.now()
 	t := proto.Clone(p.Template).(*messages.Template)
 	t.StockTotal = max(t.StockTotal, uint32(p.Users*p.CardsPerUser))
-	t, err = template.DecideCreate(nil, t, now)
+	// The template's own rules, as its actor runs them: Decide and Apply each step on one state.
+	ts := template.NewState(nil)
+	created, err := template.Decide(ts, template.Create{Template: t, Now: now}, now)
 	if err != nil {
 		return err
 	}
+	template.Apply(ts, created)
+	t = ts.Template
 	if ok, err := e.store.Has(persistence.TemplateKey(t.Id)); err != nil || ok {
 		return errors.Join(err, fmt.Errorf("%w: template %d", ErrExists, t.Id))
 	}
@@ -91,7 +95,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		entries, err := e.importUser(p, t, i, now)
+		entries, err := e.importUser(p, ts, i, now)
 		if err != nil {
 			return err
 		}
@@ -119,7 +123,8 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 }
 
 // importUser builds the records of user i: party, account, deposit, cards.
-func (e *Engine) importUser(p Population, t *messages.Template, i int, now int64) ([]persistence.Entry, error) {
+func (e *Engine) importUser(p Population, ts *template.State, i int, now int64) ([]persistence.Entry, error) {
+	t := ts.Template
 	user, acc := p.FirstUser+uint64(i), p.AccountBase+uint64(i)
 	var es []persistence.Entry
 	add := func(key []byte, m proto.Message) error {
@@ -130,31 +135,33 @@ func (e *Engine) importUser(p Population, t *messages.Template, i int, now int64
 	if err := add(persistence.PartyKey(user), &messages.Party{Id: user, Kind: PartyUser, Name: "imported", CreatedAt: now}); err != nil {
 		return nil, err
 	}
-	s := &account.State{}
-	a, err := account.DecideCreate(s, acc, user, PartyUser, now)
+	s := &account.State{ID: acc}
+	opened, err := account.Decide(s, account.Create{Owner: user, Kind: PartyUser, Now: now}, now)
 	if err != nil {
 		return nil, err
 	}
-	s.Account = a
-	if err := add(persistence.AccountKey(acc), a); err != nil {
+	account.Apply(s, opened)
+	if err := add(persistence.AccountKey(acc), s.Account); err != nil {
 		return nil, err
 	}
 	if p.Deposit > 0 {
-		entry, err := account.DecidePost(s, "import", messages.EntryKind_ENTRY_KIND_DEPOSIT, p.Deposit, 0, now, false)
+		posted, err := account.Decide(s, account.Post{Transfer: "import", Kind: messages.EntryKind_ENTRY_KIND_DEPOSIT, Amount: p.Deposit}, now)
 		if err != nil {
 			return nil, err
 		}
+		entry := posted.Entry
 		if err := add(persistence.LedgerKey(acc, entry.Seq), entry); err != nil {
 			return nil, err
 		}
 		es = append(es, persistence.Entry{Key: persistence.TransferKey(acc, entry.Transfer), Value: persistence.Uint64(entry.Seq)})
 	}
-	for k := range p.CardsPerUser {
-		t.Issued = uint32(i*p.CardsPerUser + k) // the claims before this one
-		c, err := template.DecideClaim(t, uint32(k), user, actors.NewCardCode(), now)
+	for range p.CardsPerUser {
+		claimed, err := template.Decide(ts, template.Claim{User: user, Code: actors.NewCardCode(), Now: now}, now)
 		if err != nil {
 			return nil, err
 		}
+		template.Apply(ts, claimed)
+		c := claimed.Card
 		if err := add(persistence.CardKey(c.Id), c); err != nil {
 			return nil, err
 		}
@@ -164,6 +171,6 @@ func (e *Engine) importUser(p Population, t *messages.Template, i int, now int64
 	if p.CardsPerUser > 0 {
 		es = append(es, persistence.Entry{Key: persistence.ClaimCountKey(t.Id, user), Value: binary.BigEndian.AppendUint32(nil, uint32(p.CardsPerUser))})
 	}
-	t.Issued = uint32((i + 1) * p.CardsPerUser)
+	delete(ts.Claimed, user) // the count is written: a million users' counts need not stay in memory
 	return es, nil
 }

@@ -164,18 +164,6 @@ func decidePost(s *State, p Post, now int64) (*messages.LedgerEntry, error) {
 		BalanceAfter: s.Balance + amount, Kind: p.Kind, Transfer: p.Transfer, CounterAccount: p.Counter, At: now}, nil
 }
 
-// DecideCreate and DecidePost are Decide for callers outside the actor (the bulk import).
-func DecideCreate(s *State, id, owner uint64, kind messages.PartyKind, now int64) (*messages.Account, error) {
-	at := *s
-	at.ID = id
-	return decideCreate(&at, owner, kind, now)
-}
-
-// DecidePost: see DecideCreate.
-func DecidePost(s *State, transfer string, kind messages.EntryKind, amount int64, counter uint64, now int64, force bool) (*messages.LedgerEntry, error) {
-	return decidePost(s, Post{Transfer: transfer, Kind: kind, Amount: amount, Counter: counter, Force: force}, now)
-}
-
 // decideStatus checks a status change. A closed account stays closed; closing needs a zero balance.
 func decideStatus(s *State, status messages.AccountStatus) error {
 	switch {

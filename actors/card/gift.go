@@ -60,13 +60,6 @@ func CheckGiftMessage(m string) error {
 	return nil
 }
 
-// DecideGift is Decide of a GiveCard for callers outside the actor (the API checks a gift can
-// happen before it decodes an image): it returns the card and the library entry, or the refusal.
-func DecideGift(c *messages.Card, g Gift) (*messages.Card, *messages.GiftRecord, error) {
-	ch, err := decideGift(c, g)
-	return ch.Card, ch.Gift, err
-}
-
 // decideGift checks gift g of card c. A direct gift changes the card to its new owner, with the
 // library entry of the transfer; an offer changes it to GIFTING, with no entry.
 func decideGift(c *messages.Card, g Gift) (Change, error) {

@@ -224,14 +224,3 @@ func decideClaim(t *messages.Template, claimed uint32, user uint64, code string,
 // SoldOut reports whether every card of t was issued: a claim is then refused whoever asks, so the
 // claimer's count need not be read.
 func SoldOut(t *messages.Template) bool { return t != nil && t.Issued >= t.StockTotal }
-
-// DecideCreate and DecideClaim are Decide for callers outside the actor (the bulk import), on a
-// bare template record.
-func DecideCreate(existing, t *messages.Template, now int64) (*messages.Template, error) {
-	return decideCreate(existing, t, now)
-}
-
-// DecideClaim: see DecideCreate. claimed is how many cards of t user holds already.
-func DecideClaim(t *messages.Template, claimed uint32, user uint64, code string, now int64) (*messages.Card, error) {
-	return decideClaim(t, claimed, user, code, now)
-}
