@@ -32,9 +32,12 @@ func (a *auditor) paymentCodes(s *persistence.Snapshot) error {
 		if pc.UsedBy == "" {
 			return true, nil
 		}
+		// The payment may hold another code: a crash after this code's use and before the payment's
+		// first record leaves the key free (nothing moved), and a retry with a new code takes it.
+		// A payment that holds this code must hold its account too.
 		p, err := paymentOf(s, pc.UsedBy)
-		if err == nil && p != nil && (p.Code != pc.Code || p.PayerAccount != pc.AccountId) {
-			a.r.problem("payment code %s of account %d was used by payment %s, whose code is %s of account %d", pc.Code, pc.AccountId, p.Key, p.Code, p.PayerAccount)
+		if err == nil && p != nil && p.Code == pc.Code && p.PayerAccount != pc.AccountId {
+			a.r.problem("payment code %s of account %d was used by payment %s, which names account %d", pc.Code, pc.AccountId, p.Key, p.PayerAccount)
 		}
 		return err == nil, err
 	})

@@ -100,6 +100,9 @@ func (o Options) Validate() error {
 	if err := o.Writer.Validate(); err != nil {
 		return err
 	}
+	if o.Writer.BatchEntriesMax < 2 || o.Writer.BatchBytesMax < codeRemovalBytes {
+		return fmt.Errorf("options: Writer bounds below one payment code's removal (2 entries, %d bytes)", codeRemovalBytes)
+	}
 	switch {
 	case o.IdleTimeout < IdleTimeoutMin || o.IdleTimeout > IdleTimeoutMax:
 		return fmt.Errorf("options: IdleTimeout %s outside %s..%s", o.IdleTimeout, IdleTimeoutMin, IdleTimeoutMax)

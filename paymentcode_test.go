@@ -209,3 +209,54 @@ func TestPaymentCode_OlderRecordsIndexed(t *testing.T) {
 	mustSweepCodes(t, e)
 	wantCodeUnknown(t, e, code)
 }
+
+// TestPaymentCode_SweepWithinSmallWriterBounds: a writer configured far below its defaults still
+// takes the sweep's removals (each write sized to its bounds), so codes still go; a bound below one
+// removal is refused at Open.
+func TestPaymentCode_SweepWithinSmallWriterBounds(t *testing.T) {
+	clk := newFakeClock()
+	small := func(o *kaquan.Options) { o.Writer.BatchEntriesMax = 16 } // 8 codes a write
+	e := mustOpenAt(t, t.TempDir(), codeClock(clk), small)
+	w := mustBadWorld(t, e)
+	var codes []string
+	for range 12 { // more than one write's worth, within the account's 16 code slots
+		codes = append(codes, w.code(t, e, w.users[0], 0))
+	}
+	opts := kaquan.DefaultOptions()
+	clk.Advance(opts.PaymentCodeTTL + opts.PaymentCodeGrace + time.Second)
+	mustSweepCodes(t, e)
+	for _, c := range codes {
+		wantCodeUnknown(t, e, c)
+	}
+	if r := mustAudit(t, e); r.PaymentCodes != 0 {
+		t.Errorf("audit: %d payment code records left, want 0", r.PaymentCodes)
+	}
+	tiny := kaquan.DefaultOptions()
+	tiny.Writer.BatchEntriesMax = 1
+	if err := tiny.Validate(); err == nil {
+		t.Error("a writer bound below one code removal was accepted")
+	}
+}
+
+// TestPaymentCode_AuditAfterRetryWithANewCode: a crash between a code's use (durable in its
+// account) and the payment's first record leaves the code used by a key that names no payment, and
+// no money moved; the merchant's retry under that key with a new code completes. The audit holds
+// for that reachable state.
+func TestPaymentCode_AuditAfterRetryWithANewCode(t *testing.T) {
+	dir := t.TempDir()
+	e := mustOpenAt(t, dir)
+	w := mustBadWorld(t, e)
+	u := w.users[0]
+	c1 := w.code(t, e, u, 0)
+	// Refused after the code was consumed (insufficient funds): the code is used by "K". Removing
+	// the payment's record is what the crash would have left.
+	if o, err := w.pay(e, c1, 1_000_000, "K"); err == nil || o.Payment == nil {
+		t.Fatalf("want a recorded failure, got %v, %v", o, err)
+	}
+	e = reopenWith(t, dir, e, persistence.Entry{Key: persistence.PaymentKey(kaquan.PaymentKey(w.merchant, "K")), Delete: true})
+	c2 := w.code(t, e, u, 0)
+	if o, err := w.pay(e, c2, 100, "K"); err != nil || o.Duplicate {
+		t.Fatalf("retry under K with a new code: %v, %v", o, err)
+	}
+	mustAuditOK(t, e)
+}

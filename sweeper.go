@@ -23,6 +23,24 @@ const (
 	codeSweepWritesMax     = 16   // such writes in one sweep: 16,000 codes a second at the default cadence
 )
 
+// A code's removal is two deletes (its index entry and its record), its indexing one entry; their
+// sizes as the writer counts them (key and two meta bytes).
+const (
+	codeRemovalBytes = 2 + 1 + 8 + actors.PaymentCodeDigits + 2 + 1 + actors.PaymentCodeDigits
+	codeIndexBytes   = 2 + 1 + 8 + actors.PaymentCodeDigits
+)
+
+// codesPerWrite is how many codes one removal write takes (index: one indexing write) within the
+// writer's bounds, which may be set far below the defaults; Options.Validate keeps room for one.
+func (e *Engine) codesPerWrite(index bool) int {
+	entries, size := 2, codeRemovalBytes
+	if index {
+		entries, size = 1, codeIndexBytes
+	}
+	w := e.opts.Writer
+	return max(1, min(codeSweepBatchCodesMax, w.BatchEntriesMax/entries, w.BatchBytesMax/size))
+}
+
 // codeIndexMarker marks a store whose every payment code record has its expiry index entry (data
 // written before the index existed gets them once, at Open).
 const codeIndexMarker = "code-expiry-index"
@@ -86,14 +104,14 @@ func (e *Engine) sweepPaymentCodes(ctx context.Context) error {
 // if it is the one the entry indexes (the same expiry), so a sweep can never remove another
 // issue of the same code.
 func (e *Engine) dueCodes(cutoff int64) (removals []persistence.Entry, more bool, err error) {
-	codes := 0
+	codes, most := 0, e.codesPerWrite(false)
 	err = e.store.View(func(snap *persistence.Snapshot) error {
 		return snap.Scan([]byte{persistence.PrefixCodeExpiry}, func(k, _ []byte) (bool, error) {
 			expiresAt, code := persistence.CodeExpiryOf(k)
 			if expiresAt > cutoff {
 				return false, nil
 			}
-			if codes == codeSweepBatchCodesMax {
+			if codes == most {
 				more = true
 				return false, nil
 			}
@@ -121,14 +139,14 @@ func (e *Engine) indexPaymentCodes() error {
 	if _, err := e.store.Get(persistence.MarkerKey(codeIndexMarker)); err == nil {
 		return nil
 	}
-	start := []byte{persistence.PrefixPaymentCode}
+	start, most := []byte{persistence.PrefixPaymentCode}, e.codesPerWrite(true)
 	for start != nil { // each round indexes codeSweepBatchCodesMax more records: bounded by the store
 		var index []persistence.Entry
 		next := start
 		start = nil
 		err := e.store.View(func(snap *persistence.Snapshot) error {
 			return snap.ScanFrom([]byte{persistence.PrefixPaymentCode}, next, func(k, v []byte) (bool, error) {
-				if len(index) == codeSweepBatchCodesMax {
+				if len(index) == most {
 					start = bytes.Clone(k)
 					return false, nil
 				}
