@@ -2,6 +2,7 @@ package kaquan_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -484,4 +485,35 @@ func TestPay_RefusalKeepsKey(t *testing.T) {
 		})
 		mustAudit(t, e)
 	})
+}
+
+// TestPay_RefusalDoesNotLeakUnderItsKey: a request refused before it started (a used code) and a
+// good one race under one key, with a read beside them. The good one always completes (the
+// refused one leaves the key free; it is never answered ErrExists for a payment that is not
+// recorded), and the read answers the payment or ErrUnknownEntity, never the other's refusal.
+func TestPay_RefusalDoesNotLeakUnderItsKey(t *testing.T) {
+	e := MustOpenEngine(t)
+	w := mustBadWorld(t, e)
+	u := w.users[0]
+	used := w.code(t, e, u, 0)
+	must(t)(w.pay(e, used, 100, "spent"))
+	for i := range 100 {
+		key := fmt.Sprintf("race-%d", i)
+		good := w.code(t, e, u, 0)
+		var wg sync.WaitGroup
+		var errUsed, errGood, errRead error
+		wg.Go(func() { _, errUsed = w.pay(e, used, 100, key) })
+		wg.Go(func() { _, errGood = w.pay(e, good, 10, key) })
+		wg.Go(func() { _, errRead = e.Payment(ctxTimeout(t), w.merchant, key) })
+		wg.Wait()
+		if errGood != nil {
+			t.Fatalf("%s: the good request: %v", key, errGood)
+		}
+		if !errors.Is(errUsed, kaquan.ErrCodeUsed) && !errors.Is(errUsed, kaquan.ErrExists) {
+			t.Errorf("%s: the request with the used code: %v", key, errUsed)
+		}
+		if errRead != nil && !errors.Is(errRead, kaquan.ErrUnknownEntity) {
+			t.Errorf("%s: the read: %v", key, errRead)
+		}
+	}
 }

@@ -43,6 +43,10 @@ type behavior struct {
 	s       Saga
 	now     int64 // time of the request being carried out; replies from other actors carry none
 	waiters []waiter
+	// held are requests under the same key with other fields, which arrived while the first had
+	// not started (its code not yet consumed): if the first is refused and forgotten, the key is
+	// free and they run in turn; once it started, they are answered ErrExists.
+	held []*actors.Call
 }
 
 // waiter is a call answered when the payment in progress finishes; duplicate marks a retry that
@@ -117,6 +121,10 @@ func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
 func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 	if p := b.s.P; p != nil {
 		if p.MerchantId != m.Merchant || p.MerchantAccount != m.MerchantAccount || p.Code != m.Code || p.Amount != m.Amount {
+			if b.s.Phase == PhaseConsume && len(b.waiters)+len(b.held) < waitersMax {
+				b.held = append(b.held, call) // the first may yet be refused and leave the key free
+				return
+			}
 			call.Respond(nil, fmt.Errorf("%w: payment %s was submitted with other fields", actors.ErrExists, p.Key))
 			return
 		}
@@ -165,6 +173,12 @@ func (b *behavior) carryOut(c *actors.Context, e Effect) {
 		b.discard(c)
 		return
 	}
+	if len(b.held) > 0 && b.s.Phase != PhaseConsume { // it started: the key is taken
+		for _, call := range b.held {
+			call.Respond(nil, fmt.Errorf("%w: payment %s was submitted with other fields", actors.ErrExists, b.s.P.Key))
+		}
+		b.held = nil
+	}
 	var done func(error)
 	if e.Finish {
 		waiters, p := b.waiters, proto.Clone(b.s.P).(*messages.Payment)
@@ -195,10 +209,20 @@ func (b *behavior) discard(c *actors.Context) {
 	err := actors.PaymentError(b.s.P)
 	actors.Invariant(err != nil, "a discarded payment was refused")
 	for _, w := range b.waiters {
+		if _, read := w.call.Msg.(Get); read { // a read of a payment that never was
+			w.call.Respond(nil, fmt.Errorf("%w: payment %s", actors.ErrUnknownEntity, c.ID().Str))
+			continue
+		}
 		w.call.Respond(nil, err)
 	}
-	b.waiters, b.s = nil, Saga{}
-	c.Passivate()
+	held := b.held
+	b.waiters, b.held, b.s = nil, nil, Saga{}
+	for _, call := range held { // the key is free again: the next request under it runs
+		b.handlePay(c, call, call.Msg.(Pay))
+	}
+	if b.s.P == nil {
+		c.Passivate()
+	}
 }
 
 // answer replies the payment as it stands once durable; a payment in progress answers when done.
