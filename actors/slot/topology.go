@@ -56,6 +56,7 @@ type Placement struct {
 // in Conflicts. An ordinal no member holds is absent, and never served by another node.
 func Place(l Layout, members []Member) Placement {
 	claims := map[uint32][]Member{}
+	several := map[string]bool{} // members claiming several ordinals: never served, still claimants
 	var conflicts []Conflict
 	for _, m := range members {
 		ords := ordinalsOf(m)
@@ -64,6 +65,12 @@ func Place(l Layout, members []Member) Placement {
 			continue // a member that hosts no node (a client, say)
 		case len(ords) > 1:
 			conflicts = append(conflicts, Conflict{Ordinal: ords[0], Members: []string{m.ID}, Why: "one member claims several ordinals"})
+			several[m.ID] = true
+			for _, o := range ords { // it still contests each of them: another claimant is not served alone
+				if o < l.Nodes {
+					claims[o] = append(claims[o], m)
+				}
+			}
 		case ords[0] >= l.Nodes:
 			conflicts = append(conflicts, Conflict{Ordinal: ords[0], Members: []string{m.ID}, Why: "ordinal outside the layout"})
 		default:
@@ -80,6 +87,9 @@ func Place(l Layout, members []Member) Placement {
 			sort.Strings(ids)
 			conflicts = append(conflicts, Conflict{Ordinal: ord, Members: ids, Why: "claimed by two or more members"})
 			continue
+		}
+		if several[ms[0].ID] {
+			continue // reported above
 		}
 		p.addresses[ord] = net.JoinHostPort(ms[0].Host, strconv.Itoa(int(ms[0].Port)))
 	}
