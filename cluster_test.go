@@ -282,3 +282,26 @@ func TestCluster_LocalPayment(t *testing.T) {
 		t.Fatalf("audit: %+v %v", r, err)
 	}
 }
+
+func TestClusterOptions_Peers(t *testing.T) {
+	peers := []string{"127.0.0.1:7000", "127.0.0.1:7002", "node-2.kaquan-hl:7000"}
+	for _, c := range []struct {
+		name string
+		o    kaquan.ClusterOptions
+		ok   bool
+	}{
+		{"ThreePeers", kaquan.ClusterOptions{Node: 1, Nodes: 3, Slots: 64, Peers: peers}, true},
+		{"NoPeers", kaquan.ClusterOptions{Node: 1, Nodes: 3, Slots: 64}, true},
+		{"TooFewPeers", kaquan.ClusterOptions{Node: 1, Nodes: 3, Slots: 64, Peers: peers[:2]}, false},
+		{"NoPort", kaquan.ClusterOptions{Node: 0, Nodes: 1, Slots: 64, Peers: []string{"127.0.0.1"}}, false},
+		{"NoHost", kaquan.ClusterOptions{Node: 0, Nodes: 1, Slots: 64, Peers: []string{":7000"}}, false},
+		{"NoRoomForHealthPort", kaquan.ClusterOptions{Node: 0, Nodes: 1, Slots: 64, Peers: []string{"127.0.0.1:65535"}}, false},
+		{"NegativeOffset", kaquan.ClusterOptions{Node: 0, Nodes: 1, Slots: 64, Peers: []string{"127.0.0.1:7000"}, HealthPortOffset: -1}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.o.Validate(); (err == nil) != c.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok=%v", c.o, err, c.ok)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package kaquan
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/kaquan/kaquan/actors/slot"
@@ -35,6 +37,16 @@ type ClusterOptions struct {
 	Node  int // this node's ordinal, 0..Nodes-1
 	Nodes int // nodes in the cluster, 1..ClusterNodesMax, at most Slots
 	Slots int // slots in the cluster: a power of two, 1..ClusterSlotsMax (ClusterSlotsDefault)
+	// Peers lists every node's node-to-node address, "host:port", in ordinal order (the same list
+	// on every node; Peers[Node] is this node's own). Empty: the node checks its layout and
+	// refuses foreign slots, and reaches no other node.
+	Peers []string
+	// Name is the cluster's name (ClusterNameDefault when empty); nodes of other names are
+	// not members.
+	Name string
+	// HealthPortOffset derives each node's membership health port from its peer port: peer port
+	// + offset (ClusterHealthPortOffsetDefault when 0).
+	HealthPortOffset int
 }
 
 // Bounds of ClusterOptions.
@@ -42,11 +54,22 @@ const (
 	ClusterSlotsDefault = slot.SlotsDefault
 	ClusterSlotsMax     = slot.SlotsMax
 	ClusterNodesMax     = slot.NodesMax
+	// ClusterNameDefault names a cluster whose options name none.
+	ClusterNameDefault = "kaquan"
+	// ClusterHealthPortOffsetDefault puts a node's membership health port just above its peer port.
+	ClusterHealthPortOffsetDefault = 1
 )
 
 // node is the slot layer's view of c.
 func (c *ClusterOptions) node() slot.Node {
 	return slot.Node{Layout: slot.Layout{Slots: uint32(c.Slots), Nodes: uint32(c.Nodes)}, Ordinal: uint32(c.Node)}
+}
+
+func (c *ClusterOptions) healthPortOffset() int {
+	if c.HealthPortOffset == 0 {
+		return ClusterHealthPortOffsetDefault
+	}
+	return c.HealthPortOffset
 }
 
 // Validate checks every bound.
@@ -58,6 +81,17 @@ func (c *ClusterOptions) Validate() error {
 		return fmt.Errorf("options: Cluster.Nodes %d outside 1..%d, or more than Cluster.Slots", c.Nodes, ClusterNodesMax)
 	case c.Node < 0 || c.Node >= c.Nodes:
 		return fmt.Errorf("options: Cluster.Node %d outside 0..%d", c.Node, c.Nodes-1)
+	case len(c.Peers) != 0 && len(c.Peers) != c.Nodes:
+		return fmt.Errorf("options: Cluster.Peers lists %d addresses for %d nodes", len(c.Peers), c.Nodes)
+	case c.HealthPortOffset < 0 || c.HealthPortOffset > 65535:
+		return fmt.Errorf("options: Cluster.HealthPortOffset %d outside 0..65535", c.HealthPortOffset)
+	}
+	for i, p := range c.Peers {
+		host, port, err := net.SplitHostPort(p)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n+c.healthPortOffset() > 65535 {
+			return fmt.Errorf("options: Cluster.Peers[%d] %q: want host:port, with room for its health port", i, p)
+		}
 	}
 	return c.node().Validate() // the same bounds, as the slot layer checks them
 }
