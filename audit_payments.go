@@ -120,6 +120,9 @@ func (a *auditor) transfers(s *persistence.Snapshot, p *messages.Payment) (*tran
 			if err != nil {
 				return nil, fmt.Errorf("transfer %q of account %d: %w", transfer, acc, err)
 			}
+			if _, refused := persistence.ParseRefusal(v); refused {
+				continue // refused or fenced here: no entry
+			}
 			seq, _ := persistence.ParseUint64(v)
 			en := &messages.LedgerEntry{}
 			err = s.GetProto(persistence.LedgerKey(acc, seq), en)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
 )
 
@@ -213,11 +214,21 @@ func TestConcurrency_OneCardManyPayments(t *testing.T) {
 // TestConcurrency_RandomPayments runs 10,000 random payments (plain and with cards, to three
 // merchants) from 100 thinly funded accounts on 64 workers, mixed with top-ups, refunds and merchant
 // withdrawals, and checks every balance, card and payment against what the callers were told.
-func TestConcurrency_RandomPayments(t *testing.T) {
+func TestConcurrency_RandomPayments(t *testing.T) { randomPayments(t, 10) }
+
+// TestChaos_RandomPayments runs the same mix with every message between a payment and its
+// participants at risk of being duplicated, lost or reordered (as a cluster's network may), and
+// resends: the outcomes, balances, cards and audit must be exactly those of a clean run.
+func TestChaos_RandomPayments(t *testing.T) {
+	randomPayments(t, 3, kaquan.WithChaos(actors.Chaos{Duplicate: 0.2, Drop: 0.05, Delay: 0.3, DelayMax: 20 * time.Millisecond, Seed: 7}, 50*time.Millisecond))
+}
+
+// randomPayments runs rounds of random payments, card payments, refunds, top-ups and withdrawals
+// from many goroutines, and checks every balance, card and payment against what callers were told.
+func randomPayments(t *testing.T, rounds int, mutate ...func(*kaquan.Options)) {
 	const (
 		users         = 100
 		cardsPerUser  = 3
-		rounds        = 10
 		paysPerRound  = 10 // per user and round: below PaymentCodesPerAccountMax
 		topUps        = 200
 		refunds       = 100
@@ -229,7 +240,7 @@ func TestConcurrency_RandomPayments(t *testing.T) {
 		cardTemplateM = 1 // the template's merchant, the only one accepting its cards
 	)
 	clk := newFakeClock()
-	e := MustOpenEngine(t, func(o *kaquan.Options) { o.Clock = clk.Now })
+	e := MustOpenEngine(t, append([]func(*kaquan.Options){func(o *kaquan.Options) { o.Clock = clk.Now }}, mutate...)...)
 	ctx := ctxFor(t, 5*time.Minute)
 	w := mustWorld(t, e, users, deposit, users*cardsPerUser)
 	merchants := []uint64{w.merchant, 2, 3} // merchant m owns account m

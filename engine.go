@@ -95,6 +95,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	e.host.Router = actors.NewRouter(e.host)
 	e.host.Sender = e.host.Router
+	if opts.Cluster != nil && len(opts.Cluster.Peers) > 0 { // steps cross a network: they may repeat
+		e.host.Settings.AtLeastOnce = true
+		e.host.Settings.ResendAfter, e.host.Settings.ResendMax = clusterResendAfter, clusterResendMax
+	}
+	if opts.chaos != nil {
+		e.host.Sender = actors.NewChaosSender(e.host.Router, *opts.chaos)
+		e.host.Settings.AtLeastOnce = true
+		e.host.Settings.ResendAfter, e.host.Settings.ResendMax = opts.resendAfter, 8*opts.resendAfter
+	}
 	e.host.Owners = actors.NewOwners(store)
 	e.host.Acceptances = actors.NewAcceptances(store)
 	if err := e.checkLayout(); err != nil {

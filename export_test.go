@@ -64,3 +64,12 @@ func SweepPaymentCodes(e *Engine) error { return e.sweepPaymentCodes(context.Bac
 func IssueCodeAs(e *Engine, user, acct uint64, code string) (*messages.PaymentCode, error) {
 	return ask[*messages.PaymentCode](context.Background(), e, actors.AccountID(acct), account.IssueCode{Owner: user, Code: code, Now: e.now()})
 }
+
+// WithChaos makes the engine's payments run over a ChaosSender (duplicated, dropped, delayed
+// messages between a payment and its participants), resending every resendAfter.
+func WithChaos(c actors.Chaos, resendAfter time.Duration) func(*Options) {
+	return func(o *Options) { o.chaos, o.resendAfter = &c, resendAfter }
+}
+
+// Get reads key from e's store.
+func Get(e *Engine, key []byte) ([]byte, error) { return e.store.Get(key) }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/persistence"
 )
@@ -27,7 +28,18 @@ type Options struct {
 	Clock            func() time.Time // the engine's only clock; tests pass their own
 	Logger           *slog.Logger
 	Cluster          *ClusterOptions // nil: a single node, owning every entity
+
+	// chaos (tests only) makes messages between a payment and its participants duplicated,
+	// dropped and reordered, with resends every resendAfter: as a cluster's network may.
+	chaos       *actors.Chaos
+	resendAfter time.Duration
 }
+
+// Resends of a payment's step in a cluster: after the first wait, doubling up to the last.
+const (
+	clusterResendAfter = time.Second
+	clusterResendMax   = 30 * time.Second
+)
 
 // ClusterOptions makes the engine one node of a cluster (in progress: see docs/design.md). The
 // cluster's Slots and Nodes are fixed when it is created; each node's data folder records them and

@@ -202,6 +202,8 @@ func PaymentError(p *messages.Payment) error {
 		return ErrRefundNotAllowed
 	case messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED:
 		return ErrInterrupted
+	case messages.PaymentResult_PAYMENT_RESULT_CONFLICT:
+		return fmt.Errorf("%w: a participant's answer did not match the step", ErrInterrupted)
 	}
 	return fmt.Errorf("payment %s: unexpected result %s", p.GetKey(), p.GetResult())
 }

@@ -27,6 +27,15 @@ type Settings struct {
 	IdleTimeout    time.Duration // an entity with no message for this long is passivated
 	PaymentCodeTTL time.Duration
 	Now            func() int64 // the engine's clock, for shells; pure rules get time passed in
+	// AtLeastOnce says messages between entities may be lost, repeated, delayed or reordered (a
+	// cluster; chaos tests): every step is then checked against what was done before, and
+	// refusals are recorded so that a repeated step gets the same answer. On one node, the
+	// Router delivers each message once, in order, and these checks are skipped.
+	AtLeastOnce bool
+	// ResendAfter is how long a payment waits for a participant's answer before it sends the step
+	// again, doubling up to ResendMax; 0: never (one node: nothing is lost).
+	ResendAfter time.Duration
+	ResendMax   time.Duration
 }
 
 // Host is what every entity reaches the world through: store, writer, routing, settings.
@@ -277,6 +286,10 @@ func (c *Context) AfterAllDurable(fn func(error)) { c.Persist(nil, fn) }
 
 // Tell sends msg to another entity, with this actor as the reply address.
 func (c *Context) Tell(id ID, msg any) { c.shell.host.Sender.Send(id, msg, c.Self()) }
+
+// Answer sends a reply to entity to, by its identity rather than by the asker's PID: the asker
+// may have passivated, restarted, or live on another node since it asked.
+func (c *Context) Answer(to ID, msg any) { c.shell.host.Sender.Send(to, msg, nil) }
 
 // Passivate asks to stop this entity as soon as it is idle and its writes are durable.
 func (c *Context) Passivate() {

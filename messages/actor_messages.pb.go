@@ -569,6 +569,7 @@ type CodeConsumed struct {
 	Result        PaymentResult          `protobuf:"varint,1,opt,name=result,proto3,enum=kaquan.v1.PaymentResult" json:"result,omitempty"` // OK, CODE_UNKNOWN, CODE_EXPIRED, CODE_USED
 	CardId        uint64                 `protobuf:"varint,2,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
 	PayerId       uint64                 `protobuf:"varint,3,opt,name=payer_id,json=payerId,proto3" json:"payer_id,omitempty"`
+	Code          string                 `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"` // the code asked about: a reply is matched to its request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,6 +623,13 @@ func (x *CodeConsumed) GetPayerId() uint64 {
 		return x.PayerId
 	}
 	return 0
+}
+
+func (x *CodeConsumed) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
 }
 
 // ReserveCard asks a card to validate itself for a payment and hold itself for it.
@@ -705,6 +713,7 @@ type CardReserved struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        CardReason             `protobuf:"varint,1,opt,name=reason,proto3,enum=kaquan.v1.CardReason" json:"reason,omitempty"` // UNSPECIFIED when reserved
 	Discount      int64                  `protobuf:"varint,2,opt,name=discount,proto3" json:"discount,omitempty"`
+	CardId        uint64                 `protobuf:"varint,3,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"` // the card answering: a reply is matched to its request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -749,6 +758,13 @@ func (x *CardReserved) GetReason() CardReason {
 func (x *CardReserved) GetDiscount() int64 {
 	if x != nil {
 		return x.Discount
+	}
+	return 0
+}
+
+func (x *CardReserved) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
 	}
 	return 0
 }
@@ -859,8 +875,13 @@ func (x *UseCard) GetNow() int64 {
 	return 0
 }
 
+// CardDone answers UseCard (used) and ReleaseCard (not used). refused: a UseCard from a payment
+// that does not hold the card (late or misdirected), which changed nothing.
 type CardDone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardId        uint64                 `protobuf:"varint,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Used          bool                   `protobuf:"varint,2,opt,name=used,proto3" json:"used,omitempty"`
+	Refused       bool                   `protobuf:"varint,3,opt,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +916,27 @@ func (*CardDone) Descriptor() ([]byte, []int) {
 	return file_actor_messages_proto_rawDescGZIP(), []int{13}
 }
 
+func (x *CardDone) GetCardId() uint64 {
+	if x != nil {
+		return x.CardId
+	}
+	return 0
+}
+
+func (x *CardDone) GetUsed() bool {
+	if x != nil {
+		return x.Used
+	}
+	return false
+}
+
+func (x *CardDone) GetRefused() bool {
+	if x != nil {
+		return x.Refused
+	}
+	return false
+}
+
 // Post asks an account to post one ledger entry for a payment step.
 type Post struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -903,7 +945,9 @@ type Post struct {
 	Amount         int64                  `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"` // signed
 	CounterAccount uint64                 `protobuf:"varint,4,opt,name=counter_account,json=counterAccount,proto3" json:"counter_account,omitempty"`
 	Now            int64                  `protobuf:"varint,5,opt,name=now,proto3" json:"now,omitempty"`
-	Force          bool                   `protobuf:"varint,6,opt,name=force,proto3" json:"force,omitempty"` // a credit that must not fail (reversal of a debit)
+	Force          bool                   `protobuf:"varint,6,opt,name=force,proto3" json:"force,omitempty"`    // a credit that must not fail (reversal of a debit)
+	Payment        string                 `protobuf:"bytes,7,opt,name=payment,proto3" json:"payment,omitempty"` // the payment posting it: the reply goes to it, by identity
+	Again          bool                   `protobuf:"varint,8,opt,name=again,proto3" json:"again,omitempty"`    // it may have been posted before (a recovered payment): the account looks first
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -980,10 +1024,28 @@ func (x *Post) GetForce() bool {
 	return false
 }
 
+func (x *Post) GetPayment() string {
+	if x != nil {
+		return x.Payment
+	}
+	return ""
+}
+
+func (x *Post) GetAgain() bool {
+	if x != nil {
+		return x.Again
+	}
+	return false
+}
+
+// Posted answers a Post, also a repeated one: the entry already posted, or the refusal recorded
+// (INTERRUPTED: recovery fenced the transfer here).
 type Posted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        PaymentResult          `protobuf:"varint,1,opt,name=result,proto3,enum=kaquan.v1.PaymentResult" json:"result,omitempty"` // OK, INSUFFICIENT_FUNDS, ACCOUNT_NOT_ACTIVE, UNKNOWN_ACCOUNT, BALANCE_LIMIT
+	Result        PaymentResult          `protobuf:"varint,1,opt,name=result,proto3,enum=kaquan.v1.PaymentResult" json:"result,omitempty"` // OK, INSUFFICIENT_FUNDS, ACCOUNT_NOT_ACTIVE, UNKNOWN_ACCOUNT, BALANCE_LIMIT, INTERRUPTED
 	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Account       uint64                 `protobuf:"varint,3,opt,name=account,proto3" json:"account,omitempty"` // the account answering and the transfer: a reply is matched to its request
+	Transfer      string                 `protobuf:"bytes,4,opt,name=transfer,proto3" json:"transfer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1032,10 +1094,29 @@ func (x *Posted) GetSeq() uint64 {
 	return 0
 }
 
+func (x *Posted) GetAccount() uint64 {
+	if x != nil {
+		return x.Account
+	}
+	return 0
+}
+
+func (x *Posted) GetTransfer() string {
+	if x != nil {
+		return x.Transfer
+	}
+	return ""
+}
+
 // FindEntry asks an account whether it holds an entry of a transfer (recovery).
+// fence: when the account holds no entry, it records that it never will (a later Post of the
+// transfer is refused INTERRUPTED), so a step sent before a restart cannot land after recovery
+// decided without it.
 type FindEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Transfer      string                 `protobuf:"bytes,1,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	Payment       string                 `protobuf:"bytes,3,opt,name=payment,proto3" json:"payment,omitempty"`
+	Fence         bool                   `protobuf:"varint,4,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,10 +1158,26 @@ func (x *FindEntry) GetTransfer() string {
 	return ""
 }
 
+func (x *FindEntry) GetPayment() string {
+	if x != nil {
+		return x.Payment
+	}
+	return ""
+}
+
+func (x *FindEntry) GetFence() bool {
+	if x != nil {
+		return x.Fence
+	}
+	return false
+}
+
 type EntryFound struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
 	Amount        int64                  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	Account       uint64                 `protobuf:"varint,3,opt,name=account,proto3" json:"account,omitempty"`
+	Transfer      string                 `protobuf:"bytes,4,opt,name=transfer,proto3" json:"transfer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1129,6 +1226,20 @@ func (x *EntryFound) GetAmount() int64 {
 	return 0
 }
 
+func (x *EntryFound) GetAccount() uint64 {
+	if x != nil {
+		return x.Account
+	}
+	return 0
+}
+
+func (x *EntryFound) GetTransfer() string {
+	if x != nil {
+		return x.Transfer
+	}
+	return ""
+}
+
 var File_actor_messages_proto protoreflect.FileDescriptor
 
 const file_actor_messages_proto_rawDesc = "" +
@@ -1164,45 +1275,57 @@ const file_actor_messages_proto_rawDesc = "" +
 	"\vConsumeCode\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\apayment\x18\x02 \x01(\tR\apayment\x12\x10\n" +
-	"\x03now\x18\x03 \x01(\x03R\x03now\"t\n" +
+	"\x03now\x18\x03 \x01(\x03R\x03now\"\x88\x01\n" +
 	"\fCodeConsumed\x120\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x18.kaquan.v1.PaymentResultR\x06result\x12\x17\n" +
 	"\acard_id\x18\x02 \x01(\x04R\x06cardId\x12\x19\n" +
-	"\bpayer_id\x18\x03 \x01(\x04R\apayerId\"\x8d\x01\n" +
+	"\bpayer_id\x18\x03 \x01(\x04R\apayerId\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\tR\x04code\"\x8d\x01\n" +
 	"\vReserveCard\x12\x18\n" +
 	"\apayment\x18\x01 \x01(\tR\apayment\x12\x19\n" +
 	"\bpayer_id\x18\x02 \x01(\x04R\apayerId\x12\x1f\n" +
 	"\vmerchant_id\x18\x03 \x01(\x04R\n" +
 	"merchantId\x12\x16\n" +
 	"\x06amount\x18\x04 \x01(\x03R\x06amount\x12\x10\n" +
-	"\x03now\x18\x05 \x01(\x03R\x03now\"Y\n" +
+	"\x03now\x18\x05 \x01(\x03R\x03now\"r\n" +
 	"\fCardReserved\x12-\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x15.kaquan.v1.CardReasonR\x06reason\x12\x1a\n" +
-	"\bdiscount\x18\x02 \x01(\x03R\bdiscount\"9\n" +
+	"\bdiscount\x18\x02 \x01(\x03R\bdiscount\x12\x17\n" +
+	"\acard_id\x18\x03 \x01(\x04R\x06cardId\"9\n" +
 	"\vReleaseCard\x12\x18\n" +
 	"\apayment\x18\x01 \x01(\tR\apayment\x12\x10\n" +
 	"\x03now\x18\x02 \x01(\x03R\x03now\"5\n" +
 	"\aUseCard\x12\x18\n" +
 	"\apayment\x18\x01 \x01(\tR\apayment\x12\x10\n" +
-	"\x03now\x18\x02 \x01(\x03R\x03now\"\n" +
-	"\n" +
-	"\bCardDone\"\xb5\x01\n" +
+	"\x03now\x18\x02 \x01(\x03R\x03now\"Q\n" +
+	"\bCardDone\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\x04R\x06cardId\x12\x12\n" +
+	"\x04used\x18\x02 \x01(\bR\x04used\x12\x18\n" +
+	"\arefused\x18\x03 \x01(\bR\arefused\"\xe5\x01\n" +
 	"\x04Post\x12\x1a\n" +
 	"\btransfer\x18\x01 \x01(\tR\btransfer\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.kaquan.v1.EntryKindR\x04kind\x12\x16\n" +
 	"\x06amount\x18\x03 \x01(\x03R\x06amount\x12'\n" +
 	"\x0fcounter_account\x18\x04 \x01(\x04R\x0ecounterAccount\x12\x10\n" +
 	"\x03now\x18\x05 \x01(\x03R\x03now\x12\x14\n" +
-	"\x05force\x18\x06 \x01(\bR\x05force\"L\n" +
+	"\x05force\x18\x06 \x01(\bR\x05force\x12\x18\n" +
+	"\apayment\x18\a \x01(\tR\apayment\x12\x14\n" +
+	"\x05again\x18\b \x01(\bR\x05again\"\x82\x01\n" +
 	"\x06Posted\x120\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x18.kaquan.v1.PaymentResultR\x06result\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"-\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\x04R\aaccount\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer\"]\n" +
 	"\tFindEntry\x12\x1a\n" +
-	"\btransfer\x18\x01 \x01(\tR\btransferJ\x04\b\x02\x10\x03\":\n" +
+	"\btransfer\x18\x01 \x01(\tR\btransfer\x12\x18\n" +
+	"\apayment\x18\x03 \x01(\tR\apayment\x12\x14\n" +
+	"\x05fence\x18\x04 \x01(\bR\x05fenceJ\x04\b\x02\x10\x03\"p\n" +
 	"\n" +
 	"EntryFound\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x03R\x06amount*\xee\x01\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\x04R\aaccount\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer*\xee\x01\n" +
 	"\n" +
 	"PoolResult\x12\x1b\n" +
 	"\x17POOL_RESULT_UNSPECIFIED\x10\x00\x12\x12\n" +

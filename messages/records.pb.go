@@ -533,6 +533,7 @@ const (
 	PaymentResult_PAYMENT_RESULT_BALANCE_LIMIT      PaymentResult = 9
 	PaymentResult_PAYMENT_RESULT_REFUND_NOT_ALLOWED PaymentResult = 10
 	PaymentResult_PAYMENT_RESULT_INTERRUPTED        PaymentResult = 11 // the engine stopped mid-payment; recovery undid it
+	PaymentResult_PAYMENT_RESULT_CONFLICT           PaymentResult = 12 // a repeated step that does not match the first (a broken or stale peer)
 )
 
 // Enum value maps for PaymentResult.
@@ -550,6 +551,7 @@ var (
 		9:  "PAYMENT_RESULT_BALANCE_LIMIT",
 		10: "PAYMENT_RESULT_REFUND_NOT_ALLOWED",
 		11: "PAYMENT_RESULT_INTERRUPTED",
+		12: "PAYMENT_RESULT_CONFLICT",
 	}
 	PaymentResult_value = map[string]int32{
 		"PAYMENT_RESULT_UNSPECIFIED":        0,
@@ -564,6 +566,7 @@ var (
 		"PAYMENT_RESULT_BALANCE_LIMIT":      9,
 		"PAYMENT_RESULT_REFUND_NOT_ALLOWED": 10,
 		"PAYMENT_RESULT_INTERRUPTED":        11,
+		"PAYMENT_RESULT_CONFLICT":           12,
 	}
 )
 
@@ -1302,8 +1305,12 @@ type Card struct {
 	RewardTemplate    uint64       `protobuf:"varint,27,opt,name=reward_template,json=rewardTemplate,proto3" json:"reward_template,omitempty"`
 	RewardUser        bool         `protobuf:"varint,28,opt,name=reward_user,json=rewardUser,proto3" json:"reward_user,omitempty"`
 	RewardUse         string       `protobuf:"bytes,29,opt,name=reward_use,json=rewardUse,proto3" json:"reward_use,omitempty"` // the use that earned its sharer's reward: one per card, also after a refund
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The last payments that released the card (newest last, at most a few): a late ReserveCard of
+	// one of them (resent, or delayed on the network) is refused instead of reserving the card
+	// again for a payment that has ended.
+	Released      []string `protobuf:"bytes,30,rep,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Card) Reset() {
@@ -1537,6 +1544,13 @@ func (x *Card) GetRewardUse() string {
 		return x.RewardUse
 	}
 	return ""
+}
+
+func (x *Card) GetReleased() []string {
+	if x != nil {
+		return x.Released
+	}
+	return nil
 }
 
 // Acceptance is a merchant's consent to accept the cards another merchant issues (key: acceptor +
@@ -2406,7 +2420,7 @@ const file_records_proto_rawDesc = "" +
 	"\x0egift_offer_ttl\x18\x14 \x01(\x03R\fgiftOfferTtl\x12'\n" +
 	"\x0freward_template\x18\x15 \x01(\x04R\x0erewardTemplate\x12\x1f\n" +
 	"\vreward_user\x18\x16 \x01(\bR\n" +
-	"rewardUser\"\xb6\a\n" +
+	"rewardUser\"\xd2\a\n" +
 	"\x04Card\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vtemplate_id\x18\x02 \x01(\x04R\n" +
@@ -2449,7 +2463,8 @@ const file_records_proto_rawDesc = "" +
 	"\vreward_user\x18\x1c \x01(\bR\n" +
 	"rewardUser\x12\x1d\n" +
 	"\n" +
-	"reward_use\x18\x1d \x01(\tR\trewardUse\"\xb0\x01\n" +
+	"reward_use\x18\x1d \x01(\tR\trewardUse\x12\x1a\n" +
+	"\breleased\x18\x1e \x03(\tR\breleased\"\xb0\x01\n" +
 	"\n" +
 	"Acceptance\x12\x1a\n" +
 	"\bacceptor\x18\x01 \x01(\x04R\bacceptor\x12\x16\n" +
@@ -2591,7 +2606,7 @@ const file_records_proto_rawDesc = "" +
 	"\x17PAYMENT_STATE_COMPLETED\x10\x04\x12\x18\n" +
 	"\x14PAYMENT_STATE_FAILED\x10\x05\x12\x1b\n" +
 	"\x17PAYMENT_STATE_REFUNDING\x10\x06\x12\x1a\n" +
-	"\x16PAYMENT_STATE_REFUNDED\x10\a*\xa5\x03\n" +
+	"\x16PAYMENT_STATE_REFUNDED\x10\a*\xc2\x03\n" +
 	"\rPaymentResult\x12\x1e\n" +
 	"\x1aPAYMENT_RESULT_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11PAYMENT_RESULT_OK\x10\x01\x12\x1f\n" +
@@ -2605,7 +2620,8 @@ const file_records_proto_rawDesc = "" +
 	"\x1cPAYMENT_RESULT_BALANCE_LIMIT\x10\t\x12%\n" +
 	"!PAYMENT_RESULT_REFUND_NOT_ALLOWED\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aPAYMENT_RESULT_INTERRUPTED\x10\v*\xce\x02\n" +
+	"\x1aPAYMENT_RESULT_INTERRUPTED\x10\v\x12\x1b\n" +
+	"\x17PAYMENT_RESULT_CONFLICT\x10\f*\xce\x02\n" +
 	"\n" +
 	"CardReason\x12\x1b\n" +
 	"\x17CARD_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +

@@ -18,7 +18,7 @@ const (
 	PrefixPaymentCode  byte = 'q' // q + payment code -> messages.PaymentCode (routes to the account; records its use)
 	PrefixCodeExpiry   byte = 'e' // e + expires_at + payment code -> empty (when each code record may go, oldest first)
 	PrefixPayment      byte = 'p' // p + payment key -> messages.Payment
-	PrefixTransfer     byte = 'r' // r + account id + transfer -> ledger seq (one entry per account per transfer)
+	PrefixTransfer     byte = 'r' // r + account id + transfer -> ledger seq (one entry per account per transfer), or a refusal (Refusal)
 	PrefixGift         byte = 'g' // g + card id + seq -> messages.GiftRecord (the card's image library)
 	PrefixImage        byte = 'i' // i + image id (hex SHA-256) -> messages.StoredImage
 	PrefixImageChunk   byte = 'j' // j + image id + chunk index -> up to ImageChunkBytes of the image
@@ -144,6 +144,18 @@ func MarkerKey(name string) []byte { return append([]byte{PrefixEngineMarker}, n
 
 // Uint64 encodes a small numeric value.
 func Uint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// Refusal is the transfer index value of a transfer the account refused (or recovery fenced): one
+// byte, the refusal's code, so that it is never taken for a ledger seq (8 bytes).
+func Refusal(code byte) []byte { return []byte{code} }
+
+// ParseRefusal decodes a value written by Refusal; ok is false for any other value.
+func ParseRefusal(b []byte) (byte, bool) {
+	if len(b) != 1 {
+		return 0, false
+	}
+	return b[0], true
+}
 
 // ParseUint64 decodes a value written by Uint64; ok is false for a malformed value.
 func ParseUint64(b []byte) (uint64, bool) {

@@ -3,6 +3,7 @@ package account
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -30,7 +31,21 @@ type Snapshot struct {
 	Seq     uint64
 }
 
-type behavior struct{ s State }
+type behavior struct {
+	s State
+	// What this activation answered transfers whose records may not be durable yet (the store
+	// cannot tell them), kept only where steps may repeat (Settings.AtLeastOnce): recent by
+	// transfer, in order of writing; durable is the number of the last write acknowledged.
+	recent  map[string]Prior
+	order   []recentWrite
+	writes  uint64
+	durable atomic.Uint64
+}
+
+type recentWrite struct {
+	transfer string
+	n        uint64
+}
 
 func (b *behavior) Busy() bool { return false }
 
@@ -109,17 +124,100 @@ func (b *behavior) handleTransfer(c *actors.Context, call *actors.Call, m Transf
 }
 
 func (b *behavior) handlePost(c *actors.Context, m *messages.Post) {
-	ch, err := Decide(&b.s, Post{Transfer: m.Transfer, Kind: m.Kind, Amount: m.Amount, Counter: m.CounterAccount, Force: m.Force}, m.Now)
+	cmd := Post{Transfer: m.Transfer, Kind: m.Kind, Amount: m.Amount, Counter: m.CounterAccount, Force: m.Force}
+	repeats := c.Host().Settings.AtLeastOnce
+	if repeats || m.Again { // the step may have been answered before: answer it the same way
+		prior, err := b.prior(c, m.Transfer)
+		if err != nil {
+			c.Host().Fatal(fmt.Errorf("transfer %q: %w", m.Transfer, err))
+			return
+		}
+		if prior.Known() {
+			r, seq := RepeatPost(prior, cmd)
+			b.answerPost(c, m, r, seq)
+			return
+		}
+	}
+	ch, err := Decide(&b.s, cmd, m.Now)
 	if err != nil {
-		c.Respond(&messages.Posted{Result: actors.ResultOf(err)})
+		r := actors.ResultOf(err)
+		if repeats && b.s.Account != nil { // a repeat must not succeed where the first was refused
+			b.remember(c, m.Transfer, Prior{Refused: r}, []persistence.Entry{refusalRecord(b.s.ID, m.Transfer, r)})
+		}
+		b.answerPost(c, m, r, 0)
 		return
 	}
 	Apply(&b.s, ch)
-	c.Persist(entries(&b.s, ch), nil)
-	// Replying before the write is durable is safe: the writer commits in submission order, so any
-	// write the payment makes because of this reply lands after this entry (see the package doc of
-	// actors).
-	c.Respond(&messages.Posted{Result: messages.PaymentResult_PAYMENT_RESULT_OK, Seq: ch.Entry.Seq})
+	b.remember(c, m.Transfer, Prior{Entry: ch.Entry}, entries(&b.s, ch))
+	// Replying before the write is durable is safe on one node: the writer commits in submission
+	// order, so any write the payment makes because of this reply lands after this entry (see the
+	// package doc of actors). A reply leaving the node waits for it (the cluster's Sender).
+	b.answerPost(c, m, messages.PaymentResult_PAYMENT_RESULT_OK, ch.Entry.Seq)
+}
+
+// answerPost replies to the payment that posted, by its identity.
+func (b *behavior) answerPost(c *actors.Context, m *messages.Post, r messages.PaymentResult, seq uint64) {
+	answer(c, m.Payment, &messages.Posted{Result: r, Seq: seq, Account: b.s.ID, Transfer: m.Transfer})
+}
+
+// answer replies to payment by identity; to the asker's PID for a message that names no payment.
+func answer(c *actors.Context, payment string, msg any) {
+	if payment == "" {
+		c.Respond(msg)
+		return
+	}
+	c.Answer(actors.PaymentID(payment), msg)
+}
+
+// prior is what the account answered transfer before: from this activation's writes not yet
+// durable, else from the store. Without AtLeastOnce nothing is remembered, so the entity's own
+// writes are waited for first (a recovered payment's rare steps).
+func (b *behavior) prior(c *actors.Context, transfer string) (Prior, error) {
+	if !c.Host().Settings.AtLeastOnce {
+		if err := c.WaitDurable(); err != nil {
+			return Prior{}, err
+		}
+		return readPrior(c.Host().Store, b.s.ID, transfer)
+	}
+	b.settle()
+	if p, ok := b.recent[transfer]; ok {
+		return p, nil
+	}
+	return readPrior(c.Host().Store, b.s.ID, transfer)
+}
+
+// remember persists the records of answering transfer with p and, where steps may repeat, keeps p
+// until they are durable (the store answers from then on).
+func (b *behavior) remember(c *actors.Context, transfer string, p Prior, es []persistence.Entry) {
+	if !c.Host().Settings.AtLeastOnce {
+		c.Persist(es, nil)
+		return
+	}
+	if b.recent == nil {
+		b.recent = map[string]Prior{}
+	}
+	b.writes++
+	n := b.writes
+	b.recent[transfer] = p
+	b.order = append(b.order, recentWrite{transfer: transfer, n: n})
+	c.Persist(es, func(err error) {
+		if err != nil {
+			return
+		}
+		for d := b.durable.Load(); d < n && !b.durable.CompareAndSwap(d, n); d = b.durable.Load() {
+		}
+	})
+}
+
+// settle forgets the answers whose records are durable.
+func (b *behavior) settle() {
+	d, i := b.durable.Load(), 0
+	for ; i < len(b.order) && b.order[i].n <= d; i++ {
+		delete(b.recent, b.order[i].transfer)
+	}
+	if i > 0 {
+		b.order = append(b.order[:0], b.order[i:]...)
+	}
 }
 
 func (b *behavior) handleIssueCode(c *actors.Context, call *actors.Call, m IssueCode) {
@@ -157,24 +255,36 @@ func (b *behavior) handleConsumeCode(c *actors.Context, m *messages.ConsumeCode)
 	}
 	ch, err := Decide(&b.s, cmd, m.Now)
 	if err != nil {
-		c.Respond(&messages.CodeConsumed{Result: actors.ResultOf(err)})
+		answer(c, m.Payment, &messages.CodeConsumed{Result: actors.ResultOf(err), Code: m.Code})
 		return
 	}
 	Apply(&b.s, ch)
 	c.Persist(entries(&b.s, ch), nil)
-	c.Respond(&messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK, CardId: ch.Code.CardId, PayerId: b.s.Account.OwnerId})
+	answer(c, m.Payment, &messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK,
+		CardId: ch.Code.CardId, PayerId: b.s.Account.OwnerId, Code: m.Code})
 }
 
+// handleFindEntry answers whether the account holds an entry of the transfer. With Fence, an
+// account that holds none records that it never will (a refusal, INTERRUPTED) before it answers,
+// so a Post of it still on its way is refused when it comes.
 func (b *behavior) handleFindEntry(c *actors.Context, m *messages.FindEntry) {
 	if err := c.WaitDurable(); err != nil {
 		return // the engine is stopping; the asker is stopped with it
 	}
-	e, err := readEntry(c.Host().Store, c.ID().Num, m.Transfer)
-	if err != nil {
-		c.Host().Fatal(fmt.Errorf("find entry %q: %w", m.Transfer, err))
-		return
+	b.settle()
+	p, ok := b.recent[m.Transfer]
+	if !ok {
+		var err error
+		if p, err = readPrior(c.Host().Store, b.s.ID, m.Transfer); err != nil {
+			c.Host().Fatal(fmt.Errorf("find entry %q: %w", m.Transfer, err))
+			return
+		}
 	}
-	c.Respond(&messages.EntryFound{Found: e != nil, Amount: e.GetAmount()})
+	if m.Fence && !p.Known() && b.s.Account != nil && m.Transfer != "" {
+		r := messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED
+		b.remember(c, m.Transfer, Prior{Refused: r}, []persistence.Entry{refusalRecord(b.s.ID, m.Transfer, r)})
+	}
+	answer(c, m.Payment, &messages.EntryFound{Found: p.Entry != nil, Amount: p.Entry.GetAmount(), Account: b.s.ID, Transfer: m.Transfer})
 }
 
 func (b *behavior) handleSetStatus(c *actors.Context, call *actors.Call, m SetStatus) {

@@ -86,20 +86,38 @@ func readCodeRecord(store *persistence.Store, code string) (*messages.PaymentCod
 	return pc, err
 }
 
-// readEntry reads the durable entry of transfer on account id, or nil.
+// readEntry reads the durable entry of transfer on account id, or nil (none, or a refusal).
 func readEntry(store *persistence.Store, id uint64, transfer string) (*messages.LedgerEntry, error) {
+	p, err := readPrior(store, id, transfer)
+	return p.Entry, err
+}
+
+// readPrior reads what account id durably answered transfer: its transfer index holds the seq of
+// the entry posted (8 bytes), or the refusal recorded (1 byte, a PaymentResult).
+func readPrior(store *persistence.Store, id uint64, transfer string) (Prior, error) {
 	v, err := store.Get(persistence.TransferKey(id, transfer))
 	if errors.Is(err, persistence.ErrNotFound) {
-		return nil, nil
+		return Prior{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return Prior{}, err
+	}
+	if r, ok := persistence.ParseRefusal(v); ok {
+		return Prior{Refused: messages.PaymentResult(r)}, nil
 	}
 	seq, ok := persistence.ParseUint64(v)
-	actors.Invariant(ok, "transfer index holds a sequence number")
+	if !ok {
+		return Prior{}, fmt.Errorf("transfer %q of account %d: index value of %d bytes", transfer, id, len(v))
+	}
 	e := &messages.LedgerEntry{}
 	if err := store.GetProto(persistence.LedgerKey(id, seq), e); err != nil {
-		return nil, fmt.Errorf("ledger entry %d of transfer %q: %w", seq, transfer, err)
+		return Prior{}, fmt.Errorf("ledger entry %d of transfer %q: %w", seq, transfer, err)
 	}
-	return e, nil
+	return Prior{Entry: e}, nil
+}
+
+// refusalRecord records that account id refused transfer with r, so that a repeat of it is
+// refused the same way.
+func refusalRecord(id uint64, transfer string, r messages.PaymentResult) persistence.Entry {
+	return persistence.Entry{Key: persistence.TransferKey(id, transfer), Value: persistence.Refusal(byte(r))}
 }

@@ -67,6 +67,31 @@ type (
 	SetStatus struct{ Status messages.AccountStatus }
 )
 
+// Prior is what the account answered a transfer before: the entry it posted, or the refusal it
+// recorded (INTERRUPTED: recovery fenced the transfer). Zero: none.
+type Prior struct {
+	Entry   *messages.LedgerEntry
+	Refused messages.PaymentResult
+}
+
+// Known reports whether the account answered the transfer before.
+func (p Prior) Known() bool {
+	return p.Entry != nil || p.Refused != messages.PaymentResult_PAYMENT_RESULT_UNSPECIFIED
+}
+
+// RepeatPost answers a Post of a transfer the account answered before (a resend, a duplicate
+// from the network, or a recovered payment's step): the entry posted then if it is the same
+// entry, else CONFLICT; the refusal recorded then. Nothing is written for a repeat.
+func RepeatPost(prior Prior, p Post) (messages.PaymentResult, uint64) {
+	if e := prior.Entry; e != nil {
+		if e.Amount != p.Amount || e.Kind != p.Kind {
+			return messages.PaymentResult_PAYMENT_RESULT_CONFLICT, 0
+		}
+		return messages.PaymentResult_PAYMENT_RESULT_OK, e.Seq
+	}
+	return prior.Refused, 0
+}
+
 func (Create) isCommand()      {}
 func (Post) isCommand()        {}
 func (IssueCode) isCommand()   {}

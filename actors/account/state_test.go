@@ -506,3 +506,35 @@ func TestAccount_Apply(t *testing.T) {
 		t.Errorf("after freeze: status %s balance %d seq %d; want FROZEN, 50, 1", s.Account.Status, s.Balance, s.Seq)
 	}
 }
+
+// TestAccount_RepeatPost: a repeated Post is answered as the first was, and writes nothing.
+func TestAccount_RepeatPost(t *testing.T) {
+	posted := &messages.LedgerEntry{Seq: 4, Amount: -700, Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_DEBIT, Transfer: "pay:9/k"}
+	debit := Post{Transfer: "pay:9/k", Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_DEBIT, Amount: -700}
+	tests := []struct {
+		name    string
+		prior   Prior
+		post    Post
+		want    messages.PaymentResult
+		wantSeq uint64
+	}{
+		{"SameEntry", Prior{Entry: posted}, debit, messages.PaymentResult_PAYMENT_RESULT_OK, 4},
+		{"OtherAmount", Prior{Entry: posted}, Post{Transfer: debit.Transfer, Kind: debit.Kind, Amount: -701}, messages.PaymentResult_PAYMENT_RESULT_CONFLICT, 0},
+		{"OtherKind", Prior{Entry: posted}, Post{Transfer: debit.Transfer, Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_CREDIT, Amount: -700}, messages.PaymentResult_PAYMENT_RESULT_CONFLICT, 0},
+		{"Refused", Prior{Refused: messages.PaymentResult_PAYMENT_RESULT_INSUFFICIENT_FUNDS}, debit, messages.PaymentResult_PAYMENT_RESULT_INSUFFICIENT_FUNDS, 0},
+		{"Fenced", Prior{Refused: messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED}, debit, messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.prior.Known() {
+				t.Fatalf("Known: got false for %+v", tt.prior)
+			}
+			if r, seq := RepeatPost(tt.prior, tt.post); r != tt.want || seq != tt.wantSeq {
+				t.Errorf("RepeatPost: got %s %d, want %s %d", r, seq, tt.want, tt.wantSeq)
+			}
+		})
+	}
+	if (Prior{}).Known() {
+		t.Errorf("Known of no prior: got true, want false")
+	}
+}

@@ -32,10 +32,14 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 		b.timeout(c, m.Now)
 		b.handleReserve(c, m)
 	case *messages.UseCard:
-		ch, _ := Decide(&b.s, Use{Payment: m.Payment}, m.Now) // never refused: only its reserver uses a card
+		ch, err := Decide(&b.s, Use{Payment: m.Payment}, m.Now)
+		if err != nil { // a late or repeated use, from a payment that no longer holds the card
+			answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num, Refused: true})
+			return
+		}
 		b.change(c, ch, nil, nil)
 		b.tellRewardDue(c, ch.Reward)
-		c.Respond(&messages.CardDone{})
+		answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num, Used: true})
 		c.Passivate() // a used card is rarely touched again
 	case *messages.ShareCard:
 		b.handlePool(c, Share{Owner: m.Owner}, m.Now)
@@ -46,7 +50,7 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 	case *messages.ReleaseCard:
 		ch, _ := Decide(&b.s, Release{Payment: m.Payment}, m.Now) // never refused: a release is idempotent
 		b.change(c, ch, nil, nil)
-		c.Respond(&messages.CardDone{})
+		answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num})
 	case *actors.Call:
 		b.handleCall(c, m)
 	}
@@ -58,17 +62,26 @@ func (b *behavior) handleReserve(c *actors.Context, m *messages.ReserveCard) {
 		return
 	}
 	ch, err := Decide(&b.s, Reserve{Payment: m.Payment, Payer: m.PayerId, Merchant: m.MerchantId, Amount: m.Amount, Acceptance: acceptance}, m.Now)
-	answer := &messages.CardReserved{}
+	reply := &messages.CardReserved{CardId: c.ID().Num}
 	if err != nil {
 		var ce *actors.CardError
 		actors.Invariant(errors.As(err, &ce), "a reservation is refused with a reason")
-		answer.Reason = ce.Reason
+		reply.Reason = ce.Reason
 	} else {
 		b.change(c, ch, nil, nil)
-		answer.Discount = ch.Card.Discount
+		reply.Discount = ch.Card.Discount
 	}
-	// Replying before the write is durable is safe: see the package doc of actors.
-	c.Respond(answer)
+	// Replying before the write is durable is safe on one node: see the package doc of actors.
+	answer(c, m.Payment, reply)
+}
+
+// answer replies to payment by identity; to the asker's PID for a message that names no payment.
+func answer(c *actors.Context, payment string, msg any) {
+	if payment == "" {
+		c.Respond(msg)
+		return
+	}
+	c.Answer(actors.PaymentID(payment), msg)
 }
 
 func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {

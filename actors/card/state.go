@@ -101,7 +101,7 @@ func Decide(s *State, cmd Command, now int64) (Change, error) {
 		}
 		next = reserve(c, cmd.Payment, discount)
 	case Use:
-		if next = use(c, cmd.Payment); next != nil {
+		if next, err = use(c, cmd.Payment); next != nil {
 			return rewarded(Change{Prev: c, Card: next}, "pay:"+cmd.Payment, 0, 0, now), nil
 		}
 	case Release:
@@ -211,7 +211,8 @@ func decideReserve(c *messages.Card, cmd Reserve, now int64) (int64, messages.Ca
 		return 0, messages.CardReason_CARD_REASON_NOT_OWNER
 	case c.State == messages.CardState_CARD_STATE_RESERVED && c.Payment == cmd.Payment:
 		return c.Discount, messages.CardReason_CARD_REASON_UNSPECIFIED // same payment asking again
-	case c.State != messages.CardState_CARD_STATE_AVAILABLE:
+	case c.State != messages.CardState_CARD_STATE_AVAILABLE, slices.Contains(c.Released, cmd.Payment):
+		// A payment that released the card asks again only by a late or repeated message: it ended.
 		return 0, messages.CardReason_CARD_REASON_NOT_AVAILABLE
 	case now < c.ValidFrom:
 		return 0, messages.CardReason_CARD_REASON_NOT_YET_VALID
@@ -253,27 +254,52 @@ func reserve(c *messages.Card, payment string, discount int64) *messages.Card {
 	return n
 }
 
+// errNotHeld refuses a UseCard from a payment that does not hold the card: a late or repeated
+// message (a network's), which changes nothing.
+var errNotHeld = fmt.Errorf("%w: the card is not held by this payment", actors.ErrCardNotUsable)
+
 // use returns c used by payment, or nil when c is already used by it. Only the payment that
 // reserved the card can use it.
-func use(c *messages.Card, payment string) *messages.Card {
-	if c.State == messages.CardState_CARD_STATE_USED && c.Payment == payment {
-		return nil
+func use(c *messages.Card, payment string) (*messages.Card, error) {
+	switch {
+	case c != nil && c.State == messages.CardState_CARD_STATE_USED && c.Payment == payment:
+		return nil, nil
+	case c == nil || c.State != messages.CardState_CARD_STATE_RESERVED || c.Payment != payment:
+		return nil, errNotHeld
 	}
-	actors.Invariant(c.State == messages.CardState_CARD_STATE_RESERVED && c.Payment == payment,
-		"a card is used only by the payment that reserved it")
 	n := clone(c)
 	n.State = messages.CardState_CARD_STATE_USED
+	return n, nil
+}
+
+// releasedMax bounds the payments a card remembers having released (Card.Released).
+const releasedMax = 8
+
+// withReleased returns n remembering payment among the last releasedMax that released it.
+func withReleased(n *messages.Card, payment string) *messages.Card {
+	if len(n.Released) >= releasedMax {
+		n.Released = append(n.Released[:0:0], n.Released[len(n.Released)-releasedMax+1:]...)
+	}
+	n.Released = append(n.Released, payment)
 	return n
 }
 
 // release returns c back from payment (failed or refunded): AVAILABLE if still valid at now, else
 // EXPIRED. It returns nil when payment does not hold the card (already released: idempotent).
+//
+// Either way the card remembers that payment released it: a ReserveCard of it arriving later (a
+// resend, or one the network delayed past this release) is refused.
 func release(c *messages.Card, payment string, now int64) *messages.Card {
-	if c == nil || c.Payment != payment ||
-		(c.State != messages.CardState_CARD_STATE_RESERVED && c.State != messages.CardState_CARD_STATE_USED) {
+	if c == nil || payment == "" {
 		return nil
 	}
-	n := clone(c)
+	if c.Payment != payment || (c.State != messages.CardState_CARD_STATE_RESERVED && c.State != messages.CardState_CARD_STATE_USED) {
+		if slices.Contains(c.Released, payment) {
+			return nil
+		}
+		return withReleased(clone(c), payment)
+	}
+	n := withReleased(clone(c), payment)
 	n.State, n.Payment, n.Discount = messages.CardState_CARD_STATE_AVAILABLE, "", 0
 	if now >= c.ValidUntil {
 		n.State = messages.CardState_CARD_STATE_EXPIRED

@@ -99,11 +99,6 @@ func poolOf(ch Change, err error) (*messages.Card, messages.PoolResult) {
 	panic(err)
 }
 
-func useOf(c *messages.Card, p string) *messages.Card {
-	ch, _ := Decide(on(c), Use{Payment: p}, from)
-	return ch.Card
-}
-
 func releaseOf(c *messages.Card, p string, at int64) *messages.Card {
 	ch, _ := Decide(on(c), Release{Payment: p}, at)
 	return ch.Card
@@ -341,34 +336,40 @@ func TestCard_Reserve(t *testing.T) {
 
 func TestCard_Use(t *testing.T) {
 	tests := []struct {
-		name      string
-		card      *messages.Card
-		want      *messages.Card
-		wantPanic bool
+		name    string
+		card    *messages.Card
+		want    *messages.Card
+		refused bool // a late or repeated use: refused, never a panic (it may come from another node)
 	}{
 		{name: "Reserved", card: withState(newCard(), reserved, payment, 30), want: withState(newCard(), used, payment, 30)},
 		{name: "AlreadyUsedBySamePayment", card: withState(newCard(), used, payment, 30), want: nil},
-		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), wantPanic: true},
-		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), wantPanic: true},
-		{name: "Available", card: newCard(), wantPanic: true},
-		{name: "Expired", card: withState(newCard(), expired, "", 0), wantPanic: true},
-		{name: "Void", card: withState(newCard(), void, "", 0), wantPanic: true},
+		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), refused: true},
+		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), refused: true},
+		{name: "Available", card: newCard(), refused: true},
+		{name: "ReleasedByThisPayment", card: released(newCard(), payment), refused: true},
+		{name: "Expired", card: withState(newCard(), expired, "", 0), refused: true},
+		{name: "Void", card: withState(newCard(), void, "", 0), refused: true},
+		{name: "Unknown", card: nil, refused: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := clone0(tt.card)
-			if tt.wantPanic {
-				mustPanic(t, func() { useOf(tt.card, payment) })
-				unchanged(t, tt.card, before)
-				return
-			}
-			got := useOf(tt.card, payment)
+			ch, err := Decide(on(tt.card), Use{Payment: payment}, from)
 			unchanged(t, tt.card, before)
-			if !proto.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
-				t.Errorf("card: got %v, want %v", got, tt.want)
+			if tt.refused != (err != nil) || (err != nil && !errors.Is(err, actors.ErrCardNotUsable)) {
+				t.Fatalf("err: got %v, want refused=%t (card not usable)", err, tt.refused)
+			}
+			if !proto.Equal(ch.Card, tt.want) || (ch.Card == nil) != (tt.want == nil) {
+				t.Errorf("card: got %v, want %v", ch.Card, tt.want)
 			}
 		})
 	}
+}
+
+// released is c remembering that payments released it.
+func released(c *messages.Card, payments ...string) *messages.Card {
+	c.Released = append(c.Released, payments...)
+	return c
 }
 
 func TestCard_Release(t *testing.T) {
@@ -378,17 +379,22 @@ func TestCard_Release(t *testing.T) {
 		now  int64
 		want *messages.Card
 	}{
-		{name: "ReservedStillValid", card: withState(newCard(), reserved, payment, 30), now: until - 1, want: newCard()},
-		{name: "ReservedBeforeValidFrom", card: withState(newCard(), reserved, payment, 30), now: from - 1, want: newCard()},
-		{name: "ReservedPastValidity", card: withState(newCard(), reserved, payment, 30), now: until, want: withState(newCard(), expired, "", 0)},
-		{name: "UsedRefundStillValid", card: withState(newCard(), used, payment, 30), now: 1_500, want: newCard()},
-		{name: "UsedRefundPastValidity", card: withState(newCard(), used, payment, 30), now: until + 1, want: withState(newCard(), expired, "", 0)},
-		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), now: 1_500},
-		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), now: 1_500},
-		{name: "AlreadyReleased", card: newCard(), now: 1_500},
-		{name: "Expired", card: withState(newCard(), expired, payment, 0), now: until},
-		{name: "Void", card: withState(newCard(), void, payment, 0), now: 1_500},
+		{name: "ReservedStillValid", card: withState(newCard(), reserved, payment, 30), now: until - 1, want: released(newCard(), payment)},
+		{name: "ReservedBeforeValidFrom", card: withState(newCard(), reserved, payment, 30), now: from - 1, want: released(newCard(), payment)},
+		{name: "ReservedPastValidity", card: withState(newCard(), reserved, payment, 30), now: until, want: released(withState(newCard(), expired, "", 0), payment)},
+		{name: "UsedRefundStillValid", card: withState(newCard(), used, payment, 30), now: 1_500, want: released(newCard(), payment)},
+		{name: "UsedRefundPastValidity", card: withState(newCard(), used, payment, 30), now: until + 1, want: released(withState(newCard(), expired, "", 0), payment)},
+		// Not held by the payment: the card only remembers the release, so that a ReserveCard of
+		// the payment that comes after it (delayed, reordered) is refused.
+		{name: "ReservedByOtherPayment", card: withState(newCard(), reserved, other, 30), now: 1_500, want: released(withState(newCard(), reserved, other, 30), payment)},
+		{name: "UsedByOtherPayment", card: withState(newCard(), used, other, 30), now: 1_500, want: released(withState(newCard(), used, other, 30), payment)},
+		{name: "NeverReserved", card: newCard(), now: 1_500, want: released(newCard(), payment)},
+		{name: "Expired", card: withState(newCard(), expired, payment, 0), now: until, want: released(withState(newCard(), expired, payment, 0), payment)},
+		{name: "Void", card: withState(newCard(), void, payment, 0), now: 1_500, want: released(withState(newCard(), void, payment, 0), payment)},
+		{name: "AlreadyReleased", card: released(newCard(), payment), now: 1_500},
 		{name: "NilCard", card: nil, now: 1_500},
+		{name: "KeepsTheLast", card: released(withState(newCard(), reserved, payment, 30), "1", "2", "3", "4", "5", "6", "7", "8"), now: 1_500,
+			want: released(newCard(), "2", "3", "4", "5", "6", "7", "8", payment)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,6 +405,18 @@ func TestCard_Release(t *testing.T) {
 				t.Errorf("card: got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCard_ReserveAfterRelease: a ReserveCard of a payment that released the card (a resend, or
+// one delayed past the release) is refused, and the card stays free for others.
+func TestCard_ReserveAfterRelease(t *testing.T) {
+	c := releaseOf(withState(newCard(), reserved, payment, 30), payment, 1_500)
+	_, err := Decide(on(c), Reserve{Payment: payment, Payer: c.OwnerId, Merchant: c.MerchantId, Amount: 100}, 1_500)
+	checkCardErr(t, err, actors.ErrCardNotUsable, messages.CardReason_CARD_REASON_NOT_AVAILABLE)
+	ch, err := Decide(on(c), Reserve{Payment: other, Payer: c.OwnerId, Merchant: c.MerchantId, Amount: 100}, 1_500)
+	if err != nil || ch.Card.State != reserved || ch.Card.Payment != other {
+		t.Errorf("another payment's reservation: got %v %v, want reserved by %s", ch.Card, err, other)
 	}
 }
 

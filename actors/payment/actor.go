@@ -2,6 +2,7 @@ package payment
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/messages"
@@ -47,7 +48,18 @@ type behavior struct {
 	// not started (its code not yet consumed): if the first is refused and forgotten, the key is
 	// free and they run in turn; once it started, they are answered ErrExists.
 	held []*actors.Call
+	// step is the message of the phase waited for, sent again on a timer until its answer comes
+	// (Settings.ResendAfter); sends counts its resends (the wait doubles with each), and gen
+	// names the one timer that may resend it.
+	step  Effect
+	sends int
+	gen   uint64
+	timer *time.Timer
 }
+
+// resend is the timer's message to the payment: send the step again if gen still names the
+// timer armed last.
+type resend struct{ gen uint64 }
 
 // waiter is a call answered when the payment in progress finishes; duplicate marks a retry that
 // arrived while the first request was still being carried out.
@@ -65,17 +77,61 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 	switch m := msg.(type) {
 	case *actors.Call:
 		b.handleCall(c, m)
+	case resend:
+		b.resend(c, m)
+	// Answers of participants: any of them may be a repeat, a late answer to an earlier step, or
+	// arrive after the payment ended (resends; a cluster's network); the saga ignores those.
 	case *messages.CodeConsumed:
-		b.carryOut(c, OnCodeConsumed(&b.s, m, b.now))
+		b.onAnswer(c, func() Effect { return OnCodeConsumed(&b.s, m, b.now) })
 	case *messages.CardReserved:
-		b.carryOut(c, OnCardReserved(&b.s, m, b.now))
+		if !b.Busy() {
+			b.carryOut(c, OnStrayReservation(&b.s, c.ID().Str, m, c.Host().Settings.Now()))
+			return
+		}
+		b.onAnswer(c, func() Effect { return OnCardReserved(&b.s, m, b.now) })
 	case *messages.Posted:
-		b.carryOut(c, OnPosted(&b.s, m, b.now))
+		b.onAnswer(c, func() Effect { return OnPosted(&b.s, m, b.now) })
 	case *messages.CardDone:
-		b.carryOut(c, OnCardDone(&b.s, b.now))
+		b.onAnswer(c, func() Effect { return OnCardDone(&b.s, m, b.now) })
 	case *messages.EntryFound:
-		b.carryOut(c, OnEntryFound(&b.s, m, b.now))
+		b.onAnswer(c, func() Effect { return OnEntryFound(&b.s, m, b.now) })
 	}
+}
+
+// onAnswer moves the saga by a participant's answer, if it is waiting for one.
+func (b *behavior) onAnswer(c *actors.Context, step func() Effect) {
+	if !b.Busy() {
+		return // the payment ended (or never started here): a late answer
+	}
+	b.carryOut(c, step())
+}
+
+// resend sends the step waited for again, with a doubled wait, until its answer comes.
+func (b *behavior) resend(c *actors.Context, m resend) {
+	if m.gen != b.gen || !b.Busy() || b.step.Msg == nil {
+		return // answered since; or a timer of an earlier step
+	}
+	c.Tell(b.step.To, b.step.Msg)
+	b.sends++
+	b.arm(c)
+}
+
+// arm starts the resend timer of the current attempt; a no-op when resends are off.
+func (b *behavior) arm(c *actors.Context) {
+	set := c.Host().Settings
+	if set.ResendAfter <= 0 {
+		return
+	}
+	wait := set.ResendAfter << min(b.sends, 16)
+	if set.ResendMax > 0 && (wait > set.ResendMax || wait <= 0) {
+		wait = set.ResendMax
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.gen++
+	self, root, gen := c.Self(), c.Host().System.Root, b.gen
+	b.timer = time.AfterFunc(wait, func() { root.Send(self, resend{gen: gen}) })
 }
 
 func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
@@ -169,6 +225,12 @@ func (b *behavior) payerOf(c *actors.Context, m Pay) (uint64, error) {
 // carryOut carries out one Effect of the saga, in the shell's order: the payment record is handed
 // to the writer, then the message goes out; whoever waits is answered once the record is durable.
 func (b *behavior) carryOut(c *actors.Context, e Effect) {
+	if e.Anomaly != "" {
+		c.Host().Logger.Warn("payment answer that no correct participant sends; waiting on", "payment", c.ID().Str, "what", e.Anomaly)
+	}
+	if e.Msg != nil || e.Finish {
+		b.stopResends()
+	}
 	if e.Discard {
 		b.discard(c)
 		return
@@ -197,10 +259,23 @@ func (b *behavior) carryOut(c *actors.Context, e Effect) {
 	}
 	if e.Msg != nil {
 		c.Tell(e.To, e.Msg)
+		if b.Busy() { // a step waiting for its answer (a stray card's release waits for none)
+			b.step, b.sends = e, 0
+			b.arm(c)
+		}
 	}
 	if e.Finish {
 		c.Passivate()
 	}
+}
+
+func (b *behavior) stopResends() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.step = Effect{}
+	b.gen++ // a timer that fired already names an older generation
 }
 
 // discard answers whoever waits with the refusal of a payment that never started, and forgets it:

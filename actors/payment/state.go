@@ -27,41 +27,52 @@ type Phase uint8
 
 // Phases of the saga.
 const (
-	PhaseIdle             Phase = iota
-	PhaseConsume                // CodeConsumed from the payer account
-	PhaseReserve                // CardReserved from the card
-	PhaseDebit                  // Posted: payer debited
-	PhaseCredit                 // Posted: merchant credited
-	PhaseUse                    // CardDone: card used
-	PhaseReverse                // Posted: payer's debit reversed
-	PhaseRelease                // CardDone: card released
-	PhaseRefundDebit            // Posted: merchant debited for a refund
-	PhaseRefundCredit           // Posted: payer credited for a refund
-	PhaseRefundRelease          // CardDone: card released after a refund
-	PhaseFindCredit             // EntryFound: did the merchant get the credit? (recovery)
-	PhaseFindDebit              // EntryFound: was the payer debited? (recovery)
-	PhaseFindRefundCredit       // EntryFound: did the payer get the refund? (recovery)
-	PhaseFindRefundDebit        // EntryFound: was the merchant debited for the refund? (recovery)
-	PhaseFindReverse            // EntryFound: was the payer's debit already reversed? (recovery)
+	PhaseIdle          Phase = iota
+	PhaseConsume             // CodeConsumed from the payer account
+	PhaseReserve             // CardReserved from the card
+	PhaseDebit               // Posted: payer debited
+	PhaseCredit              // Posted: merchant credited
+	PhaseUse                 // CardDone: card used
+	PhaseReverse             // Posted: payer's debit reversed
+	PhaseRelease             // CardDone: card released
+	PhaseRefundDebit         // Posted: merchant debited for a refund
+	PhaseRefundCredit        // Posted: payer credited for a refund
+	PhaseRefundRelease       // CardDone: card released after a refund
+	PhaseFindCredit          // EntryFound: did the merchant get the credit? (recovery; fenced if not)
+	PhaseFindDebit           // EntryFound: was the payer debited? (recovery; fenced if not)
 )
 
-// Saga is a payment and where its coordinator stands.
+// Saga is a payment and where its coordinator stands. Recovering marks a saga resumed by
+// Recover: its posts may have been made before the interruption, so they ask the account to look
+// first (Post.Again); on a single node nothing else repeats a step.
 type Saga struct {
-	P     *messages.Payment
-	Phase Phase
+	P          *messages.Payment
+	Phase      Phase
+	Recovering bool
 }
 
 // Effect is what the coordinator does after a step: persist P, send one message, and/or finish
 // (answer whoever waits once P is durable). Discard (with Finish) ends a payment that never started:
 // P is not written, whoever waits is answered PaymentError(P) at once, and P is forgotten, so its
 // key stays free for a later request.
+//
+// A reply that does not match the step waited for (a duplicate, a late answer to an earlier step,
+// a stray one after the payment ended) yields the zero Effect: nothing happens. Anomaly, set on a
+// zero Effect, is a reply no correct participant sends in this phase: the shell logs it, and the
+// coordinator keeps waiting (and resending), since input from another node never stops this one.
 type Effect struct {
 	Persist bool
 	To      actors.ID
 	Msg     any
 	Finish  bool
 	Discard bool
+	Anomaly string
 }
+
+// ignore is the Effect of a reply that does not match the step waited for.
+var ignore = Effect{}
+
+func anomaly(format string, args ...any) Effect { return Effect{Anomaly: fmt.Sprintf(format, args...)} }
 
 // Transfer names of a payment in the ledger.
 func payTransfer(p *messages.Payment) string     { return "pay:" + p.Key }
@@ -95,6 +106,9 @@ func Refuse(s *Saga, r messages.PaymentResult, now int64) Effect {
 // changed nothing (the account consumes a code only when it answers OK): the payment is refused,
 // not recorded.
 func OnCodeConsumed(s *Saga, m *messages.CodeConsumed, now int64) Effect {
+	if s.Phase != PhaseConsume || m.Code != s.P.Code {
+		return ignore
+	}
 	if m.Result != messages.PaymentResult_PAYMENT_RESULT_OK {
 		return Refuse(s, m.Result, now)
 	}
@@ -110,15 +124,37 @@ func OnCodeConsumed(s *Saga, m *messages.CodeConsumed, now int64) Effect {
 		Payment: p.Key, PayerId: p.PayerId, MerchantId: p.MerchantId, Amount: p.Amount, Now: now}}
 }
 
-// OnCardReserved continues after the card validated itself.
+// OnCardReserved continues after the card validated itself. A reservation answered to a payment
+// that no longer waits for it (it ended, or never was) is given back: see OnStrayReservation.
 func OnCardReserved(s *Saga, m *messages.CardReserved, now int64) Effect {
+	if s.Phase != PhaseReserve || m.CardId != s.P.CardId {
+		return ignore
+	}
 	if m.Reason != messages.CardReason_CARD_REASON_UNSPECIFIED {
 		s.P.CardReason = m.Reason
 		return Fail(s, messages.PaymentResult_PAYMENT_RESULT_CARD_NOT_USABLE, now)
 	}
-	actors.Invariant(m.Discount >= 0 && m.Discount <= s.P.Amount, "a discount is within the amount")
+	if m.Discount < 0 || m.Discount > s.P.Amount { // a broken peer: give the card back, charge nothing
+		s.P.Result = messages.PaymentResult_PAYMENT_RESULT_CONFLICT
+		return release(s, now)
+	}
 	s.P.Discount = m.Discount
 	return debit(s, now)
+}
+
+// OnStrayReservation answers a card that reserved itself for payment key while the coordinator
+// was not waiting for it (a late or repeated ReserveCard): if the payment ended without the card,
+// or never started, the card is released; otherwise (the payment holds it, or recovery will
+// decide) nothing happens. s.P is nil for a payment that is not recorded.
+func OnStrayReservation(s *Saga, key string, m *messages.CardReserved, now int64) Effect {
+	if s.Phase != PhaseIdle || m.Reason != messages.CardReason_CARD_REASON_UNSPECIFIED || m.CardId == 0 {
+		return ignore
+	}
+	if p := s.P; p != nil && p.CardId == m.CardId && (p.State == messages.PaymentState_PAYMENT_STATE_COMPLETED ||
+		p.State == messages.PaymentState_PAYMENT_STATE_STARTED || p.State == messages.PaymentState_PAYMENT_STATE_REFUNDING) {
+		return ignore
+	}
+	return Effect{To: actors.CardID(m.CardId), Msg: &messages.ReleaseCard{Payment: key, Now: now}}
 }
 
 func debit(s *Saga, now int64) Effect {
@@ -128,7 +164,7 @@ func debit(s *Saga, now int64) Effect {
 		return use(s, now) // the card covers everything: no money moves
 	}
 	s.Phase = PhaseDebit
-	return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.Post{Transfer: payTransfer(p),
+	return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.Post{Again: s.Recovering, Transfer: payTransfer(p), Payment: p.Key,
 		Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_DEBIT, Amount: -p.Charged, CounterAccount: p.MerchantAccount, Now: now}}
 }
 
@@ -146,8 +182,29 @@ func complete(s *Saga, now int64) Effect {
 	return Effect{Persist: true, Finish: true}
 }
 
+// posting is the account and transfer a phase waits for a Posted of.
+func posting(s *Saga) (account uint64, transfer string, waits bool) {
+	p := s.P
+	switch s.Phase {
+	case PhaseDebit:
+		return p.PayerAccount, payTransfer(p), true
+	case PhaseCredit:
+		return p.MerchantAccount, payTransfer(p), true
+	case PhaseReverse:
+		return p.PayerAccount, reverseTransfer(p), true
+	case PhaseRefundDebit:
+		return p.MerchantAccount, refundTransfer(p), true
+	case PhaseRefundCredit:
+		return p.PayerAccount, refundTransfer(p), true
+	}
+	return 0, "", false
+}
+
 // OnPosted continues after an account posted (or refused) an entry.
 func OnPosted(s *Saga, m *messages.Posted, now int64) Effect {
+	if acc, transfer, waits := posting(s); !waits || m.Account != acc || m.Transfer != transfer {
+		return ignore
+	}
 	p, ok := s.P, m.Result == messages.PaymentResult_PAYMENT_RESULT_OK
 	switch s.Phase {
 	case PhaseDebit:
@@ -156,7 +213,7 @@ func OnPosted(s *Saga, m *messages.Posted, now int64) Effect {
 			return release(s, now)
 		}
 		s.Phase = PhaseCredit
-		return Effect{To: actors.AccountID(p.MerchantAccount), Msg: &messages.Post{Transfer: payTransfer(p),
+		return Effect{To: actors.AccountID(p.MerchantAccount), Msg: &messages.Post{Again: s.Recovering, Transfer: payTransfer(p), Payment: p.Key,
 			Kind: messages.EntryKind_ENTRY_KIND_PAYMENT_CREDIT, Amount: p.Charged, CounterAccount: p.PayerAccount, Now: now}}
 	case PhaseCredit:
 		if !ok {
@@ -165,7 +222,9 @@ func OnPosted(s *Saga, m *messages.Posted, now int64) Effect {
 		}
 		return use(s, now)
 	case PhaseReverse:
-		actors.Invariant(ok, "reversing a debit never fails")
+		if !ok { // a forced credit of a debited account: only a broken peer refuses it
+			return anomaly("payment %s: the reversal was refused (%s)", p.Key, m.Result)
+		}
 		return release(s, now)
 	case PhaseRefundDebit:
 		if !ok {
@@ -174,16 +233,17 @@ func OnPosted(s *Saga, m *messages.Posted, now int64) Effect {
 			return Effect{Persist: true, Finish: true}
 		}
 		return refundCredit(s, now)
-	case PhaseRefundCredit:
-		actors.Invariant(ok, "a refund credit never fails")
+	default: // PhaseRefundCredit
+		if !ok {
+			return anomaly("payment %s: the refund credit was refused (%s)", p.Key, m.Result)
+		}
 		return refundRelease(s, now)
 	}
-	panic(fmt.Sprintf("payment %s: Posted in phase %d", p.Key, s.Phase))
 }
 
 func reverse(s *Saga, now int64) Effect {
 	s.Phase = PhaseReverse
-	return Effect{To: actors.AccountID(s.P.PayerAccount), Msg: &messages.Post{Transfer: reverseTransfer(s.P),
+	return Effect{To: actors.AccountID(s.P.PayerAccount), Msg: &messages.Post{Again: s.Recovering, Transfer: reverseTransfer(s.P), Payment: s.P.Key,
 		Kind: messages.EntryKind_ENTRY_KIND_REVERSAL_CREDIT, Amount: s.P.Charged, CounterAccount: s.P.MerchantAccount, Now: now, Force: true}}
 }
 
@@ -205,16 +265,29 @@ func failed(s *Saga, now int64) Effect {
 }
 
 // OnCardDone continues after a card was used or released.
-func OnCardDone(s *Saga, now int64) Effect {
+func OnCardDone(s *Saga, m *messages.CardDone, now int64) Effect {
+	if m.CardId != s.P.GetCardId() {
+		return ignore
+	}
 	switch s.Phase {
 	case PhaseUse:
+		if m.Refused { // the card says this payment does not hold it: no correct card says so here
+			return anomaly("payment %s: card %d refused its use", s.P.Key, m.CardId)
+		}
+		if !m.Used {
+			return ignore
+		}
 		return complete(s, now)
-	case PhaseRelease:
-		return failed(s, now)
-	case PhaseRefundRelease:
+	case PhaseRelease, PhaseRefundRelease:
+		if m.Used || m.Refused { // a late answer to the use
+			return ignore
+		}
+		if s.Phase == PhaseRelease {
+			return failed(s, now)
+		}
 		return refunded(s, now)
 	}
-	panic("payment: CardDone in an unexpected phase")
+	return ignore
 }
 
 // BeginRefund starts a full refund of a completed payment. It returns an error (and no effect) when
@@ -230,20 +303,28 @@ func BeginRefund(s *Saga, merchant uint64, now int64) (Effect, error) {
 		return Effect{}, actors.ErrRefundNotAllowed
 	}
 	p.State, p.RefundResult = messages.PaymentState_PAYMENT_STATE_REFUNDING, messages.PaymentResult_PAYMENT_RESULT_UNSPECIFIED
+	s.Recovering = false
 	if p.Charged == 0 {
 		e := refundRelease(s, now)
 		e.Persist = true
 		return e, nil
 	}
+	// REFUNDING is persisted before the merchant is debited, so recovery knows to carry it on.
+	e := refundDebit(s, now)
+	e.Persist = true
+	return e, nil
+}
+
+func refundDebit(s *Saga, now int64) Effect {
+	p := s.P
 	s.Phase = PhaseRefundDebit
-	// REFUNDING is persisted before the merchant is debited, so recovery knows to look.
-	return Effect{Persist: true, To: actors.AccountID(p.MerchantAccount), Msg: &messages.Post{Transfer: refundTransfer(p),
-		Kind: messages.EntryKind_ENTRY_KIND_REFUND_DEBIT, Amount: -p.Charged, CounterAccount: p.PayerAccount, Now: now}}, nil
+	return Effect{To: actors.AccountID(p.MerchantAccount), Msg: &messages.Post{Again: s.Recovering, Transfer: refundTransfer(p), Payment: p.Key,
+		Kind: messages.EntryKind_ENTRY_KIND_REFUND_DEBIT, Amount: -p.Charged, CounterAccount: p.PayerAccount, Now: now}}
 }
 
 func refundCredit(s *Saga, now int64) Effect {
 	s.Phase = PhaseRefundCredit
-	return Effect{To: actors.AccountID(s.P.PayerAccount), Msg: &messages.Post{Transfer: refundTransfer(s.P),
+	return Effect{To: actors.AccountID(s.P.PayerAccount), Msg: &messages.Post{Again: s.Recovering, Transfer: refundTransfer(s.P), Payment: s.P.Key,
 		Kind: messages.EntryKind_ENTRY_KIND_REFUND_CREDIT, Amount: s.P.Charged, CounterAccount: s.P.MerchantAccount, Now: now, Force: true}}
 }
 
@@ -268,61 +349,65 @@ func InFlight(p *messages.Payment) bool {
 
 // Recover starts resolving an interrupted payment: it asks the participants what happened, from the
 // last effect backwards, and then completes it (the merchant was credited: roll forward, nothing
-// can fail) or undoes it (everything it did is reversed).
+// can fail) or undoes it (everything it did is reversed). Each question fences: an account that
+// holds no entry of the transfer records that it never will, so a step sent before the
+// interruption (still on its way, or resent) is refused after recovery decided without it. Posts
+// are idempotent, so the reversal and the refund credit are sent without asking whether they
+// were already made.
 func Recover(s *Saga, now int64) Effect {
 	p := s.P
 	actors.Invariant(InFlight(p), "only an interrupted payment is recovered")
-	if p.State == messages.PaymentState_PAYMENT_STATE_REFUNDING {
+	s.Recovering = true
+	if p.State == messages.PaymentState_PAYMENT_STATE_REFUNDING { // the refund was accepted: carry it on
 		if p.Charged == 0 {
 			return refundRelease(s, now)
 		}
-		s.Phase = PhaseFindRefundCredit
-		return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.FindEntry{Transfer: refundTransfer(p)}}
+		return refundDebit(s, now)
 	}
 	s.Phase = PhaseFindCredit
-	return Effect{To: actors.AccountID(p.MerchantAccount), Msg: &messages.FindEntry{Transfer: payTransfer(p)}}
+	return find(p.MerchantAccount, payTransfer(p), p.Key)
+}
+
+func find(account uint64, transfer, payment string) Effect {
+	return Effect{To: actors.AccountID(account), Msg: &messages.FindEntry{Transfer: transfer, Payment: payment, Fence: true}}
 }
 
 // OnEntryFound continues a recovery after an account said whether it holds an entry.
 func OnEntryFound(s *Saga, m *messages.EntryFound, now int64) Effect {
 	p := s.P
+	var acc uint64
+	var transfer string
+	switch s.Phase {
+	case PhaseFindCredit:
+		acc, transfer = p.MerchantAccount, payTransfer(p)
+	case PhaseFindDebit:
+		acc, transfer = p.PayerAccount, payTransfer(p)
+	default:
+		return ignore
+	}
+	if m.Account != acc || m.Transfer != transfer {
+		return ignore
+	}
 	switch s.Phase {
 	case PhaseFindCredit:
 		if m.Found {
-			actors.Invariant(m.Amount > 0, "a payment credit is positive")
+			if m.Amount <= 0 || m.Amount > p.Amount {
+				return anomaly("payment %s: merchant credit of %d", p.Key, m.Amount)
+			}
 			p.Charged = m.Amount
 			p.Discount = p.Amount - p.Charged
 			return use(s, now)
 		}
 		s.Phase = PhaseFindDebit
-		return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.FindEntry{Transfer: payTransfer(p)}}
-	case PhaseFindDebit:
+		return find(p.PayerAccount, payTransfer(p), p.Key)
+	default: // PhaseFindDebit
 		if m.Found {
-			actors.Invariant(m.Amount < 0, "a payment debit is negative")
+			if m.Amount >= 0 || -m.Amount > p.Amount {
+				return anomaly("payment %s: payer debit of %d", p.Key, m.Amount)
+			}
 			p.Charged = -m.Amount
-			// Posting is not idempotent: a reversal made before the interruption must not be repeated.
-			s.Phase = PhaseFindReverse
-			return Effect{To: actors.AccountID(p.PayerAccount), Msg: &messages.FindEntry{Transfer: reverseTransfer(p)}}
+			return reverse(s, now) // a reversal made before the interruption is not repeated: Again
 		}
 		return release(s, now)
-	case PhaseFindReverse:
-		if m.Found {
-			return release(s, now)
-		}
-		return reverse(s, now)
-	case PhaseFindRefundCredit:
-		if m.Found {
-			return refundRelease(s, now)
-		}
-		s.Phase = PhaseFindRefundDebit
-		return Effect{To: actors.AccountID(p.MerchantAccount), Msg: &messages.FindEntry{Transfer: refundTransfer(p)}}
-	case PhaseFindRefundDebit:
-		if m.Found {
-			return refundCredit(s, now)
-		}
-		p.State, p.RefundResult = messages.PaymentState_PAYMENT_STATE_COMPLETED, messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED
-		s.Phase = PhaseIdle
-		return Effect{Persist: true, Finish: true}
 	}
-	panic("payment: EntryFound in an unexpected phase")
 }
