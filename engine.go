@@ -41,7 +41,7 @@ type Engine struct {
 	closing     chan struct{} // closed when Close begins
 	closeOnce   sync.Once
 	closeErr    error
-	recovered   bool                   // Open finished its recovery: only then may Close mark a clean stop
+	recovered   atomic.Bool            // recovery finished: only then may Close mark a clean stop
 	parties     [partyLocks]sync.Mutex // serialise changes to one party (creation, its secret), by id
 	contactsMu  sync.Mutex             // serialises contact changes (keeps the per-user bound exact)
 	fatal       chan struct{}
@@ -56,6 +56,10 @@ type Engine struct {
 
 const cleanMarker = "clean-shutdown"
 
+// closeWaitMax bounds how long a cluster node's Close waits for calls under way (a payment whose
+// peer is down waits for it as long as the peer is down).
+const closeWaitMax = 5 * time.Second
+
 // Mailbox runs: long-lived workers, and protoactor's default batch of messages per run.
 const (
 	mailboxWorkers    = 128
@@ -63,7 +67,8 @@ const (
 )
 
 // Open opens (or creates) the engine whose data lives in dir, and resolves every payment a crash
-// interrupted before it returns.
+// interrupted before it returns (a cluster node resumes them in the background, as its peers
+// come up).
 func Open(dir string, opts Options) (*Engine, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -128,11 +133,18 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("gift offers: %w", err)
 	}
 	e.sweeper.start(e.opts.GiftSweepEvery, e.sweep, e.opts.Logger)
-	e.recovered = true
+	if !e.networked() {
+		e.recovered.Store(true) // a cluster node's payments resume in the background (resumeInBackground)
+	}
 	return e, nil
 }
 
-// recover resumes every interrupted payment, unless the last shutdown was clean.
+// networked reports whether this node's entities talk to other nodes' (a cluster with peers).
+func (e *Engine) networked() bool { return e.opts.Cluster != nil && len(e.opts.Cluster.Peers) > 0 }
+
+// recover resumes every interrupted payment, unless the last shutdown was clean. On a cluster
+// node they resume in the background: their participants may be on nodes that are not up yet,
+// and Open must not wait for them.
 func (e *Engine) recover() error {
 	if _, err := e.store.Get(persistence.MarkerKey(cleanMarker)); err == nil {
 		return e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Delete: true})
@@ -154,13 +166,43 @@ func (e *Engine) recover() error {
 	if len(keys) > 0 {
 		e.opts.Logger.Info("recovering interrupted payments", "count", len(keys))
 	}
+	if e.networked() {
+		go e.resumeInBackground(keys)
+		return nil
+	}
+	return e.resume(context.Background(), keys)
+}
+
+// resumeInBackground resumes a cluster node's interrupted payments until each is done or the
+// engine closes; only then may a Close mark a clean stop.
+func (e *Engine) resumeInBackground(keys []string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-e.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := e.resume(ctx, keys); err != nil {
+		if ctx.Err() == nil && e.Err() == nil {
+			e.opts.Logger.Error("resuming interrupted payments", "err", err)
+		}
+		return
+	}
+	e.recovered.Store(true)
+}
+
+// resume drives the payments under keys to their end, RecoveryMax at once.
+func (e *Engine) resume(ctx context.Context, keys []string) error {
 	errs := make(chan error, len(keys))
 	limit := make(chan struct{}, e.opts.RecoveryMax)
 	for _, k := range keys {
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit }()
-			_, err := e.call(context.Background(), actors.PaymentID(k), payment.Resume{Now: e.now()})
+			_, err := e.call(ctx, actors.PaymentID(k), payment.Resume{Now: e.now()})
 			errs <- err
 		}()
 	}
@@ -214,13 +256,21 @@ func (e *Engine) close() error {
 	// is under way the actors are idle and the writer holds the rest.
 	// After a failure, actor calls may never answer (they return on e.fatal); calls on the store
 	// do return, and must, before the store closes under them.
+	// A cluster node does not wait for ever: a payment whose peer is down waits for it, and stays
+	// STARTED on disk when the node stops; the next Open resumes it (no clean marker then).
+	left, deadline := false, time.Now().Add(closeWaitMax)
 	for (e.calls.Load() > 0 && e.Err() == nil) || e.using.Load() > 0 {
+		if e.networked() && e.using.Load() == 0 && time.Now().After(deadline) {
+			left = true
+			e.opts.Logger.Warn("closing with calls under way: they resume at the next open", "calls", e.calls.Load())
+			break
+		}
 		time.Sleep(time.Millisecond)
 	}
 	e.system.Shutdown()
 	e.workers.Stop()
 	// An Open whose recovery failed leaves no marker: the next Open must recover again.
-	if e.Err() == nil && e.recovered {
+	if e.Err() == nil && e.recovered.Load() && !left {
 		// Without the marker (a failed put) the next Open only scans for interrupted payments.
 		_ = e.put(persistence.Entry{Key: persistence.MarkerKey(cleanMarker), Value: []byte{1}})
 	}
