@@ -67,7 +67,7 @@ func (e *Engine) changeAcceptance(ctx context.Context, acceptor, issuer uint64, 
 	}
 	defer end()
 	for _, m := range []uint64{acceptor, issuer} {
-		if err := e.checkKind(m, PartyMerchant); err != nil {
+		if err := e.checkKind(ctx, m, PartyMerchant); err != nil {
 			return nil, err
 		}
 	}

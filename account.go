@@ -31,7 +31,7 @@ type AccountInfo = account.Snapshot
 
 // CreateAccount opens an account. Creating the same account again returns it.
 func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*messages.Account, error) {
-	if err := e.owns(actors.AccountID(req.ID)); err != nil {
+	if err := e.reach(actors.AccountID(req.ID)); err != nil {
 		return nil, err
 	}
 	if req.ID == 0 {
@@ -42,7 +42,7 @@ func (e *Engine) CreateAccount(ctx context.Context, req CreateAccount) (*message
 		return nil, err
 	}
 	defer end()
-	owner, err := e.party(req.Owner)
+	owner, err := e.party(ctx, req.Owner)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package kaquan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/card"
@@ -57,7 +59,8 @@ func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, e
 	if code == "" || len(code) > actors.NameBytesMax {
 		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
 	}
-	v, err := e.store.Get(persistence.CardCodeKey(code))
+	s, _ := e.slotOfCardCode(code)
+	v, err := e.readRecord(ctx, s, persistence.CardCodeKey(code))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
 	}
@@ -65,7 +68,9 @@ func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, e
 		return nil, err
 	}
 	id, ok := persistence.ParseUint64(v)
-	actors.Invariant(ok, "card code index holds a card id")
+	if !ok { // another node's answer, or a damaged record: a refusal, not a crash
+		return nil, fmt.Errorf("%w: card code index value of %d bytes", ErrInvalidArgument, len(v))
+	}
 	return e.Card(ctx, id)
 }
 
@@ -100,12 +105,47 @@ func (e *Engine) Wallet(ctx context.Context, user uint64) ([]uint64, error) {
 		return nil, err
 	}
 	defer end()
+	if e.link != nil {
+		return e.clusterWallet(ctx, user)
+	}
 	var ids []uint64
 	err = e.store.Scan(persistence.WalletPrefix(user), false, func(k, _ []byte) (bool, error) {
 		ids = append(ids, persistence.WalletCardOf(k))
 		return len(ids) < WalletMax, nil
 	})
 	return ids, err
+}
+
+// clusterWallet lists a user's cards from every node (a card's wallet entry lives with the card,
+// on its template's node), merged in id order: a node that is down fails the listing
+// (ErrUnavailable) rather than leave its cards out.
+func (e *Engine) clusterWallet(ctx context.Context, user uint64) ([]uint64, error) {
+	prefix := persistence.WalletPrefix(user)
+	var ids []uint64
+	for n := range e.cluster.Nodes {
+		var page *messages.RecordPage
+		if n == e.cluster.Ordinal {
+			p, err := e.serveScan(&messages.RecordScan{Slot: n, Prefix: prefix, Limit: WalletMax})
+			if err != nil {
+				return nil, err
+			}
+			page = p.(*messages.RecordPage)
+		} else {
+			p, err := forwarded[*messages.RecordPage](e.ask(ctx, n, &messages.NodeCall{Op: &messages.NodeCall_Scan{Scan: &messages.RecordScan{Slot: n, Prefix: prefix, Limit: WalletMax}}}))
+			if err != nil {
+				return nil, err
+			}
+			page = p
+		}
+		for _, k := range page.GetKeys() {
+			if len(k) != len(prefix)+8 || !bytes.HasPrefix(k, prefix) { // another node's answer: checked, not trusted
+				return nil, fmt.Errorf("%w: node %d listed a key outside the wallet", ErrUnavailable, n)
+			}
+			ids = append(ids, persistence.WalletCardOf(k))
+		}
+	}
+	slices.Sort(ids)
+	return ids[:min(len(ids), WalletMax)], nil
 }
 
 // cardCode draws an unguessable card code.
@@ -119,6 +159,21 @@ func (e *Engine) WalletCards(ctx context.Context, user uint64) ([]*messages.Card
 		return nil, err
 	}
 	defer end()
+	if e.link != nil { // card by card, each on its node: no snapshot across nodes
+		ids, err := e.clusterWallet(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		cards := make([]*messages.Card, 0, len(ids))
+		for _, id := range ids {
+			c, err := e.Card(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			cards = append(cards, c)
+		}
+		return cards, nil
+	}
 	var cards []*messages.Card
 	err = e.store.View(func(snap *persistence.Snapshot) error {
 		cards = cards[:0]

@@ -71,6 +71,23 @@ func (e *Engine) owns(id actors.ID) error {
 	return e.ownsSlot(s, id.String())
 }
 
+// slotOfParty is party id's slot (0 on a single node, which owns everything).
+func (e *Engine) slotOfParty(id uint64) uint32 {
+	if e.cluster == nil {
+		return 0
+	}
+	return e.cluster.OfParty(id)
+}
+
+// reach refuses, on a cluster node that reaches no other node, an entity of a slot it does not
+// own; with a link to the others, every entity is reachable (calls are forwarded).
+func (e *Engine) reach(id actors.ID) error {
+	if e.link != nil {
+		return nil
+	}
+	return e.owns(id)
+}
+
 // ownsParty is owns for a party (parties are not actors).
 func (e *Engine) ownsParty(id uint64) error {
 	if e.cluster == nil {
@@ -79,10 +96,42 @@ func (e *Engine) ownsParty(id uint64) error {
 	return e.ownsSlot(e.cluster.OfParty(id), fmt.Sprintf("party/%d", id))
 }
 
+// reachParty is reach for a party.
+func (e *Engine) reachParty(id uint64) error {
+	if e.link != nil {
+		return nil
+	}
+	return e.ownsParty(id)
+}
+
+// slotOfPaymentCode and slotOfCardCode are the slot a code names (0 on a single node, or for a
+// string that is not a code: its read finds nothing).
+func (e *Engine) slotOfPaymentCode(code string) (uint32, bool) {
+	if e.cluster == nil {
+		return 0, true
+	}
+	s, ok := e.cluster.SlotOfPaymentCode(code)
+	if !ok {
+		return e.cluster.Ordinal, false // a slot of this node: nothing is read elsewhere
+	}
+	return s, true
+}
+
+func (e *Engine) slotOfCardCode(code string) (uint32, bool) {
+	if e.cluster == nil {
+		return 0, true
+	}
+	s, ok := e.cluster.SlotOfCardCode(code)
+	if !ok {
+		return e.cluster.Ordinal, false
+	}
+	return s, true
+}
+
 // ownsPaymentCode is owns for the account a payment code belongs to, by the slot in its digits.
 // A string that is not a payment code passes: the caller refuses it as it does on one node.
 func (e *Engine) ownsPaymentCode(code string) error {
-	if e.cluster == nil {
+	if e.cluster == nil || e.link != nil {
 		return nil
 	}
 	if s, ok := e.cluster.SlotOfPaymentCode(code); ok {
@@ -94,7 +143,7 @@ func (e *Engine) ownsPaymentCode(code string) error {
 // ownsCardCode is owns for the card a card code names, by the slot in the code. A string that is
 // not a card code passes: it names no card.
 func (e *Engine) ownsCardCode(code string) error {
-	if e.cluster == nil {
+	if e.cluster == nil || e.link != nil {
 		return nil
 	}
 	if s, ok := e.cluster.SlotOfCardCode(code); ok {
@@ -143,7 +192,7 @@ func (e *Engine) newCardCode(card uint64) string {
 // here is refused before it starts: a foreign account would read as absent, and a failure
 // recorded for that would be a wrong answer once it is only elsewhere.
 func (e *Engine) ownsPay(req Pay) error {
-	if e.cluster == nil {
+	if e.cluster == nil || e.link != nil {
 		return nil
 	}
 	if err := e.owns(actors.PaymentID(PaymentKey(req.Merchant, req.Key))); err != nil {

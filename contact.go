@@ -45,7 +45,7 @@ func (e *Engine) setContact(ctx context.Context, a, b uint64, on bool) error {
 	}
 	defer end()
 	for _, u := range []uint64{a, b} {
-		if err := e.checkKind(u, PartyUser); err != nil {
+		if err := e.checkKind(ctx, u, PartyUser); err != nil {
 			return err
 		}
 	}

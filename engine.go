@@ -39,6 +39,7 @@ type Engine struct {
 	calls       atomic.Int64  // calls under way, including abandoned ones still running
 	using       atomic.Int64  // calls admitted by begin, which use the store or writer: Close always waits for them
 	closing     chan struct{} // closed when Close begins
+	link        nodeLink      // a cluster node's calls to the others (nil: none; foreign slots are refused)
 	closeOnce   sync.Once
 	closeErr    error
 	recovered   atomic.Bool            // recovery finished: only then may Close mark a clean stop
@@ -294,7 +295,15 @@ func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
 // call sends msg to entity id and waits for its answer, which comes once durable.
 func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 	if err := e.owns(id); err != nil {
-		return nil, err
+		if e.link == nil || !errors.Is(err, ErrWrongNode) {
+			return nil, err
+		}
+		e.calls.Add(1) // Close lets calls to other nodes finish, as local ones
+		defer e.calls.Add(-1)
+		if e.isClosed() {
+			return nil, fmt.Errorf("%w: closed", ErrEngineStopped)
+		}
+		return e.forward(ctx, id, msg)
 	}
 	e.calls.Add(1)
 	if e.isClosed() {

@@ -58,6 +58,7 @@ var (
 	ErrNotShared             = actors.ErrNotShared  // also matches ErrInvalidArgument
 	ErrBadSignature          = actors.ErrBadSignature
 	ErrWrongNode             = actors.ErrWrongNode             // cluster mode: an entity of a slot another node owns
+	ErrUnavailable           = actors.ErrUnavailable           // cluster mode: the owning node is down or did not answer in time
 	ErrClusterLayout         = actors.ErrClusterLayout         // Open: the folder's recorded cluster layout differs
 	ErrNotInCluster          = actors.ErrNotInCluster          // cluster mode: an operation only a single node offers yet
 	ErrStaleNotification     = actors.ErrStaleNotification     // also matches ErrInvalidArgument

@@ -2,8 +2,12 @@ package kaquan
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/account"
@@ -73,3 +77,66 @@ func WithChaos(c actors.Chaos, resendAfter time.Duration) func(*Options) {
 
 // Get reads key from e's store.
 func Get(e *Engine, key []byte) ([]byte, error) { return e.store.Get(key) }
+
+// Connect links the engines of one cluster in this process, as the cluster transport does across
+// processes: node calls go through their wire format to the owner's serveNodeCall, and messages
+// between entities to the owner's Router, with steps that may repeat (AtLeastOnce). Call it
+// before any call to them.
+func Connect(es ...*Engine) { ConnectWithChaos(actors.Chaos{}, es...) }
+
+// ConnectWithChaos is Connect over a network that mistreats payments' steps as c says.
+func ConnectWithChaos(c actors.Chaos, es ...*Engine) {
+	for _, e := range es {
+		e.link = inprocLink{es}
+		e.host.Sender = actors.NewChaosSender(inprocSender{es: es, self: e}, c)
+		e.host.Settings.AtLeastOnce = true
+		e.host.Settings.ResendAfter, e.host.Settings.ResendMax = 50*time.Millisecond, 400*time.Millisecond
+	}
+}
+
+type inprocLink struct{ es []*Engine }
+
+func (l inprocLink) Call(ctx context.Context, node uint32, nc *messages.NodeCall) (*messages.NodeReply, error) {
+	b, err := proto.Marshal(nc)
+	if err != nil {
+		return nil, err
+	}
+	in := &messages.NodeCall{}
+	if err := proto.Unmarshal(b, in); err != nil {
+		return nil, err
+	}
+	for _, e := range l.es {
+		if e.cluster.Ordinal == node {
+			b, err := proto.Marshal(e.serveNodeCall(ctx, in))
+			if err != nil {
+				return nil, err
+			}
+			out := &messages.NodeReply{}
+			return out, proto.Unmarshal(b, out)
+		}
+	}
+	return nil, fmt.Errorf("%w: node %d", ErrUnavailable, node)
+}
+
+type inprocSender struct {
+	es   []*Engine
+	self *Engine
+}
+
+func (s inprocSender) Send(id actors.ID, msg any, replyTo *actor.PID) {
+	sl, _ := s.self.cluster.Of(id)
+	for _, e := range s.es {
+		if e.cluster.Owns(sl) {
+			if e != s.self {
+				replyTo = nil // answers go by identity
+			}
+			e.host.Router.Send(id, msg, replyTo)
+			return
+		}
+	}
+}
+
+// ServeNodeCall answers nc as e does for another node.
+func ServeNodeCall(e *Engine, nc *messages.NodeCall) *messages.NodeReply {
+	return e.serveNodeCall(context.Background(), nc)
+}

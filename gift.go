@@ -49,7 +49,7 @@ func (e *Engine) Gift(ctx context.Context, req Gift) (*messages.Card, error) {
 		return nil, err
 	}
 	defer end()
-	if err := e.checkKind(req.To, PartyUser); err != nil {
+	if err := e.checkKind(ctx, req.To, PartyUser); err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
 	mode := messages.GiftMode_GIFT_MODE_DIRECT

@@ -73,7 +73,7 @@ func (e *Engine) ImportPopulation(ctx context.Context, p Population, progress fu
 		return err
 	}
 	defer end()
-	if err := e.checkKind(p.Template.MerchantId, PartyMerchant); err != nil {
+	if err := e.checkKind(ctx, p.Template.MerchantId, PartyMerchant); err != nil {
 		return err
 	}
 	now := e.now()

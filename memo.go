@@ -1,6 +1,7 @@
 package kaquan
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -45,10 +46,10 @@ const soldOutMax = 1 << 16
 const partyKindsMax = 1 << 20
 
 // checkKind fails unless party id exists and is of kind.
-func (e *Engine) checkKind(id uint64, kind messages.PartyKind) error {
+func (e *Engine) checkKind(ctx context.Context, id uint64, kind messages.PartyKind) error {
 	got, ok := e.kinds.get(id)
 	if !ok {
-		p, err := e.party(id)
+		p, err := e.party(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,11 @@ type CreateParty struct {
 // CreateParty creates a user or merchant.
 func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Party, error) {
 	if err := e.ownsParty(req.ID); err != nil {
-		return nil, err
+		if e.link == nil || !errors.Is(err, ErrWrongNode) {
+			return nil, err
+		}
+		return forwarded[*messages.Party](e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(req.ID)), &messages.NodeCall{
+			Op: &messages.NodeCall_PartyCreate{PartyCreate: &messages.PartyCreateCall{Id: req.ID, Kind: req.Kind, Name: req.Name}}}))
 	}
 	switch {
 	case req.ID == 0:
@@ -55,7 +59,7 @@ func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Pa
 	mu := e.partyLock(req.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	old, err := e.party(req.ID)
+	old, err := e.party(ctx, req.ID)
 	if err == nil {
 		if old.Kind != req.Kind || old.Name != req.Name {
 			return nil, fmt.Errorf("%w: party %d", ErrExists, req.ID)
@@ -88,7 +92,7 @@ func (e *Engine) partyLock(id uint64) *sync.Mutex { return &e.parties[id%partyLo
 
 // Party reads a user or merchant.
 func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) {
-	if err := e.ownsParty(id); err != nil {
+	if err := e.reachParty(id); err != nil {
 		return nil, err
 	}
 	end, err := e.begin(ctx)
@@ -96,25 +100,32 @@ func (e *Engine) Party(ctx context.Context, id uint64) (*messages.Party, error) 
 		return nil, err
 	}
 	defer end()
-	p, err := e.party(id)
+	p, err := e.party(ctx, id)
 	if p != nil {
 		p.NotifySecret = nil // never handed out
 	}
 	return p, err
 }
 
-func (e *Engine) party(id uint64) (*messages.Party, error) {
-	p := &messages.Party{}
-	err := e.store.GetProto(persistence.PartyKey(id), p)
+// party reads party id, on the node of its slot.
+func (e *Engine) party(ctx context.Context, id uint64) (*messages.Party, error) {
+	v, err := e.readRecord(ctx, e.slotOfParty(id), persistence.PartyKey(id))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: party %d", ErrUnknownEntity, id)
 	}
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	p := &messages.Party{}
+	if err := proto.Unmarshal(v, p); err != nil {
+		return nil, fmt.Errorf("party %d: %w", id, err)
+	}
+	return p, nil
 }
 
 // partyOfKind reads a party and checks its kind.
-func (e *Engine) partyOfKind(id uint64, kind messages.PartyKind) (*messages.Party, error) {
-	p, err := e.party(id)
+func (e *Engine) partyOfKind(ctx context.Context, id uint64, kind messages.PartyKind) (*messages.Party, error) {
+	p, err := e.party(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +158,7 @@ func (e *Engine) SetNotifySecret(ctx context.Context, req SetNotifySecret) error
 	mu := e.partyLock(merchant)
 	mu.Lock()
 	defer mu.Unlock()
-	p, err := e.partyOfKind(merchant, PartyMerchant)
+	p, err := e.partyOfKind(ctx, merchant, PartyMerchant)
 	if err != nil {
 		return err
 	}

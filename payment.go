@@ -15,6 +15,7 @@ import (
 	"github.com/kaquan/kaquan/actors/payment"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
+	"google.golang.org/protobuf/proto"
 )
 
 // PaymentState is where a payment is: under way (started, reserved, debited), completed, failed
@@ -44,7 +45,7 @@ type IssuePaymentCode struct {
 // does not exist, is not the user's or is past use (used, void, expired) is refused with the card's
 // reason (a *CardError), and nothing is recorded.
 func (e *Engine) IssuePaymentCode(ctx context.Context, req IssuePaymentCode) (*messages.PaymentCode, error) {
-	if err := e.owns(actors.AccountID(req.Account)); err != nil {
+	if err := e.reach(actors.AccountID(req.Account)); err != nil {
 		return nil, err
 	}
 	if req.Card != 0 {
@@ -89,12 +90,24 @@ func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.Pa
 		return nil, err
 	}
 	defer end()
-	pc := &messages.PaymentCode{}
-	err = e.store.GetProto(persistence.PaymentCodeKey(code), pc)
+	return e.paymentCode(ctx, code)
+}
+
+// paymentCode reads a payment code's record, on the node of its slot.
+func (e *Engine) paymentCode(ctx context.Context, code string) (*messages.PaymentCode, error) {
+	s, _ := e.slotOfPaymentCode(code)
+	v, err := e.readRecord(ctx, s, persistence.PaymentCodeKey(code))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: payment code", ErrCodeUnknown)
 	}
-	return pc, err
+	if err != nil {
+		return nil, err
+	}
+	pc := &messages.PaymentCode{}
+	if err := proto.Unmarshal(v, pc); err != nil {
+		return nil, fmt.Errorf("payment code record: %w", err)
+	}
+	return pc, nil
 }
 
 func isCollision(err error) bool { return err != nil && errorsIs(err, ErrExists) }
@@ -148,8 +161,15 @@ func (e *Engine) Pay(ctx context.Context, req Pay) (PaymentOutcome, error) {
 	if !actors.IsPaymentCode(req.Code) {
 		return PaymentOutcome{}, fmt.Errorf("%w: payment code must be %d digits", ErrInvalidArgument, actors.PaymentCodeDigits)
 	}
-	o, err := ask[payment.Outcome](ctx, e, actors.PaymentID(PaymentKey(req.Merchant, req.Key)), payment.Pay{
-		Merchant: req.Merchant, MerchantAccount: req.MerchantAccount, Code: req.Code, Amount: req.Amount, Now: e.now()})
+	m := payment.Pay{Merchant: req.Merchant, MerchantAccount: req.MerchantAccount, Code: req.Code, Amount: req.Amount, Now: e.now()}
+	if e.link != nil {
+		payer, err := e.payerOf(ctx, req)
+		if err != nil {
+			return PaymentOutcome{}, err
+		}
+		m.PayerAccount = payer
+	}
+	o, err := ask[payment.Outcome](ctx, e, actors.PaymentID(PaymentKey(req.Merchant, req.Key)), m)
 	return outcome(o, err)
 }
 
@@ -194,4 +214,28 @@ func outcome(o PaymentOutcome, err error) (PaymentOutcome, error) {
 		return o, actors.PaymentError(o.Payment)
 	}
 	return o, nil
+}
+
+// payerOf finds, on a cluster node, the payer account behind a payment's code (on the code's
+// node) and checks the merchant's account (on its node) before the payment starts, as the
+// payment itself does on one node: a refusal here records nothing.
+func (e *Engine) payerOf(ctx context.Context, req Pay) (uint64, error) {
+	snap, err := ask[account.Snapshot](ctx, e, actors.AccountID(req.MerchantAccount), account.Get{})
+	if err != nil {
+		return 0, fmt.Errorf("merchant account: %w", err)
+	}
+	if snap.Account == nil {
+		return 0, fmt.Errorf("merchant account: %w: account %d", ErrUnknownEntity, req.MerchantAccount)
+	}
+	if a := snap.Account; a.OwnerId != req.Merchant || a.OwnerKind != PartyMerchant {
+		return 0, fmt.Errorf("%w: account %d is not merchant %d's", ErrPermissionDenied, req.MerchantAccount, req.Merchant)
+	}
+	pc, err := e.paymentCode(ctx, req.Code)
+	if err != nil {
+		return 0, err
+	}
+	if pc.AccountId == req.MerchantAccount {
+		return 0, fmt.Errorf("%w: the payer's account %d is the merchant's", ErrInvalidArgument, pc.AccountId)
+	}
+	return pc.AccountId, nil
 }

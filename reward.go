@@ -71,7 +71,7 @@ func (e *Engine) ConfirmUse(ctx context.Context, n UseNotification) (*messages.R
 		return nil, err
 	}
 	defer end()
-	m, err := e.partyOfKind(n.Merchant, PartyMerchant)
+	m, err := e.partyOfKind(ctx, n.Merchant, PartyMerchant)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (e *Engine) CreateTemplate(ctx context.Context, t *messages.Template) (*mes
 		return nil, err
 	}
 	defer end()
-	if err := e.checkKind(t.MerchantId, PartyMerchant); err != nil {
+	if err := e.checkKind(ctx, t.MerchantId, PartyMerchant); err != nil {
 		return nil, err
 	}
 	if r := t.RewardTemplate; r != 0 && r != t.Id {
@@ -88,7 +88,7 @@ func (e *Engine) Claim(ctx context.Context, req Claim) (*messages.Card, error) {
 	if _, ok := e.soldOut.get(req.Template); ok {
 		return nil, fmt.Errorf("template %d: %w", req.Template, ErrStockExhausted)
 	}
-	if err := e.checkKind(req.User, PartyUser); err != nil {
+	if err := e.checkKind(ctx, req.User, PartyUser); err != nil {
 		return nil, err
 	}
 	c, err := ask[*messages.Card](ctx, e, actors.TemplateID(req.Template), template.Claim{User: req.User, Code: e.newCardCode(req.Template << 32), Now: e.now()})

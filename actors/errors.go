@@ -115,6 +115,7 @@ var (
 	// Cluster mode: a misrouted call, a data folder opened with another layout, an operation not yet
 	// available across nodes.
 	ErrWrongNode     = declare("wrong_node", ClassUnavailable, "entity owned by another node")       // the entity's slot is another node's; nothing was done
+	ErrUnavailable   = declare("unavailable", ClassUnavailable, "node unavailable")                  // the node owning the entity is down or did not answer in time: retry with the same key
 	ErrClusterLayout = declare("cluster_layout", ClassPrecondition, "cluster layout mismatch")       // the folder was recorded for another node, node count or slot count, or for no cluster
 	ErrNotInCluster  = declare("not_in_cluster", ClassPrecondition, "not available in cluster mode") // gifts, pools, contacts, rewards and bulk import: single node only, for now
 

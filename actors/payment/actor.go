@@ -22,6 +22,10 @@ type (
 		Code            string
 		Amount          int64
 		Now             int64
+		// PayerAccount, when set, is the account behind Code, which the calling node read on the
+		// code's node (a cluster's: the code's record is not here); the account still checks the
+		// code is its own when it consumes it.
+		PayerAccount uint64
 	}
 	// Refund refunds the completed payment in full.
 	Refund struct {
@@ -188,7 +192,10 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 		return
 	}
 	b.now = m.Now
-	payer, err := b.payerOf(c, m)
+	payer, err := m.PayerAccount, error(nil)
+	if payer == 0 {
+		payer, err = b.payerOf(c, m)
+	}
 	if err != nil {
 		call.Respond(nil, err) // bad input: nothing was recorded
 		return

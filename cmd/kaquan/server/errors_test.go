@@ -71,6 +71,7 @@ func TestErrors_CodesAreAContract(t *testing.T) {
 		"overloaded":             connect.CodeUnavailable,
 		"engine_stopped":         connect.CodeUnavailable,
 		"wrong_node":             connect.CodeUnavailable,
+		"unavailable":            connect.CodeUnavailable,
 		"cluster_layout":         connect.CodeFailedPrecondition,
 		"not_in_cluster":         connect.CodeFailedPrecondition,
 		"deadline_exceeded":      connect.CodeDeadlineExceeded,
