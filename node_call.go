@@ -85,6 +85,16 @@ func (e *Engine) serveNodeCall(ctx context.Context, nc *messages.NodeCall) *mess
 			return encodeReply(nil, err)
 		}
 		return encodeReply(e.CreateParty(ctx, CreateParty{ID: op.PartyCreate.Id, Kind: op.PartyCreate.Kind, Name: op.PartyCreate.Name}))
+	case *messages.NodeCall_TokenPut:
+		t := op.TokenPut
+		if len(t.Hash) != 32 || t.Record == nil {
+			return encodeReply(nil, fmt.Errorf("%w: a token record needs a 32-byte hash and a record", ErrInvalidArgument))
+		}
+		h := [32]byte(t.Hash)
+		if err := e.ownsSlot(e.cluster.OfToken(h), "token"); err != nil { // never forwarded on
+			return encodeReply(nil, err)
+		}
+		return encodeReply(nil, e.PutToken(ctx, h, t.Record))
 	}
 	id, msg, err := decodeCall(nc)
 	if err != nil {
@@ -96,12 +106,16 @@ func (e *Engine) serveNodeCall(ctx context.Context, nc *messages.NodeCall) *mess
 	return encodeReply(e.call(ctx, id, msg))
 }
 
-// readable are the prefixes of the records a node reads on another's behalf.
-var readable = map[byte]bool{persistence.PrefixParty: true, persistence.PrefixPaymentCode: true,
-	persistence.PrefixCardCode: true, persistence.PrefixWallet: true}
+// readable are the prefixes of the records a node reads on another's behalf, and scannable those
+// it lists.
+var (
+	readable = map[byte]bool{persistence.PrefixParty: true, persistence.PrefixPaymentCode: true,
+		persistence.PrefixCardCode: true, persistence.PrefixToken: true}
+	scannable = map[byte]bool{persistence.PrefixWallet: true}
+)
 
 func (e *Engine) serveRead(r *messages.RecordRead) (any, error) {
-	if err := e.checkRecord(r.Slot, r.Key); err != nil {
+	if err := e.checkRecord(r.Slot, r.Key, readable); err != nil {
 		return nil, err
 	}
 	v, err := e.store.Get(r.Key)
@@ -115,7 +129,7 @@ func (e *Engine) serveRead(r *messages.RecordRead) (any, error) {
 }
 
 func (e *Engine) serveScan(r *messages.RecordScan) (any, error) {
-	if err := e.checkRecord(r.Slot, r.Prefix); err != nil {
+	if err := e.checkRecord(r.Slot, r.Prefix, scannable); err != nil {
 		return nil, err
 	}
 	limit := int(min(r.Limit, recordScanMax))
@@ -130,11 +144,11 @@ func (e *Engine) serveScan(r *messages.RecordScan) (any, error) {
 	return page, err
 }
 
-func (e *Engine) checkRecord(s uint32, key []byte) error {
+func (e *Engine) checkRecord(s uint32, key []byte, prefixes map[byte]bool) error {
 	switch {
 	case e.cluster == nil:
 		return fmt.Errorf("%w: not a cluster node", ErrInvalidArgument)
-	case len(key) == 0 || len(key) > persistence.KeyBytesMax || !readable[key[0]]:
+	case len(key) == 0 || len(key) > persistence.KeyBytesMax || !prefixes[key[0]]:
 		return fmt.Errorf("%w: not a record a node reads for another", ErrInvalidArgument)
 	}
 	return e.ownsSlot(s, "record")

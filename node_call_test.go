@@ -1,6 +1,7 @@
 package kaquan_test
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -274,4 +275,34 @@ func TestCluster_ChaosAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Logf("%d payments, %d with cards used", len(ops), len(usedBy))
+}
+
+// TestCluster_Tokens: a token stored on any node is read on every node at once (its home slot's
+// node keeps it), and a revocation too.
+func TestCluster_Tokens(t *testing.T) {
+	es := threeNodes(t)
+	ctx := ctxTimeout(t)
+	for i := range 6 {
+		h := sha256.Sum256([]byte(fmt.Sprint("token", i)))
+		rec := &messages.TokenRecord{Kind: messages.PrincipalKind_PRINCIPAL_KIND_USER, PartyId: uint64(10 + i)}
+		if err := es[i%3].PutToken(ctx, h, rec); err != nil {
+			t.Fatal(err)
+		}
+		for n, e := range es {
+			got, err := e.Token(ctx, h)
+			if err != nil || got.PartyId != rec.PartyId {
+				t.Errorf("token %d on node %d: got %v %v, want party %d", i, n, got, err, rec.PartyId)
+			}
+		}
+		rec.RevokedAt = 99
+		if err := es[(i+1)%3].PutToken(ctx, h, rec); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := es[(i+2)%3].Token(ctx, h); err != nil || got.RevokedAt != 99 {
+			t.Errorf("token %d after revocation: got %v %v, want revoked", i, got, err)
+		}
+	}
+	if _, err := es[0].Token(ctx, sha256.Sum256([]byte("never"))); !errors.Is(err, kaquan.ErrUnknownEntity) {
+		t.Errorf("unknown token: got %v, want ErrUnknownEntity", err)
+	}
 }

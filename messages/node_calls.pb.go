@@ -52,6 +52,7 @@ type NodeCall struct {
 	//	*NodeCall_Read
 	//	*NodeCall_Scan
 	//	*NodeCall_PartyCreate
+	//	*NodeCall_TokenPut
 	Op            isNodeCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -268,6 +269,15 @@ func (x *NodeCall) GetPartyCreate() *PartyCreateCall {
 	return nil
 }
 
+func (x *NodeCall) GetTokenPut() *TokenPutCall {
+	if x != nil {
+		if x, ok := x.Op.(*NodeCall_TokenPut); ok {
+			return x.TokenPut
+		}
+	}
+	return nil
+}
+
 type isNodeCall_Op interface {
 	isNodeCall_Op()
 }
@@ -342,6 +352,10 @@ type NodeCall_PartyCreate struct {
 	PartyCreate *PartyCreateCall `protobuf:"bytes,60,opt,name=party_create,json=partyCreate,proto3,oneof"`
 }
 
+type NodeCall_TokenPut struct {
+	TokenPut *TokenPutCall `protobuf:"bytes,61,opt,name=token_put,json=tokenPut,proto3,oneof"`
+}
+
 func (*NodeCall_AccountCreate) isNodeCall_Op() {}
 
 func (*NodeCall_AccountTransfer) isNodeCall_Op() {}
@@ -375,6 +389,8 @@ func (*NodeCall_Read) isNodeCall_Op() {}
 func (*NodeCall_Scan) isNodeCall_Op() {}
 
 func (*NodeCall_PartyCreate) isNodeCall_Op() {}
+
+func (*NodeCall_TokenPut) isNodeCall_Op() {}
 
 type AccountCreateCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1261,6 +1277,58 @@ func (x *PartyCreateCall) GetName() string {
 	return ""
 }
 
+type TokenPutCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          []byte                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	Record        *TokenRecord           `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenPutCall) Reset() {
+	*x = TokenPutCall{}
+	mi := &file_node_calls_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenPutCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenPutCall) ProtoMessage() {}
+
+func (x *TokenPutCall) ProtoReflect() protoreflect.Message {
+	mi := &file_node_calls_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenPutCall.ProtoReflect.Descriptor instead.
+func (*TokenPutCall) Descriptor() ([]byte, []int) {
+	return file_node_calls_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TokenPutCall) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *TokenPutCall) GetRecord() *TokenRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
 // NodeReply answers a NodeCall: an error (its reason in the error table, its text, and a card's
 // reason) or one result.
 type NodeReply struct {
@@ -1287,7 +1355,7 @@ type NodeReply struct {
 
 func (x *NodeReply) Reset() {
 	*x = NodeReply{}
-	mi := &file_node_calls_proto_msgTypes[18]
+	mi := &file_node_calls_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1367,7 @@ func (x *NodeReply) String() string {
 func (*NodeReply) ProtoMessage() {}
 
 func (x *NodeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[18]
+	mi := &file_node_calls_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1380,7 @@ func (x *NodeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeReply.ProtoReflect.Descriptor instead.
 func (*NodeReply) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{18}
+	return file_node_calls_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeReply) GetReason() string {
@@ -1508,7 +1576,7 @@ type AccountSnapshot struct {
 
 func (x *AccountSnapshot) Reset() {
 	*x = AccountSnapshot{}
-	mi := &file_node_calls_proto_msgTypes[19]
+	mi := &file_node_calls_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1588,7 @@ func (x *AccountSnapshot) String() string {
 func (*AccountSnapshot) ProtoMessage() {}
 
 func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[19]
+	mi := &file_node_calls_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1601,7 @@ func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountSnapshot.ProtoReflect.Descriptor instead.
 func (*AccountSnapshot) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{19}
+	return file_node_calls_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AccountSnapshot) GetAccount() *Account {
@@ -1567,7 +1635,7 @@ type PaymentOutcome struct {
 
 func (x *PaymentOutcome) Reset() {
 	*x = PaymentOutcome{}
-	mi := &file_node_calls_proto_msgTypes[20]
+	mi := &file_node_calls_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1647,7 @@ func (x *PaymentOutcome) String() string {
 func (*PaymentOutcome) ProtoMessage() {}
 
 func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[20]
+	mi := &file_node_calls_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1660,7 @@ func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcome.ProtoReflect.Descriptor instead.
 func (*PaymentOutcome) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{20}
+	return file_node_calls_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PaymentOutcome) GetPayment() *Payment {
@@ -1619,7 +1687,7 @@ type RecordValue struct {
 
 func (x *RecordValue) Reset() {
 	*x = RecordValue{}
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1699,7 @@ func (x *RecordValue) String() string {
 func (*RecordValue) ProtoMessage() {}
 
 func (x *RecordValue) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1712,7 @@ func (x *RecordValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordValue.ProtoReflect.Descriptor instead.
 func (*RecordValue) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{21}
+	return file_node_calls_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordValue) GetFound() bool {
@@ -1671,7 +1739,7 @@ type RecordPage struct {
 
 func (x *RecordPage) Reset() {
 	*x = RecordPage{}
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1751,7 @@ func (x *RecordPage) String() string {
 func (*RecordPage) ProtoMessage() {}
 
 func (x *RecordPage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1764,7 @@ func (x *RecordPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordPage.ProtoReflect.Descriptor instead.
 func (*RecordPage) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{22}
+	return file_node_calls_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RecordPage) GetKeys() [][]byte {
@@ -1717,7 +1785,7 @@ var File_node_calls_proto protoreflect.FileDescriptor
 
 const file_node_calls_proto_rawDesc = "" +
 	"\n" +
-	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\x97\t\n" +
+	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\xcf\t\n" +
 	"\bNodeCall\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x10\n" +
 	"\x03num\x18\x02 \x01(\x04R\x03num\x12\x10\n" +
@@ -1743,7 +1811,8 @@ const file_node_calls_proto_rawDesc = "" +
 	"\x0etemplate_claim\x18* \x01(\v2\x1c.kaquan.v1.TemplateClaimCallH\x00R\rtemplateClaim\x12+\n" +
 	"\x04read\x182 \x01(\v2\x15.kaquan.v1.RecordReadH\x00R\x04read\x12+\n" +
 	"\x04scan\x183 \x01(\v2\x15.kaquan.v1.RecordScanH\x00R\x04scan\x12?\n" +
-	"\fparty_create\x18< \x01(\v2\x1a.kaquan.v1.PartyCreateCallH\x00R\vpartyCreateB\x04\n" +
+	"\fparty_create\x18< \x01(\v2\x1a.kaquan.v1.PartyCreateCallH\x00R\vpartyCreate\x126\n" +
+	"\ttoken_put\x18= \x01(\v2\x17.kaquan.v1.TokenPutCallH\x00R\btokenPutB\x04\n" +
 	"\x02op\"e\n" +
 	"\x11AccountCreateCall\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\x04R\x05owner\x12(\n" +
@@ -1797,7 +1866,10 @@ const file_node_calls_proto_rawDesc = "" +
 	"\x0fPartyCreateCall\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.kaquan.v1.PartyKindR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xea\x04\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"R\n" +
+	"\fTokenPutCall\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\x12.\n" +
+	"\x06record\x18\x02 \x01(\v2\x16.kaquan.v1.TokenRecordR\x06record\"\xea\x04\n" +
 	"\tNodeReply\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x126\n" +
@@ -1842,7 +1914,7 @@ func file_node_calls_proto_rawDescGZIP() []byte {
 	return file_node_calls_proto_rawDescData
 }
 
-var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_node_calls_proto_goTypes = []any{
 	(*NodeCall)(nil),             // 0: kaquan.v1.NodeCall
 	(*AccountCreateCall)(nil),    // 1: kaquan.v1.AccountCreateCall
@@ -1862,21 +1934,23 @@ var file_node_calls_proto_goTypes = []any{
 	(*RecordRead)(nil),           // 15: kaquan.v1.RecordRead
 	(*RecordScan)(nil),           // 16: kaquan.v1.RecordScan
 	(*PartyCreateCall)(nil),      // 17: kaquan.v1.PartyCreateCall
-	(*NodeReply)(nil),            // 18: kaquan.v1.NodeReply
-	(*AccountSnapshot)(nil),      // 19: kaquan.v1.AccountSnapshot
-	(*PaymentOutcome)(nil),       // 20: kaquan.v1.PaymentOutcome
-	(*RecordValue)(nil),          // 21: kaquan.v1.RecordValue
-	(*RecordPage)(nil),           // 22: kaquan.v1.RecordPage
-	(PartyKind)(0),               // 23: kaquan.v1.PartyKind
-	(AccountStatus)(0),           // 24: kaquan.v1.AccountStatus
-	(*Template)(nil),             // 25: kaquan.v1.Template
-	(CardReason)(0),              // 26: kaquan.v1.CardReason
-	(*Account)(nil),              // 27: kaquan.v1.Account
-	(*LedgerEntry)(nil),          // 28: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),          // 29: kaquan.v1.PaymentCode
-	(*Card)(nil),                 // 30: kaquan.v1.Card
-	(*Party)(nil),                // 31: kaquan.v1.Party
-	(*Payment)(nil),              // 32: kaquan.v1.Payment
+	(*TokenPutCall)(nil),         // 18: kaquan.v1.TokenPutCall
+	(*NodeReply)(nil),            // 19: kaquan.v1.NodeReply
+	(*AccountSnapshot)(nil),      // 20: kaquan.v1.AccountSnapshot
+	(*PaymentOutcome)(nil),       // 21: kaquan.v1.PaymentOutcome
+	(*RecordValue)(nil),          // 22: kaquan.v1.RecordValue
+	(*RecordPage)(nil),           // 23: kaquan.v1.RecordPage
+	(PartyKind)(0),               // 24: kaquan.v1.PartyKind
+	(AccountStatus)(0),           // 25: kaquan.v1.AccountStatus
+	(*Template)(nil),             // 26: kaquan.v1.Template
+	(*TokenRecord)(nil),          // 27: kaquan.v1.TokenRecord
+	(CardReason)(0),              // 28: kaquan.v1.CardReason
+	(*Account)(nil),              // 29: kaquan.v1.Account
+	(*LedgerEntry)(nil),          // 30: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),          // 31: kaquan.v1.PaymentCode
+	(*Card)(nil),                 // 32: kaquan.v1.Card
+	(*Party)(nil),                // 33: kaquan.v1.Party
+	(*Payment)(nil),              // 34: kaquan.v1.Payment
 }
 var file_node_calls_proto_depIdxs = []int32{
 	1,  // 0: kaquan.v1.NodeCall.account_create:type_name -> kaquan.v1.AccountCreateCall
@@ -1896,28 +1970,30 @@ var file_node_calls_proto_depIdxs = []int32{
 	15, // 14: kaquan.v1.NodeCall.read:type_name -> kaquan.v1.RecordRead
 	16, // 15: kaquan.v1.NodeCall.scan:type_name -> kaquan.v1.RecordScan
 	17, // 16: kaquan.v1.NodeCall.party_create:type_name -> kaquan.v1.PartyCreateCall
-	23, // 17: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	24, // 18: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
-	25, // 19: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
-	23, // 20: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	26, // 21: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
-	27, // 22: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
-	28, // 23: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
-	19, // 24: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
-	29, // 25: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
-	30, // 26: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
-	20, // 27: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
-	25, // 28: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
-	31, // 29: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
-	21, // 30: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
-	22, // 31: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
-	27, // 32: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
-	32, // 33: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	18, // 17: kaquan.v1.NodeCall.token_put:type_name -> kaquan.v1.TokenPutCall
+	24, // 18: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	25, // 19: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
+	26, // 20: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
+	24, // 21: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	27, // 22: kaquan.v1.TokenPutCall.record:type_name -> kaquan.v1.TokenRecord
+	28, // 23: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
+	29, // 24: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
+	30, // 25: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
+	20, // 26: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
+	31, // 27: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
+	32, // 28: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
+	21, // 29: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
+	26, // 30: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
+	33, // 31: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
+	22, // 32: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
+	23, // 33: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
+	29, // 34: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
+	34, // 35: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_node_calls_proto_init() }
@@ -1944,8 +2020,9 @@ func file_node_calls_proto_init() {
 		(*NodeCall_Read)(nil),
 		(*NodeCall_Scan)(nil),
 		(*NodeCall_PartyCreate)(nil),
+		(*NodeCall_TokenPut)(nil),
 	}
-	file_node_calls_proto_msgTypes[18].OneofWrappers = []any{
+	file_node_calls_proto_msgTypes[19].OneofWrappers = []any{
 		(*NodeReply_Account)(nil),
 		(*NodeReply_Entry)(nil),
 		(*NodeReply_Snapshot)(nil),
@@ -1963,7 +2040,7 @@ func file_node_calls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_calls_proto_rawDesc), len(file_node_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -6,6 +6,7 @@
 package slot
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,6 +60,13 @@ func (l Layout) OfCard(id uint64) uint32 { return l.OfTemplate(id >> 32) }
 
 // OfUser is the slot of what is kept per user: their pool and their contacts.
 func (l Layout) OfUser(user uint64) uint32 { return uint32(user & l.mask()) }
+
+// OfToken is the home slot of a bearer token's record, by the token's SHA-256: its first 8 bytes
+// (big-endian) mod S. Every node reads the record there, so a token is valid on every node once
+// created.
+func (l Layout) OfToken(hash [32]byte) uint32 {
+	return uint32(binary.BigEndian.Uint64(hash[:8]) & l.mask())
+}
 
 // OfMerchant is the slot of a merchant's payments: one coordinator per merchant key.
 func (l Layout) OfMerchant(merchant uint64) uint32 { return uint32(merchant & l.mask()) }

@@ -64,6 +64,8 @@ func TestLayout_Golden(t *testing.T) {
 		{"card max", s64.OfCard(math.MaxUint64), 63},
 		{"user 66", s64.OfUser(66), 2},
 		{"merchant 129", s64.OfMerchant(129), 1},
+		{"token 00..05 ff..", s64.OfToken([32]byte{0, 0, 0, 0, 0, 0, 0, 0x45, 0xff}), 5},
+		{"token ff..", s64.OfToken([32]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), 63},
 		{"owner of slot 0", s64.NodeOf(0), 0},
 		{"owner of slot 1", s64.NodeOf(1), 1},
 		{"owner of slot 5", s64.NodeOf(5), 2},
