@@ -40,7 +40,7 @@ type RevokeAcceptance struct {
 // (ErrLimitReached).
 func (e *Engine) GrantAcceptance(ctx context.Context, req GrantAcceptance) (*messages.Acceptance, error) {
 	if err := e.ownsParty(req.Acceptor); err != nil {
-		return nil, err
+		return e.forwardAcceptance(ctx, err, req.Acceptor, req.Issuer, AcceptanceGranted)
 	}
 	return e.changeAcceptance(ctx, req.Acceptor, req.Issuer, AcceptanceGranted)
 }
@@ -52,9 +52,64 @@ func (e *Engine) GrantAcceptance(ctx context.Context, req GrantAcceptance) (*mes
 // granted is ErrUnknownEntity.
 func (e *Engine) RevokeAcceptance(ctx context.Context, req RevokeAcceptance) (*messages.Acceptance, error) {
 	if err := e.ownsParty(req.Acceptor); err != nil {
-		return nil, err
+		return e.forwardAcceptance(ctx, err, req.Acceptor, req.Issuer, AcceptanceRevoked)
 	}
 	return e.changeAcceptance(ctx, req.Acceptor, req.Issuer, AcceptanceRevoked)
+}
+
+// forwardAcceptance makes a grant or revocation of another node's acceptor on that node.
+func (e *Engine) forwardAcceptance(ctx context.Context, notHere error, acceptor, issuer uint64, state AcceptanceState) (*messages.Acceptance, error) {
+	if e.link == nil || !errors.Is(notHere, ErrWrongNode) {
+		return nil, notHere
+	}
+	return forwarded[*messages.Acceptance](e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(acceptor)), &messages.NodeCall{
+		Op: &messages.NodeCall_AcceptanceChange{AcceptanceChange: &messages.AcceptanceChangeCall{Acceptor: acceptor, Issuer: issuer, State: state}}}))
+}
+
+// copyAcceptances gives every other node the acceptor's record a, where cards read it. A grant or
+// revocation returns only once every node has it, so a card anywhere decides on it; a node that
+// is down fails the call (ErrUnavailable), and repeating it (which changes nothing here) copies
+// again.
+func (e *Engine) copyAcceptances(ctx context.Context, a *messages.Acceptance) error {
+	if e.link == nil || a == nil {
+		return nil
+	}
+	for n := range e.cluster.Nodes {
+		if n == e.cluster.Ordinal {
+			continue
+		}
+		if _, err := e.ask(ctx, n, &messages.NodeCall{Op: &messages.NodeCall_AcceptanceCopy{AcceptanceCopy: &messages.AcceptanceCopyCall{Record: a}}}); err != nil {
+			return fmt.Errorf("acceptance copy to node %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// copyAcceptance keeps, on a node that is not the acceptor's, a copy of its acceptance record.
+func (e *Engine) copyAcceptance(ctx context.Context, a *messages.Acceptance) error {
+	switch {
+	case e.cluster == nil:
+		return fmt.Errorf("%w: not a cluster node", ErrInvalidArgument)
+	case a == nil || a.Acceptor == 0 || a.Issuer == 0 || a.Acceptor == a.Issuer ||
+		(a.State != AcceptanceGranted && a.State != AcceptanceRevoked):
+		return fmt.Errorf("%w: acceptance record %v", ErrInvalidArgument, a)
+	case e.cluster.Owns(e.cluster.OfParty(a.Acceptor)):
+		return fmt.Errorf("%w: the acceptor's own node keeps the record", ErrInvalidArgument)
+	}
+	end, err := e.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	v, err := proto.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if err := e.put(persistence.Entry{Key: persistence.AcceptanceKey(a.Acceptor, a.Issuer), Value: v}); err != nil {
+		return err
+	}
+	e.host.Acceptances.Put(proto.Clone(a).(*messages.Acceptance))
+	return nil
 }
 
 func (e *Engine) changeAcceptance(ctx context.Context, acceptor, issuer uint64, state AcceptanceState) (*messages.Acceptance, error) {
@@ -79,8 +134,11 @@ func (e *Engine) changeAcceptance(ctx context.Context, acceptor, issuer uint64, 
 		return nil, err
 	}
 	next, err := e.decideAcceptance(old, acceptor, issuer, state)
-	if err != nil || next == nil {
+	if err != nil {
 		return old, err
+	}
+	if next == nil { // nothing changes here; a repeat copies it again (an earlier copy may have failed)
+		return old, e.copyAcceptances(ctx, old)
 	}
 	v, err := proto.Marshal(next)
 	if err != nil {
@@ -90,7 +148,8 @@ func (e *Engine) changeAcceptance(ctx context.Context, acceptor, issuer uint64, 
 		return nil, err
 	}
 	e.host.Acceptances.Put(next) // cards read it from now on
-	return proto.Clone(next).(*messages.Acceptance), nil
+	out := proto.Clone(next).(*messages.Acceptance)
+	return out, e.copyAcceptances(ctx, out)
 }
 
 // decideAcceptance is the acceptance after a grant or revocation of old (nil: none recorded), or

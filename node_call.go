@@ -95,6 +95,17 @@ func (e *Engine) serveNodeCall(ctx context.Context, nc *messages.NodeCall) *mess
 			return encodeReply(nil, err)
 		}
 		return encodeReply(nil, e.PutToken(ctx, h, t.Record))
+	case *messages.NodeCall_AcceptanceChange:
+		c := op.AcceptanceChange
+		if err := e.ownsParty(c.Acceptor); err != nil { // never forwarded on
+			return encodeReply(nil, err)
+		}
+		if c.State != AcceptanceGranted && c.State != AcceptanceRevoked {
+			return encodeReply(nil, fmt.Errorf("%w: acceptance state %s", ErrInvalidArgument, c.State))
+		}
+		return encodeReply(e.changeAcceptance(ctx, c.Acceptor, c.Issuer, c.State))
+	case *messages.NodeCall_AcceptanceCopy:
+		return encodeReply(nil, e.copyAcceptance(ctx, op.AcceptanceCopy.Record))
 	}
 	id, msg, err := decodeCall(nc)
 	if err != nil {
@@ -275,6 +286,8 @@ func encodeReply(v any, err error) *messages.NodeReply {
 		r.Result = &messages.NodeReply_Template{Template: v}
 	case *messages.Party:
 		r.Result = &messages.NodeReply_Party{Party: v}
+	case *messages.Acceptance:
+		r.Result = &messages.NodeReply_Acceptance{Acceptance: v}
 	case *messages.RecordValue:
 		r.Result = &messages.NodeReply_Value{Value: v}
 	case *messages.RecordPage:
@@ -307,6 +320,8 @@ func decodeReply(r *messages.NodeReply) (any, error) {
 		v = res.Template
 	case *messages.NodeReply_Party:
 		v = res.Party
+	case *messages.NodeReply_Acceptance:
+		v = res.Acceptance
 	case *messages.NodeReply_Value:
 		v = res.Value
 	case *messages.NodeReply_Page:

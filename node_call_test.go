@@ -200,7 +200,10 @@ func TestCluster_ChaosAcrossNodes(t *testing.T) {
 		must(t)(node().CreateAccount(ctx, kaquan.CreateAccount{ID: 100 + m, Owner: m}))
 	}
 	must(t)(node().CreateTemplate(ctx, &messages.Template{Id: tmpl, MerchantId: 1, Kind: kaquan.TemplateCash,
-		ReduceAmount: 500, LeastCost: 1000, StockTotal: 100, PerUserLimit: 3, ValidDays: 30}))
+		ReduceAmount: 500, LeastCost: 1000, StockTotal: 100, PerUserLimit: 3, ValidDays: 30, AcceptedMerchants: []uint64{1, 2, 3}}))
+	for _, m := range merchants[1:] { // consents, made on any node, copied to every node
+		must(t)(node().GrantAcceptance(ctx, kaquan.GrantAcceptance{Acceptor: m, Issuer: 1}))
+	}
 	expect := map[uint64]int64{}
 	var cards []uint64
 	for u := range uint64(users) {
@@ -226,8 +229,8 @@ func TestCluster_ChaosAcrossNodes(t *testing.T) {
 	for i := range 120 {
 		u := uint64(rng.IntN(users))
 		o := op{user: 10 + u, merchant: merchants[rng.IntN(3)], amount: 1 + rng.Int64N(6000), key: fmt.Sprint("k", i), via: node()}
-		if rng.IntN(3) == 0 { // with the issuer: other merchants' consents do not cross nodes yet
-			o.card, o.amount, o.merchant = cards[u], 1000+rng.Int64N(3000), 1
+		if rng.IntN(3) == 0 {
+			o.card, o.amount = cards[u], 1000+rng.Int64N(3000)
 		}
 		ops = append(ops, o)
 	}
@@ -304,5 +307,44 @@ func TestCluster_Tokens(t *testing.T) {
 	}
 	if _, err := es[0].Token(ctx, sha256.Sum256([]byte("never"))); !errors.Is(err, kaquan.ErrUnknownEntity) {
 		t.Errorf("unknown token: got %v, want ErrUnknownEntity", err)
+	}
+}
+
+// TestCluster_AcceptanceAcrossNodes: a merchant's consent to take another's cards, granted or
+// revoked on any node, holds for the cards on every node from the moment the call returns.
+func TestCluster_AcceptanceAcrossNodes(t *testing.T) {
+	es := threeNodes(t)
+	ctx := ctxTimeout(t)
+	const issuer, acceptor, acceptorAccount, user, payer, tmpl = 2, 3, 7, 4, 8, 1 // nodes 2, 0, 0, 0, 0, 1
+	must(t)(es[1].CreateParty(ctx, kaquan.CreateParty{ID: issuer, Kind: kaquan.PartyMerchant, Name: "issuer"}))
+	must(t)(es[1].CreateParty(ctx, kaquan.CreateParty{ID: acceptor, Kind: kaquan.PartyMerchant, Name: "acceptor"}))
+	must(t)(es[1].CreateParty(ctx, kaquan.CreateParty{ID: user, Kind: kaquan.PartyUser, Name: "ann"}))
+	must(t)(es[1].CreateAccount(ctx, kaquan.CreateAccount{ID: acceptorAccount, Owner: acceptor}))
+	must(t)(es[1].CreateAccount(ctx, kaquan.CreateAccount{ID: payer, Owner: user}))
+	must(t)(es[1].Deposit(ctx, kaquan.Deposit{Account: payer, Amount: 10_000, Key: "initial"}))
+	must(t)(es[2].CreateTemplate(ctx, &messages.Template{Id: tmpl, MerchantId: issuer, Kind: kaquan.TemplateCash,
+		ReduceAmount: 500, LeastCost: 1000, StockTotal: 10, PerUserLimit: 5, ValidDays: 30, AcceptedMerchants: []uint64{acceptor}}))
+	payAt := func(key string) error {
+		t.Helper()
+		c, err := es[2].Claim(ctx, kaquan.Claim{Template: tmpl, User: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := es[2].IssuePaymentCode(ctx, kaquan.IssuePaymentCode{User: user, Account: payer, Card: c.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = es[1].Pay(ctx, kaquan.Pay{Merchant: acceptor, MerchantAccount: acceptorAccount, Code: code.Code, Amount: 2000, Key: key})
+		return err
+	}
+	wantCardErr(t, "before the grant", payAt("k1"), messages.CardReason_CARD_REASON_ACCEPTANCE_NOT_GRANTED)
+	must(t)(es[2].GrantAcceptance(ctx, kaquan.GrantAcceptance{Acceptor: acceptor, Issuer: issuer}))
+	if err := payAt("k2"); err != nil {
+		t.Fatalf("pay after the grant: %v", err)
+	}
+	must(t)(es[1].RevokeAcceptance(ctx, kaquan.RevokeAcceptance{Acceptor: acceptor, Issuer: issuer}))
+	wantCardErr(t, "after the revocation", payAt("k3"), messages.CardReason_CARD_REASON_ACCEPTANCE_REVOKED)
+	if got, err := es[0].Acceptance(ctx, acceptor, issuer); err != nil || got.State != kaquan.AcceptanceRevoked {
+		t.Errorf("acceptance on the acceptor's node: got %v %v, want REVOKED", got, err)
 	}
 }

@@ -53,6 +53,8 @@ type NodeCall struct {
 	//	*NodeCall_Scan
 	//	*NodeCall_PartyCreate
 	//	*NodeCall_TokenPut
+	//	*NodeCall_AcceptanceChange
+	//	*NodeCall_AcceptanceCopy
 	Op            isNodeCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -278,6 +280,24 @@ func (x *NodeCall) GetTokenPut() *TokenPutCall {
 	return nil
 }
 
+func (x *NodeCall) GetAcceptanceChange() *AcceptanceChangeCall {
+	if x != nil {
+		if x, ok := x.Op.(*NodeCall_AcceptanceChange); ok {
+			return x.AcceptanceChange
+		}
+	}
+	return nil
+}
+
+func (x *NodeCall) GetAcceptanceCopy() *AcceptanceCopyCall {
+	if x != nil {
+		if x, ok := x.Op.(*NodeCall_AcceptanceCopy); ok {
+			return x.AcceptanceCopy
+		}
+	}
+	return nil
+}
+
 type isNodeCall_Op interface {
 	isNodeCall_Op()
 }
@@ -356,6 +376,14 @@ type NodeCall_TokenPut struct {
 	TokenPut *TokenPutCall `protobuf:"bytes,61,opt,name=token_put,json=tokenPut,proto3,oneof"`
 }
 
+type NodeCall_AcceptanceChange struct {
+	AcceptanceChange *AcceptanceChangeCall `protobuf:"bytes,62,opt,name=acceptance_change,json=acceptanceChange,proto3,oneof"`
+}
+
+type NodeCall_AcceptanceCopy struct {
+	AcceptanceCopy *AcceptanceCopyCall `protobuf:"bytes,63,opt,name=acceptance_copy,json=acceptanceCopy,proto3,oneof"`
+}
+
 func (*NodeCall_AccountCreate) isNodeCall_Op() {}
 
 func (*NodeCall_AccountTransfer) isNodeCall_Op() {}
@@ -391,6 +419,10 @@ func (*NodeCall_Scan) isNodeCall_Op() {}
 func (*NodeCall_PartyCreate) isNodeCall_Op() {}
 
 func (*NodeCall_TokenPut) isNodeCall_Op() {}
+
+func (*NodeCall_AcceptanceChange) isNodeCall_Op() {}
+
+func (*NodeCall_AcceptanceCopy) isNodeCall_Op() {}
 
 type AccountCreateCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1329,6 +1361,112 @@ func (x *TokenPutCall) GetRecord() *TokenRecord {
 	return nil
 }
 
+// A grant or revocation, made on the acceptor's node; it then copies the record to every node,
+// where cards read it when they reserve themselves.
+type AcceptanceChangeCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptor      uint64                 `protobuf:"varint,1,opt,name=acceptor,proto3" json:"acceptor,omitempty"`
+	Issuer        uint64                 `protobuf:"varint,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	State         AcceptanceState        `protobuf:"varint,3,opt,name=state,proto3,enum=kaquan.v1.AcceptanceState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptanceChangeCall) Reset() {
+	*x = AcceptanceChangeCall{}
+	mi := &file_node_calls_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptanceChangeCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptanceChangeCall) ProtoMessage() {}
+
+func (x *AcceptanceChangeCall) ProtoReflect() protoreflect.Message {
+	mi := &file_node_calls_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptanceChangeCall.ProtoReflect.Descriptor instead.
+func (*AcceptanceChangeCall) Descriptor() ([]byte, []int) {
+	return file_node_calls_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AcceptanceChangeCall) GetAcceptor() uint64 {
+	if x != nil {
+		return x.Acceptor
+	}
+	return 0
+}
+
+func (x *AcceptanceChangeCall) GetIssuer() uint64 {
+	if x != nil {
+		return x.Issuer
+	}
+	return 0
+}
+
+func (x *AcceptanceChangeCall) GetState() AcceptanceState {
+	if x != nil {
+		return x.State
+	}
+	return AcceptanceState_ACCEPTANCE_STATE_UNSPECIFIED
+}
+
+type AcceptanceCopyCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Record        *Acceptance            `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptanceCopyCall) Reset() {
+	*x = AcceptanceCopyCall{}
+	mi := &file_node_calls_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptanceCopyCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptanceCopyCall) ProtoMessage() {}
+
+func (x *AcceptanceCopyCall) ProtoReflect() protoreflect.Message {
+	mi := &file_node_calls_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptanceCopyCall.ProtoReflect.Descriptor instead.
+func (*AcceptanceCopyCall) Descriptor() ([]byte, []int) {
+	return file_node_calls_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AcceptanceCopyCall) GetRecord() *Acceptance {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
 // NodeReply answers a NodeCall: an error (its reason in the error table, its text, and a card's
 // reason) or one result.
 type NodeReply struct {
@@ -1348,6 +1486,7 @@ type NodeReply struct {
 	//	*NodeReply_Party
 	//	*NodeReply_Value
 	//	*NodeReply_Page
+	//	*NodeReply_Acceptance
 	Result        isNodeReply_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1355,7 +1494,7 @@ type NodeReply struct {
 
 func (x *NodeReply) Reset() {
 	*x = NodeReply{}
-	mi := &file_node_calls_proto_msgTypes[19]
+	mi := &file_node_calls_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1506,7 @@ func (x *NodeReply) String() string {
 func (*NodeReply) ProtoMessage() {}
 
 func (x *NodeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[19]
+	mi := &file_node_calls_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1519,7 @@ func (x *NodeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeReply.ProtoReflect.Descriptor instead.
 func (*NodeReply) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{19}
+	return file_node_calls_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NodeReply) GetReason() string {
@@ -1501,6 +1640,15 @@ func (x *NodeReply) GetPage() *RecordPage {
 	return nil
 }
 
+func (x *NodeReply) GetAcceptance() *Acceptance {
+	if x != nil {
+		if x, ok := x.Result.(*NodeReply_Acceptance); ok {
+			return x.Acceptance
+		}
+	}
+	return nil
+}
+
 type isNodeReply_Result interface {
 	isNodeReply_Result()
 }
@@ -1545,6 +1693,10 @@ type NodeReply_Page struct {
 	Page *RecordPage `protobuf:"bytes,19,opt,name=page,proto3,oneof"`
 }
 
+type NodeReply_Acceptance struct {
+	Acceptance *Acceptance `protobuf:"bytes,20,opt,name=acceptance,proto3,oneof"`
+}
+
 func (*NodeReply_Account) isNodeReply_Result() {}
 
 func (*NodeReply_Entry) isNodeReply_Result() {}
@@ -1565,6 +1717,8 @@ func (*NodeReply_Value) isNodeReply_Result() {}
 
 func (*NodeReply_Page) isNodeReply_Result() {}
 
+func (*NodeReply_Acceptance) isNodeReply_Result() {}
+
 type AccountSnapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -1576,7 +1730,7 @@ type AccountSnapshot struct {
 
 func (x *AccountSnapshot) Reset() {
 	*x = AccountSnapshot{}
-	mi := &file_node_calls_proto_msgTypes[20]
+	mi := &file_node_calls_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1742,7 @@ func (x *AccountSnapshot) String() string {
 func (*AccountSnapshot) ProtoMessage() {}
 
 func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[20]
+	mi := &file_node_calls_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1755,7 @@ func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountSnapshot.ProtoReflect.Descriptor instead.
 func (*AccountSnapshot) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{20}
+	return file_node_calls_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AccountSnapshot) GetAccount() *Account {
@@ -1635,7 +1789,7 @@ type PaymentOutcome struct {
 
 func (x *PaymentOutcome) Reset() {
 	*x = PaymentOutcome{}
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1801,7 @@ func (x *PaymentOutcome) String() string {
 func (*PaymentOutcome) ProtoMessage() {}
 
 func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1814,7 @@ func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcome.ProtoReflect.Descriptor instead.
 func (*PaymentOutcome) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{21}
+	return file_node_calls_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PaymentOutcome) GetPayment() *Payment {
@@ -1687,7 +1841,7 @@ type RecordValue struct {
 
 func (x *RecordValue) Reset() {
 	*x = RecordValue{}
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1853,7 @@ func (x *RecordValue) String() string {
 func (*RecordValue) ProtoMessage() {}
 
 func (x *RecordValue) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1866,7 @@ func (x *RecordValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordValue.ProtoReflect.Descriptor instead.
 func (*RecordValue) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{22}
+	return file_node_calls_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecordValue) GetFound() bool {
@@ -1739,7 +1893,7 @@ type RecordPage struct {
 
 func (x *RecordPage) Reset() {
 	*x = RecordPage{}
-	mi := &file_node_calls_proto_msgTypes[23]
+	mi := &file_node_calls_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1905,7 @@ func (x *RecordPage) String() string {
 func (*RecordPage) ProtoMessage() {}
 
 func (x *RecordPage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[23]
+	mi := &file_node_calls_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1918,7 @@ func (x *RecordPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordPage.ProtoReflect.Descriptor instead.
 func (*RecordPage) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{23}
+	return file_node_calls_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecordPage) GetKeys() [][]byte {
@@ -1785,7 +1939,8 @@ var File_node_calls_proto protoreflect.FileDescriptor
 
 const file_node_calls_proto_rawDesc = "" +
 	"\n" +
-	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\xcf\t\n" +
+	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\xe9\n" +
+	"\n" +
 	"\bNodeCall\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x10\n" +
 	"\x03num\x18\x02 \x01(\x04R\x03num\x12\x10\n" +
@@ -1812,7 +1967,9 @@ const file_node_calls_proto_rawDesc = "" +
 	"\x04read\x182 \x01(\v2\x15.kaquan.v1.RecordReadH\x00R\x04read\x12+\n" +
 	"\x04scan\x183 \x01(\v2\x15.kaquan.v1.RecordScanH\x00R\x04scan\x12?\n" +
 	"\fparty_create\x18< \x01(\v2\x1a.kaquan.v1.PartyCreateCallH\x00R\vpartyCreate\x126\n" +
-	"\ttoken_put\x18= \x01(\v2\x17.kaquan.v1.TokenPutCallH\x00R\btokenPutB\x04\n" +
+	"\ttoken_put\x18= \x01(\v2\x17.kaquan.v1.TokenPutCallH\x00R\btokenPut\x12N\n" +
+	"\x11acceptance_change\x18> \x01(\v2\x1f.kaquan.v1.AcceptanceChangeCallH\x00R\x10acceptanceChange\x12H\n" +
+	"\x0facceptance_copy\x18? \x01(\v2\x1d.kaquan.v1.AcceptanceCopyCallH\x00R\x0eacceptanceCopyB\x04\n" +
 	"\x02op\"e\n" +
 	"\x11AccountCreateCall\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\x04R\x05owner\x12(\n" +
@@ -1869,7 +2026,13 @@ const file_node_calls_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\"R\n" +
 	"\fTokenPutCall\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\fR\x04hash\x12.\n" +
-	"\x06record\x18\x02 \x01(\v2\x16.kaquan.v1.TokenRecordR\x06record\"\xea\x04\n" +
+	"\x06record\x18\x02 \x01(\v2\x16.kaquan.v1.TokenRecordR\x06record\"|\n" +
+	"\x14AcceptanceChangeCall\x12\x1a\n" +
+	"\bacceptor\x18\x01 \x01(\x04R\bacceptor\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\x04R\x06issuer\x120\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1a.kaquan.v1.AcceptanceStateR\x05state\"C\n" +
+	"\x12AcceptanceCopyCall\x12-\n" +
+	"\x06record\x18\x01 \x01(\v2\x15.kaquan.v1.AcceptanceR\x06record\"\xa3\x05\n" +
 	"\tNodeReply\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x126\n" +
@@ -1885,7 +2048,10 @@ const file_node_calls_proto_rawDesc = "" +
 	"\btemplate\x18\x10 \x01(\v2\x13.kaquan.v1.TemplateH\x00R\btemplate\x12(\n" +
 	"\x05party\x18\x11 \x01(\v2\x10.kaquan.v1.PartyH\x00R\x05party\x12.\n" +
 	"\x05value\x18\x12 \x01(\v2\x16.kaquan.v1.RecordValueH\x00R\x05value\x12+\n" +
-	"\x04page\x18\x13 \x01(\v2\x15.kaquan.v1.RecordPageH\x00R\x04pageB\b\n" +
+	"\x04page\x18\x13 \x01(\v2\x15.kaquan.v1.RecordPageH\x00R\x04page\x127\n" +
+	"\n" +
+	"acceptance\x18\x14 \x01(\v2\x15.kaquan.v1.AcceptanceH\x00R\n" +
+	"acceptanceB\b\n" +
 	"\x06result\"k\n" +
 	"\x0fAccountSnapshot\x12,\n" +
 	"\aaccount\x18\x01 \x01(\v2\x12.kaquan.v1.AccountR\aaccount\x12\x18\n" +
@@ -1914,7 +2080,7 @@ func file_node_calls_proto_rawDescGZIP() []byte {
 	return file_node_calls_proto_rawDescData
 }
 
-var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_node_calls_proto_goTypes = []any{
 	(*NodeCall)(nil),             // 0: kaquan.v1.NodeCall
 	(*AccountCreateCall)(nil),    // 1: kaquan.v1.AccountCreateCall
@@ -1935,22 +2101,26 @@ var file_node_calls_proto_goTypes = []any{
 	(*RecordScan)(nil),           // 16: kaquan.v1.RecordScan
 	(*PartyCreateCall)(nil),      // 17: kaquan.v1.PartyCreateCall
 	(*TokenPutCall)(nil),         // 18: kaquan.v1.TokenPutCall
-	(*NodeReply)(nil),            // 19: kaquan.v1.NodeReply
-	(*AccountSnapshot)(nil),      // 20: kaquan.v1.AccountSnapshot
-	(*PaymentOutcome)(nil),       // 21: kaquan.v1.PaymentOutcome
-	(*RecordValue)(nil),          // 22: kaquan.v1.RecordValue
-	(*RecordPage)(nil),           // 23: kaquan.v1.RecordPage
-	(PartyKind)(0),               // 24: kaquan.v1.PartyKind
-	(AccountStatus)(0),           // 25: kaquan.v1.AccountStatus
-	(*Template)(nil),             // 26: kaquan.v1.Template
-	(*TokenRecord)(nil),          // 27: kaquan.v1.TokenRecord
-	(CardReason)(0),              // 28: kaquan.v1.CardReason
-	(*Account)(nil),              // 29: kaquan.v1.Account
-	(*LedgerEntry)(nil),          // 30: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),          // 31: kaquan.v1.PaymentCode
-	(*Card)(nil),                 // 32: kaquan.v1.Card
-	(*Party)(nil),                // 33: kaquan.v1.Party
-	(*Payment)(nil),              // 34: kaquan.v1.Payment
+	(*AcceptanceChangeCall)(nil), // 19: kaquan.v1.AcceptanceChangeCall
+	(*AcceptanceCopyCall)(nil),   // 20: kaquan.v1.AcceptanceCopyCall
+	(*NodeReply)(nil),            // 21: kaquan.v1.NodeReply
+	(*AccountSnapshot)(nil),      // 22: kaquan.v1.AccountSnapshot
+	(*PaymentOutcome)(nil),       // 23: kaquan.v1.PaymentOutcome
+	(*RecordValue)(nil),          // 24: kaquan.v1.RecordValue
+	(*RecordPage)(nil),           // 25: kaquan.v1.RecordPage
+	(PartyKind)(0),               // 26: kaquan.v1.PartyKind
+	(AccountStatus)(0),           // 27: kaquan.v1.AccountStatus
+	(*Template)(nil),             // 28: kaquan.v1.Template
+	(*TokenRecord)(nil),          // 29: kaquan.v1.TokenRecord
+	(AcceptanceState)(0),         // 30: kaquan.v1.AcceptanceState
+	(*Acceptance)(nil),           // 31: kaquan.v1.Acceptance
+	(CardReason)(0),              // 32: kaquan.v1.CardReason
+	(*Account)(nil),              // 33: kaquan.v1.Account
+	(*LedgerEntry)(nil),          // 34: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),          // 35: kaquan.v1.PaymentCode
+	(*Card)(nil),                 // 36: kaquan.v1.Card
+	(*Party)(nil),                // 37: kaquan.v1.Party
+	(*Payment)(nil),              // 38: kaquan.v1.Payment
 }
 var file_node_calls_proto_depIdxs = []int32{
 	1,  // 0: kaquan.v1.NodeCall.account_create:type_name -> kaquan.v1.AccountCreateCall
@@ -1971,29 +2141,34 @@ var file_node_calls_proto_depIdxs = []int32{
 	16, // 15: kaquan.v1.NodeCall.scan:type_name -> kaquan.v1.RecordScan
 	17, // 16: kaquan.v1.NodeCall.party_create:type_name -> kaquan.v1.PartyCreateCall
 	18, // 17: kaquan.v1.NodeCall.token_put:type_name -> kaquan.v1.TokenPutCall
-	24, // 18: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	25, // 19: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
-	26, // 20: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
-	24, // 21: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	27, // 22: kaquan.v1.TokenPutCall.record:type_name -> kaquan.v1.TokenRecord
-	28, // 23: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
-	29, // 24: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
-	30, // 25: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
-	20, // 26: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
-	31, // 27: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
-	32, // 28: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
-	21, // 29: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
-	26, // 30: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
-	33, // 31: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
-	22, // 32: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
-	23, // 33: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
-	29, // 34: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
-	34, // 35: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	19, // 18: kaquan.v1.NodeCall.acceptance_change:type_name -> kaquan.v1.AcceptanceChangeCall
+	20, // 19: kaquan.v1.NodeCall.acceptance_copy:type_name -> kaquan.v1.AcceptanceCopyCall
+	26, // 20: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	27, // 21: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
+	28, // 22: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
+	26, // 23: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	29, // 24: kaquan.v1.TokenPutCall.record:type_name -> kaquan.v1.TokenRecord
+	30, // 25: kaquan.v1.AcceptanceChangeCall.state:type_name -> kaquan.v1.AcceptanceState
+	31, // 26: kaquan.v1.AcceptanceCopyCall.record:type_name -> kaquan.v1.Acceptance
+	32, // 27: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
+	33, // 28: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
+	34, // 29: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
+	22, // 30: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
+	35, // 31: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
+	36, // 32: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
+	23, // 33: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
+	28, // 34: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
+	37, // 35: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
+	24, // 36: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
+	25, // 37: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
+	31, // 38: kaquan.v1.NodeReply.acceptance:type_name -> kaquan.v1.Acceptance
+	33, // 39: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
+	38, // 40: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_node_calls_proto_init() }
@@ -2021,8 +2196,10 @@ func file_node_calls_proto_init() {
 		(*NodeCall_Scan)(nil),
 		(*NodeCall_PartyCreate)(nil),
 		(*NodeCall_TokenPut)(nil),
+		(*NodeCall_AcceptanceChange)(nil),
+		(*NodeCall_AcceptanceCopy)(nil),
 	}
-	file_node_calls_proto_msgTypes[19].OneofWrappers = []any{
+	file_node_calls_proto_msgTypes[21].OneofWrappers = []any{
 		(*NodeReply_Account)(nil),
 		(*NodeReply_Entry)(nil),
 		(*NodeReply_Snapshot)(nil),
@@ -2033,6 +2210,7 @@ func file_node_calls_proto_init() {
 		(*NodeReply_Party)(nil),
 		(*NodeReply_Value)(nil),
 		(*NodeReply_Page)(nil),
+		(*NodeReply_Acceptance)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2040,7 +2218,7 @@ func file_node_calls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_calls_proto_rawDesc), len(file_node_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
