@@ -104,6 +104,12 @@ func (e *Engine) serveNodeCall(ctx context.Context, nc *messages.NodeCall) *mess
 			return encodeReply(nil, fmt.Errorf("%w: acceptance state %s", ErrInvalidArgument, c.State))
 		}
 		return encodeReply(e.changeAcceptance(ctx, c.Acceptor, c.Issuer, c.State))
+	case *messages.NodeCall_NotifySecret:
+		c := op.NotifySecret
+		if err := e.ownsParty(c.Merchant); err != nil { // never forwarded on
+			return encodeReply(nil, err)
+		}
+		return encodeReply(nil, e.SetNotifySecret(ctx, SetNotifySecret{Merchant: c.Merchant, Secret: c.Secret}))
 	case *messages.NodeCall_AcceptanceCopy:
 		return encodeReply(nil, e.copyAcceptance(ctx, op.AcceptanceCopy.Record))
 	}

@@ -347,4 +347,11 @@ func TestCluster_AcceptanceAcrossNodes(t *testing.T) {
 	if got, err := es[0].Acceptance(ctx, acceptor, issuer); err != nil || got.State != kaquan.AcceptanceRevoked {
 		t.Errorf("acceptance on the acceptor's node: got %v %v, want REVOKED", got, err)
 	}
+	// A party's secret, set from another node, is set on the party's node.
+	if err := es[2].SetNotifySecret(ctx, kaquan.SetNotifySecret{Merchant: acceptor, Secret: make([]byte, 32)}); err != nil {
+		t.Errorf("notify secret from node 2: %v", err)
+	}
+	if err := es[2].SetNotifySecret(ctx, kaquan.SetNotifySecret{Merchant: acceptor, Secret: []byte("short")}); !errors.Is(err, kaquan.ErrInvalidArgument) {
+		t.Errorf("short notify secret from node 2: got %v, want ErrInvalidArgument", err)
+	}
 }

@@ -144,6 +144,11 @@ type SetNotifySecret struct {
 // SetNotifySecret sets a merchant's notification key (see ConfirmUse).
 func (e *Engine) SetNotifySecret(ctx context.Context, req SetNotifySecret) error {
 	if err := e.ownsParty(req.Merchant); err != nil {
+		if e.link == nil || !errors.Is(err, ErrWrongNode) {
+			return err
+		}
+		_, err := e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(req.Merchant)), &messages.NodeCall{
+			Op: &messages.NodeCall_NotifySecret{NotifySecret: &messages.NotifySecretCall{Merchant: req.Merchant, Secret: req.Secret}}})
 		return err
 	}
 	merchant, secret := req.Merchant, req.Secret

@@ -55,6 +55,7 @@ type NodeCall struct {
 	//	*NodeCall_TokenPut
 	//	*NodeCall_AcceptanceChange
 	//	*NodeCall_AcceptanceCopy
+	//	*NodeCall_NotifySecret
 	Op            isNodeCall_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -298,6 +299,15 @@ func (x *NodeCall) GetAcceptanceCopy() *AcceptanceCopyCall {
 	return nil
 }
 
+func (x *NodeCall) GetNotifySecret() *NotifySecretCall {
+	if x != nil {
+		if x, ok := x.Op.(*NodeCall_NotifySecret); ok {
+			return x.NotifySecret
+		}
+	}
+	return nil
+}
+
 type isNodeCall_Op interface {
 	isNodeCall_Op()
 }
@@ -384,6 +394,10 @@ type NodeCall_AcceptanceCopy struct {
 	AcceptanceCopy *AcceptanceCopyCall `protobuf:"bytes,63,opt,name=acceptance_copy,json=acceptanceCopy,proto3,oneof"`
 }
 
+type NodeCall_NotifySecret struct {
+	NotifySecret *NotifySecretCall `protobuf:"bytes,64,opt,name=notify_secret,json=notifySecret,proto3,oneof"`
+}
+
 func (*NodeCall_AccountCreate) isNodeCall_Op() {}
 
 func (*NodeCall_AccountTransfer) isNodeCall_Op() {}
@@ -423,6 +437,8 @@ func (*NodeCall_TokenPut) isNodeCall_Op() {}
 func (*NodeCall_AcceptanceChange) isNodeCall_Op() {}
 
 func (*NodeCall_AcceptanceCopy) isNodeCall_Op() {}
+
+func (*NodeCall_NotifySecret) isNodeCall_Op() {}
 
 type AccountCreateCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1467,6 +1483,58 @@ func (x *AcceptanceCopyCall) GetRecord() *Acceptance {
 	return nil
 }
 
+type NotifySecretCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Merchant      uint64                 `protobuf:"varint,1,opt,name=merchant,proto3" json:"merchant,omitempty"`
+	Secret        []byte                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifySecretCall) Reset() {
+	*x = NotifySecretCall{}
+	mi := &file_node_calls_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifySecretCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifySecretCall) ProtoMessage() {}
+
+func (x *NotifySecretCall) ProtoReflect() protoreflect.Message {
+	mi := &file_node_calls_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifySecretCall.ProtoReflect.Descriptor instead.
+func (*NotifySecretCall) Descriptor() ([]byte, []int) {
+	return file_node_calls_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *NotifySecretCall) GetMerchant() uint64 {
+	if x != nil {
+		return x.Merchant
+	}
+	return 0
+}
+
+func (x *NotifySecretCall) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
 // NodeReply answers a NodeCall: an error (its reason in the error table, its text, and a card's
 // reason) or one result.
 type NodeReply struct {
@@ -1494,7 +1562,7 @@ type NodeReply struct {
 
 func (x *NodeReply) Reset() {
 	*x = NodeReply{}
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1574,7 @@ func (x *NodeReply) String() string {
 func (*NodeReply) ProtoMessage() {}
 
 func (x *NodeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[21]
+	mi := &file_node_calls_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1587,7 @@ func (x *NodeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeReply.ProtoReflect.Descriptor instead.
 func (*NodeReply) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{21}
+	return file_node_calls_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeReply) GetReason() string {
@@ -1730,7 +1798,7 @@ type AccountSnapshot struct {
 
 func (x *AccountSnapshot) Reset() {
 	*x = AccountSnapshot{}
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1810,7 @@ func (x *AccountSnapshot) String() string {
 func (*AccountSnapshot) ProtoMessage() {}
 
 func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[22]
+	mi := &file_node_calls_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1823,7 @@ func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountSnapshot.ProtoReflect.Descriptor instead.
 func (*AccountSnapshot) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{22}
+	return file_node_calls_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AccountSnapshot) GetAccount() *Account {
@@ -1789,7 +1857,7 @@ type PaymentOutcome struct {
 
 func (x *PaymentOutcome) Reset() {
 	*x = PaymentOutcome{}
-	mi := &file_node_calls_proto_msgTypes[23]
+	mi := &file_node_calls_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1869,7 @@ func (x *PaymentOutcome) String() string {
 func (*PaymentOutcome) ProtoMessage() {}
 
 func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[23]
+	mi := &file_node_calls_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1882,7 @@ func (x *PaymentOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcome.ProtoReflect.Descriptor instead.
 func (*PaymentOutcome) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{23}
+	return file_node_calls_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PaymentOutcome) GetPayment() *Payment {
@@ -1841,7 +1909,7 @@ type RecordValue struct {
 
 func (x *RecordValue) Reset() {
 	*x = RecordValue{}
-	mi := &file_node_calls_proto_msgTypes[24]
+	mi := &file_node_calls_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +1921,7 @@ func (x *RecordValue) String() string {
 func (*RecordValue) ProtoMessage() {}
 
 func (x *RecordValue) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[24]
+	mi := &file_node_calls_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1934,7 @@ func (x *RecordValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordValue.ProtoReflect.Descriptor instead.
 func (*RecordValue) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{24}
+	return file_node_calls_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecordValue) GetFound() bool {
@@ -1893,7 +1961,7 @@ type RecordPage struct {
 
 func (x *RecordPage) Reset() {
 	*x = RecordPage{}
-	mi := &file_node_calls_proto_msgTypes[25]
+	mi := &file_node_calls_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1973,7 @@ func (x *RecordPage) String() string {
 func (*RecordPage) ProtoMessage() {}
 
 func (x *RecordPage) ProtoReflect() protoreflect.Message {
-	mi := &file_node_calls_proto_msgTypes[25]
+	mi := &file_node_calls_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1986,7 @@ func (x *RecordPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordPage.ProtoReflect.Descriptor instead.
 func (*RecordPage) Descriptor() ([]byte, []int) {
-	return file_node_calls_proto_rawDescGZIP(), []int{25}
+	return file_node_calls_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecordPage) GetKeys() [][]byte {
@@ -1939,8 +2007,7 @@ var File_node_calls_proto protoreflect.FileDescriptor
 
 const file_node_calls_proto_rawDesc = "" +
 	"\n" +
-	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\xe9\n" +
-	"\n" +
+	"\x10node_calls.proto\x12\tkaquan.v1\x1a\rrecords.proto\"\xad\v\n" +
 	"\bNodeCall\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x10\n" +
 	"\x03num\x18\x02 \x01(\x04R\x03num\x12\x10\n" +
@@ -1969,7 +2036,8 @@ const file_node_calls_proto_rawDesc = "" +
 	"\fparty_create\x18< \x01(\v2\x1a.kaquan.v1.PartyCreateCallH\x00R\vpartyCreate\x126\n" +
 	"\ttoken_put\x18= \x01(\v2\x17.kaquan.v1.TokenPutCallH\x00R\btokenPut\x12N\n" +
 	"\x11acceptance_change\x18> \x01(\v2\x1f.kaquan.v1.AcceptanceChangeCallH\x00R\x10acceptanceChange\x12H\n" +
-	"\x0facceptance_copy\x18? \x01(\v2\x1d.kaquan.v1.AcceptanceCopyCallH\x00R\x0eacceptanceCopyB\x04\n" +
+	"\x0facceptance_copy\x18? \x01(\v2\x1d.kaquan.v1.AcceptanceCopyCallH\x00R\x0eacceptanceCopy\x12B\n" +
+	"\rnotify_secret\x18@ \x01(\v2\x1b.kaquan.v1.NotifySecretCallH\x00R\fnotifySecretB\x04\n" +
 	"\x02op\"e\n" +
 	"\x11AccountCreateCall\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\x04R\x05owner\x12(\n" +
@@ -2032,7 +2100,10 @@ const file_node_calls_proto_rawDesc = "" +
 	"\x06issuer\x18\x02 \x01(\x04R\x06issuer\x120\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x1a.kaquan.v1.AcceptanceStateR\x05state\"C\n" +
 	"\x12AcceptanceCopyCall\x12-\n" +
-	"\x06record\x18\x01 \x01(\v2\x15.kaquan.v1.AcceptanceR\x06record\"\xa3\x05\n" +
+	"\x06record\x18\x01 \x01(\v2\x15.kaquan.v1.AcceptanceR\x06record\"F\n" +
+	"\x10NotifySecretCall\x12\x1a\n" +
+	"\bmerchant\x18\x01 \x01(\x04R\bmerchant\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\fR\x06secret\"\xa3\x05\n" +
 	"\tNodeReply\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x126\n" +
@@ -2080,7 +2151,7 @@ func file_node_calls_proto_rawDescGZIP() []byte {
 	return file_node_calls_proto_rawDescData
 }
 
-var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_node_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_node_calls_proto_goTypes = []any{
 	(*NodeCall)(nil),             // 0: kaquan.v1.NodeCall
 	(*AccountCreateCall)(nil),    // 1: kaquan.v1.AccountCreateCall
@@ -2103,24 +2174,25 @@ var file_node_calls_proto_goTypes = []any{
 	(*TokenPutCall)(nil),         // 18: kaquan.v1.TokenPutCall
 	(*AcceptanceChangeCall)(nil), // 19: kaquan.v1.AcceptanceChangeCall
 	(*AcceptanceCopyCall)(nil),   // 20: kaquan.v1.AcceptanceCopyCall
-	(*NodeReply)(nil),            // 21: kaquan.v1.NodeReply
-	(*AccountSnapshot)(nil),      // 22: kaquan.v1.AccountSnapshot
-	(*PaymentOutcome)(nil),       // 23: kaquan.v1.PaymentOutcome
-	(*RecordValue)(nil),          // 24: kaquan.v1.RecordValue
-	(*RecordPage)(nil),           // 25: kaquan.v1.RecordPage
-	(PartyKind)(0),               // 26: kaquan.v1.PartyKind
-	(AccountStatus)(0),           // 27: kaquan.v1.AccountStatus
-	(*Template)(nil),             // 28: kaquan.v1.Template
-	(*TokenRecord)(nil),          // 29: kaquan.v1.TokenRecord
-	(AcceptanceState)(0),         // 30: kaquan.v1.AcceptanceState
-	(*Acceptance)(nil),           // 31: kaquan.v1.Acceptance
-	(CardReason)(0),              // 32: kaquan.v1.CardReason
-	(*Account)(nil),              // 33: kaquan.v1.Account
-	(*LedgerEntry)(nil),          // 34: kaquan.v1.LedgerEntry
-	(*PaymentCode)(nil),          // 35: kaquan.v1.PaymentCode
-	(*Card)(nil),                 // 36: kaquan.v1.Card
-	(*Party)(nil),                // 37: kaquan.v1.Party
-	(*Payment)(nil),              // 38: kaquan.v1.Payment
+	(*NotifySecretCall)(nil),     // 21: kaquan.v1.NotifySecretCall
+	(*NodeReply)(nil),            // 22: kaquan.v1.NodeReply
+	(*AccountSnapshot)(nil),      // 23: kaquan.v1.AccountSnapshot
+	(*PaymentOutcome)(nil),       // 24: kaquan.v1.PaymentOutcome
+	(*RecordValue)(nil),          // 25: kaquan.v1.RecordValue
+	(*RecordPage)(nil),           // 26: kaquan.v1.RecordPage
+	(PartyKind)(0),               // 27: kaquan.v1.PartyKind
+	(AccountStatus)(0),           // 28: kaquan.v1.AccountStatus
+	(*Template)(nil),             // 29: kaquan.v1.Template
+	(*TokenRecord)(nil),          // 30: kaquan.v1.TokenRecord
+	(AcceptanceState)(0),         // 31: kaquan.v1.AcceptanceState
+	(*Acceptance)(nil),           // 32: kaquan.v1.Acceptance
+	(CardReason)(0),              // 33: kaquan.v1.CardReason
+	(*Account)(nil),              // 34: kaquan.v1.Account
+	(*LedgerEntry)(nil),          // 35: kaquan.v1.LedgerEntry
+	(*PaymentCode)(nil),          // 36: kaquan.v1.PaymentCode
+	(*Card)(nil),                 // 37: kaquan.v1.Card
+	(*Party)(nil),                // 38: kaquan.v1.Party
+	(*Payment)(nil),              // 39: kaquan.v1.Payment
 }
 var file_node_calls_proto_depIdxs = []int32{
 	1,  // 0: kaquan.v1.NodeCall.account_create:type_name -> kaquan.v1.AccountCreateCall
@@ -2143,32 +2215,33 @@ var file_node_calls_proto_depIdxs = []int32{
 	18, // 17: kaquan.v1.NodeCall.token_put:type_name -> kaquan.v1.TokenPutCall
 	19, // 18: kaquan.v1.NodeCall.acceptance_change:type_name -> kaquan.v1.AcceptanceChangeCall
 	20, // 19: kaquan.v1.NodeCall.acceptance_copy:type_name -> kaquan.v1.AcceptanceCopyCall
-	26, // 20: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	27, // 21: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
-	28, // 22: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
-	26, // 23: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
-	29, // 24: kaquan.v1.TokenPutCall.record:type_name -> kaquan.v1.TokenRecord
-	30, // 25: kaquan.v1.AcceptanceChangeCall.state:type_name -> kaquan.v1.AcceptanceState
-	31, // 26: kaquan.v1.AcceptanceCopyCall.record:type_name -> kaquan.v1.Acceptance
-	32, // 27: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
-	33, // 28: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
-	34, // 29: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
-	22, // 30: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
-	35, // 31: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
-	36, // 32: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
-	23, // 33: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
-	28, // 34: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
-	37, // 35: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
-	24, // 36: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
-	25, // 37: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
-	31, // 38: kaquan.v1.NodeReply.acceptance:type_name -> kaquan.v1.Acceptance
-	33, // 39: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
-	38, // 40: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	21, // 20: kaquan.v1.NodeCall.notify_secret:type_name -> kaquan.v1.NotifySecretCall
+	27, // 21: kaquan.v1.AccountCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	28, // 22: kaquan.v1.AccountSetStatusCall.status:type_name -> kaquan.v1.AccountStatus
+	29, // 23: kaquan.v1.TemplateCreateCall.template:type_name -> kaquan.v1.Template
+	27, // 24: kaquan.v1.PartyCreateCall.kind:type_name -> kaquan.v1.PartyKind
+	30, // 25: kaquan.v1.TokenPutCall.record:type_name -> kaquan.v1.TokenRecord
+	31, // 26: kaquan.v1.AcceptanceChangeCall.state:type_name -> kaquan.v1.AcceptanceState
+	32, // 27: kaquan.v1.AcceptanceCopyCall.record:type_name -> kaquan.v1.Acceptance
+	33, // 28: kaquan.v1.NodeReply.card_reason:type_name -> kaquan.v1.CardReason
+	34, // 29: kaquan.v1.NodeReply.account:type_name -> kaquan.v1.Account
+	35, // 30: kaquan.v1.NodeReply.entry:type_name -> kaquan.v1.LedgerEntry
+	23, // 31: kaquan.v1.NodeReply.snapshot:type_name -> kaquan.v1.AccountSnapshot
+	36, // 32: kaquan.v1.NodeReply.payment_code:type_name -> kaquan.v1.PaymentCode
+	37, // 33: kaquan.v1.NodeReply.card:type_name -> kaquan.v1.Card
+	24, // 34: kaquan.v1.NodeReply.outcome:type_name -> kaquan.v1.PaymentOutcome
+	29, // 35: kaquan.v1.NodeReply.template:type_name -> kaquan.v1.Template
+	38, // 36: kaquan.v1.NodeReply.party:type_name -> kaquan.v1.Party
+	25, // 37: kaquan.v1.NodeReply.value:type_name -> kaquan.v1.RecordValue
+	26, // 38: kaquan.v1.NodeReply.page:type_name -> kaquan.v1.RecordPage
+	32, // 39: kaquan.v1.NodeReply.acceptance:type_name -> kaquan.v1.Acceptance
+	34, // 40: kaquan.v1.AccountSnapshot.account:type_name -> kaquan.v1.Account
+	39, // 41: kaquan.v1.PaymentOutcome.payment:type_name -> kaquan.v1.Payment
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_node_calls_proto_init() }
@@ -2198,8 +2271,9 @@ func file_node_calls_proto_init() {
 		(*NodeCall_TokenPut)(nil),
 		(*NodeCall_AcceptanceChange)(nil),
 		(*NodeCall_AcceptanceCopy)(nil),
+		(*NodeCall_NotifySecret)(nil),
 	}
-	file_node_calls_proto_msgTypes[21].OneofWrappers = []any{
+	file_node_calls_proto_msgTypes[22].OneofWrappers = []any{
 		(*NodeReply_Account)(nil),
 		(*NodeReply_Entry)(nil),
 		(*NodeReply_Snapshot)(nil),
@@ -2218,7 +2292,7 @@ func file_node_calls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_calls_proto_rawDesc), len(file_node_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
