@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 	"google.golang.org/protobuf/proto"
@@ -36,8 +37,11 @@ type AuditReport struct {
 	Rewards       map[string]int `json:"rewards"`         // by state
 	Acceptances   int            `json:"acceptances"`     // merchants' acceptances of other merchants' cards, granted or revoked
 	PaymentCodes  int            `json:"payment_codes"`   // code records kept: unexpired, or within their grace period
-	ProblemCount  int            `json:"problem_count"`
-	Problems      []string       `json:"problems"`
+	// RefusedTransfers counts transfer index values that record a refusal (a fence among them)
+	// instead of an entry: the account answered that transfer and holds no entry of it.
+	RefusedTransfers int      `json:"refused_transfers"`
+	ProblemCount     int      `json:"problem_count"`
+	Problems         []string `json:"problems"`
 }
 
 // OK reports whether every invariant held.
@@ -55,10 +59,31 @@ func (r *AuditReport) String() string {
 	if !r.OK() {
 		verdict = fmt.Sprintf("FAILED (%d problems)", r.ProblemCount)
 	}
-	return fmt.Sprintf("audit %s: %d accounts, %d ledger entries, %d templates, cards %v, payments %v; "+
+	return fmt.Sprintf("audit %s: %s", verdict, r.counts())
+}
+
+// counts is the report's text without its verdict.
+func (r *AuditReport) counts() string {
+	s := fmt.Sprintf("%d accounts, %d ledger entries, %d templates, cards %v, payments %v; "+
 		"deposits %d - withdrawals %d = balances %d + in flight %d; %d wallet entries, %d gifts, %d offers, %d pool entries, rewards %v",
-		verdict, r.Accounts, r.LedgerEntries, r.Templates, r.Cards, r.Payments, r.Deposits, r.Withdrawals, r.Balances, r.InFlight,
+		r.Accounts, r.LedgerEntries, r.Templates, r.Cards, r.Payments, r.Deposits, r.Withdrawals, r.Balances, r.InFlight,
 		r.WalletEntries, r.Gifts, r.GiftOffers, r.PoolEntries, r.Rewards)
+	if r.RefusedTransfers > 0 { // (absent before refusals were recorded: the line stays as it was)
+		s += fmt.Sprintf(", %d refused transfers", r.RefusedTransfers)
+	}
+	return s
+}
+
+func newAuditReport() *AuditReport {
+	return &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
+}
+
+// conservation checks that the money that came in and has not left is in the balances or held
+// by payments under way.
+func (r *AuditReport) conservation() {
+	if r.Deposits-r.Withdrawals != r.Balances+r.InFlight {
+		r.problem("conservation: deposits %d - withdrawals %d != balances %d + in flight %d", r.Deposits, r.Withdrawals, r.Balances, r.InFlight)
+	}
 }
 
 // Audit checks, on one consistent snapshot: conservation (deposits - withdrawals = balances + money
@@ -66,28 +91,41 @@ func (r *AuditReport) String() string {
 // its payment, stock never oversold, every card against the payment that used or holds it, and
 // ownership: every card in exactly one wallet, its gift library a chain ending with its owner; and
 // consent: every card used or held by a payment at a merchant other than its issuer has that
-// merchant's acceptance of the issuer on record (granted then, perhaps revoked since).
+// merchant's acceptance of the issuer on record (granted then, perhaps revoked since). A transfer
+// index value that records a refusal (or a fence) instead of an entry is counted, not an error.
 func (e *Engine) Audit(ctx context.Context) (*AuditReport, error) {
 	end, err := e.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer end()
-	r := &AuditReport{Cards: map[string]int{}, Payments: map[string]int{}, Rewards: map[string]int{}}
-	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx}
+	var r *AuditReport
 	err = e.store.View(func(s *persistence.Snapshot) error {
-		for _, step := range []func(*persistence.Snapshot) error{a.accounts, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards, a.acceptances, a.paymentCodes} {
-			if err := step(s); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		r, err = auditSnapshot(ctx, s, nil)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if r.Deposits-r.Withdrawals != r.Balances+r.InFlight {
-		r.problem("conservation: deposits %d - withdrawals %d != balances %d + in flight %d", r.Deposits, r.Withdrawals, r.Balances, r.InFlight)
+	r.conservation()
+	return r, nil
+}
+
+// auditSnapshot runs every check of one node's records on its snapshot s. On a cluster node, c
+// holds every node's snapshot: what a record names elsewhere is read on the node of its slot, and
+// every entity is checked to be on the node that owns it (nil: a single node, which owns all).
+func auditSnapshot(ctx context.Context, s *persistence.Snapshot, c *clusterView) (*AuditReport, error) {
+	r := newAuditReport()
+	a := &auditor{r: r, missing: map[string]bool{}, ctx: ctx, cluster: c}
+	steps := []func(*persistence.Snapshot) error{a.accounts, a.transferIndexes, a.payments, a.templates, a.cards, a.pools, a.wallets, a.giftIndexes, a.rewards, a.acceptances, a.paymentCodes}
+	if c != nil {
+		steps = append(steps, a.parties)
+	}
+	for _, step := range steps {
+		if err := step(s); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -99,6 +137,7 @@ type auditor struct {
 	missing map[string]bool // payments with entries but no record, reported once each (only ever a problem's worth)
 	ctx     context.Context // a canceled audit stops (one of 10M cards takes minutes)
 	records int
+	cluster *clusterView // nil on a single node
 }
 
 // scan is the snapshot's Scan, stopping with the context's error once it is canceled.
@@ -121,6 +160,7 @@ func (a *auditor) accounts(s *persistence.Snapshot) error {
 			return false, fmt.Errorf("account %x: %w", k, err)
 		}
 		a.r.Accounts++
+		a.placed("account", acc.Id, a.slots().OfAccount(acc.Id))
 		return true, a.ledger(s, acc.Id)
 	})
 }
@@ -140,16 +180,52 @@ func (a *auditor) ledger(s *persistence.Snapshot, account uint64) error {
 			a.r.problem("account %d entry %d: seq/balance %d/%d, ledger says %d/%d", account, en.Seq, en.Seq, en.BalanceAfter, seq, balance)
 			seq, balance = en.Seq, en.BalanceAfter
 		}
-		ok, err := s.Has(persistence.TransferKey(account, en.Transfer))
-		if err != nil {
+		if err := a.indexed(s, account, en); err != nil {
 			return false, err
-		}
-		if !ok {
-			a.r.problem("account %d entry %d: transfer %q not indexed", account, en.Seq, en.Transfer)
 		}
 		return true, a.entry(s, en)
 	})
 	a.r.Balances += balance
+	return err
+}
+
+// indexed checks that entry en of account's ledger is what its transfer index names: not another entry (a second post of
+// one transfer), nor a refusal.
+func (a *auditor) indexed(s *persistence.Snapshot, account uint64, en *messages.LedgerEntry) error {
+	v, err := s.Get(persistence.TransferKey(account, en.Transfer))
+	if errors.Is(err, persistence.ErrNotFound) {
+		a.r.problem("account %d entry %d: transfer %q not indexed", account, en.Seq, en.Transfer)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("transfer %q of account %d: %w", en.Transfer, account, err)
+	}
+	seq, ok := persistence.ParseUint64(v)
+	switch {
+	case !ok:
+		a.r.problem("account %d entry %d: transfer %q is indexed as refused", account, en.Seq, en.Transfer)
+	case seq != en.Seq:
+		a.r.problem("account %d entry %d: transfer %q indexes entry %d (posted twice?)", account, en.Seq, en.Transfer, seq)
+	}
+	return nil
+}
+
+// transferIndexes counts the transfer index values that record a refusal rather than an entry,
+// and checks that the others are as many as the ledger entries: every entry names its own index
+// value (indexed), so none is left over that names no entry.
+func (a *auditor) transferIndexes(s *persistence.Snapshot) error {
+	entries := 0
+	err := a.scan(s, []byte{persistence.PrefixTransfer}, func(_, v []byte) (bool, error) {
+		if _, ok := persistence.ParseUint64(v); ok {
+			entries++
+		} else {
+			a.r.RefusedTransfers++
+		}
+		return true, nil
+	})
+	if err == nil && entries != a.r.LedgerEntries {
+		a.r.problem("%d transfer index entries name entries, for %d ledger entries", entries, a.r.LedgerEntries)
+	}
 	return err
 }
 
@@ -160,6 +236,7 @@ func (a *auditor) templates(s *persistence.Snapshot) error {
 			return false, fmt.Errorf("template %x: %w", k, err)
 		}
 		a.r.Templates++
+		a.placed("template", t.Id, a.slots().OfTemplate(t.Id))
 		if t.Issued > t.StockTotal {
 			a.r.problem("template %d: %d cards issued from a stock of %d", t.Id, t.Issued, t.StockTotal)
 		}
@@ -180,10 +257,11 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 			return false, fmt.Errorf("card %x: %w", k, err)
 		}
 		a.r.Cards[shortState(c.State.String())]++
+		a.placed("card", c.Id, a.slots().OfCard(c.Id))
 		var p *messages.Payment // the payment that used or holds the card, read only for those states
 		if c.Payment != "" && (c.State == messages.CardState_CARD_STATE_USED || c.State == messages.CardState_CARD_STATE_RESERVED) {
 			var err error
-			if p, err = paymentOf(s, c.Payment); err != nil {
+			if p, err = paymentOf(a.ofPayment(s, c.Payment), c.Payment); err != nil {
 				return false, err
 			}
 		}
@@ -196,11 +274,11 @@ func (a *auditor) cards(s *persistence.Snapshot) error {
 				break
 			}
 			if p == nil || p.CardId != c.Id || p.State != messages.PaymentState_PAYMENT_STATE_COMPLETED {
-				a.r.problem("card %d USED without its completed payment %q", c.Id, c.Payment)
+				a.r.problem("card %d USED without its completed payment %q%s", c.Id, c.Payment, a.paymentState(p, c.Payment, c.Id))
 			}
 		case messages.CardState_CARD_STATE_RESERVED:
 			if p != nil && p.State != messages.PaymentState_PAYMENT_STATE_STARTED {
-				a.r.problem("card %d RESERVED by payment %q in state %s", c.Id, c.Payment, p.State)
+				a.r.problem("card %d RESERVED by payment %q in state %s%s", c.Id, c.Payment, p.State, a.onNode(a.slotOfPayment(c.Payment)))
 			}
 		}
 		if err := a.consent(s, c, p); err != nil {
@@ -313,14 +391,14 @@ func (a *auditor) rewards(s *persistence.Snapshot) error {
 		}
 		a.r.Rewards[shortState(r.State.String())]++
 		used := &messages.Card{}
-		if err := s.GetProto(persistence.CardKey(r.CardId), used); err != nil || used.SharedBy != r.Sharer {
+		if err := a.ofCard(s, r.CardId).GetProto(persistence.CardKey(r.CardId), used); err != nil || used.SharedBy != r.Sharer {
 			a.r.problem("reward %s of %d: the used card %d did not come from their pool", r.UseId, r.Sharer, r.CardId)
 		} else if used.RewardUse != "" && used.RewardUse != r.UseId { // (data before reward_use lacks it)
 			a.r.problem("reward %s: card %d earned its reward by use %s", r.UseId, r.CardId, used.RewardUse)
 		}
 		granted := func(id uint64, who string) {
 			c := &messages.Card{}
-			if err := s.GetProto(persistence.CardKey(id), c); err != nil || c.TemplateId != r.RewardTemplate {
+			if err := a.ofCard(s, id).GetProto(persistence.CardKey(id), c); err != nil || c.TemplateId != r.RewardTemplate {
 				a.r.problem("reward %s: the %s's card %d is missing or of another template", r.UseId, who, id)
 			}
 		}
@@ -363,31 +441,72 @@ func (e *Engine) CheckAcks(ctx context.Context, r *AuditReport, keys []string) e
 		return err
 	}
 	defer end()
+	return checkAcks(ctx, r.problem, keys, recordHomes{readers: []recordReader{e.store}})
+}
+
+// problemFunc records a problem.
+type problemFunc func(f string, a ...any)
+
+// recordReader reads one record: a store, or a snapshot of one.
+type recordReader interface {
+	GetProto(key []byte, m proto.Message) error
+}
+
+// recordHomes reads each record where it lives: on a single node in its one reader; in a cluster
+// on the node that owns the record's slot (readers by node ordinal).
+type recordHomes struct {
+	layout  slot.Layout // of a cluster; unused on a single node
+	readers []recordReader
+}
+
+func (h recordHomes) at(s uint32) recordReader {
+	if len(h.readers) == 1 {
+		return h.readers[0]
+	}
+	return h.readers[h.layout.NodeOf(s)]
+}
+
+// ofPayment reads payment key's records; false for a key that names no merchant, in a cluster.
+func (h recordHomes) ofPayment(key string) (recordReader, bool) {
+	s, ok := h.layout.OfPayment(key)
+	if len(h.readers) == 1 {
+		return h.readers[0], true
+	}
+	return h.at(s), ok
+}
+
+// checkAcks reports every acknowledgement among keys that does not hold, reading each where h says.
+func checkAcks(ctx context.Context, report problemFunc, keys []string, h recordHomes) error {
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if strings.HasPrefix(k, giftAckPrefix) {
-			if err := e.checkGiftAck(r, k); err != nil {
+			if err := checkGiftAck(report, k, h); err != nil {
 				return err
 			}
 			continue
 		}
 		if strings.HasPrefix(k, claimAckPrefix) || strings.HasPrefix(k, rewardAckPrefix) {
-			if err := e.checkPoolAck(r, k); err != nil {
+			if err := checkPoolAck(report, k, h); err != nil {
 				return err
 			}
 			continue
 		}
+		at, ok := h.ofPayment(k)
+		if !ok {
+			report("acknowledged payment %s names no merchant: no node holds it", k)
+			continue
+		}
 		p := &messages.Payment{}
-		err := e.store.GetProto(persistence.PaymentKey(k), p)
+		err := at.GetProto(persistence.PaymentKey(k), p)
 		switch {
 		case err == persistence.ErrNotFound:
-			r.problem("acknowledged payment %s does not exist", k)
+			report("acknowledged payment %s does not exist", k)
 		case err != nil:
 			return err
 		case p.State != messages.PaymentState_PAYMENT_STATE_COMPLETED && p.State != messages.PaymentState_PAYMENT_STATE_REFUNDED:
-			r.problem("acknowledged payment %s is %s", k, p.State)
+			report("acknowledged payment %s is %s", k, p.State)
 		}
 	}
 	return nil
@@ -401,22 +520,22 @@ func GiftAck(card uint64, seq uint32, to uint64) string {
 	return fmt.Sprintf("%s%d:%d:%d", giftAckPrefix, card, seq, to)
 }
 
-func (e *Engine) checkGiftAck(r *AuditReport, line string) error {
+func checkGiftAck(report problemFunc, line string, h recordHomes) error {
 	var card, to uint64
 	var seq uint32
 	if _, err := fmt.Sscanf(line, giftAckPrefix+"%d:%d:%d", &card, &seq, &to); err != nil {
-		r.problem("ack %q: %v", line, err)
+		report("ack %q: %v", line, err)
 		return nil
 	}
 	rec := &messages.GiftRecord{}
-	err := e.store.GetProto(persistence.GiftKey(card, seq), rec)
+	err := h.at(h.layout.OfCard(card)).GetProto(persistence.GiftKey(card, seq), rec)
 	switch {
 	case err == persistence.ErrNotFound:
-		r.problem("acknowledged gift %d of card %d is not in its library", seq, card)
+		report("acknowledged gift %d of card %d is not in its library", seq, card)
 	case err != nil:
 		return err
 	case rec.To != to:
-		r.problem("acknowledged gift %d of card %d went to %d, library says %d", seq, card, to, rec.To)
+		report("acknowledged gift %d of card %d went to %d, library says %d", seq, card, to, rec.To)
 	}
 	return nil
 }
@@ -438,22 +557,22 @@ func RewardAck(sharer uint64, useID string) string {
 	return fmt.Sprintf("%s%d:%s", rewardAckPrefix, sharer, useID)
 }
 
-func (e *Engine) checkPoolAck(r *AuditReport, line string) error {
+func checkPoolAck(report problemFunc, line string, h recordHomes) error {
 	if rest, ok := strings.CutPrefix(line, claimAckPrefix); ok {
 		var card, claimer uint64
 		if _, err := fmt.Sscanf(rest, "%d:%d", &card, &claimer); err != nil {
-			r.problem("ack %q: %v", line, err)
+			report("ack %q: %v", line, err)
 			return nil
 		}
 		c := &messages.Card{}
-		err := e.store.GetProto(persistence.CardKey(card), c)
+		err := h.at(h.layout.OfCard(card)).GetProto(persistence.CardKey(card), c)
 		switch {
 		case err == persistence.ErrNotFound:
-			r.problem("acknowledged claim of card %d: no such card", card)
+			report("acknowledged claim of card %d: no such card", card)
 		case err != nil:
 			return err
 		case c.SharedBy == 0 || (c.OwnerId != claimer && c.GiftCount == 0):
-			r.problem("acknowledged claim of card %d by %d: the card is %d's, shared by %d", card, claimer, c.OwnerId, c.SharedBy)
+			report("acknowledged claim of card %d by %d: the card is %d's, shared by %d", card, claimer, c.OwnerId, c.SharedBy)
 		}
 		return nil
 	}
@@ -461,18 +580,18 @@ func (e *Engine) checkPoolAck(r *AuditReport, line string) error {
 	sharerText, useID, ok := strings.Cut(rest, ":")
 	sharer, err := strconv.ParseUint(sharerText, 10, 64)
 	if !ok || err != nil {
-		r.problem("ack %q: malformed", line)
+		report("ack %q: malformed", line)
 		return nil
 	}
 	rw := &messages.Reward{}
-	err = e.store.GetProto(persistence.RewardKey(sharer, useID), rw)
+	err = h.at(h.layout.OfUser(sharer)).GetProto(persistence.RewardKey(sharer, useID), rw)
 	switch {
 	case err == persistence.ErrNotFound:
-		r.problem("acknowledged reward %s of %d does not exist", useID, sharer)
+		report("acknowledged reward %s of %d does not exist", useID, sharer)
 	case err != nil:
 		return err
 	case rw.State == messages.RewardState_REWARD_STATE_PENDING:
-		r.problem("acknowledged reward %s of %d is still pending", useID, sharer)
+		report("acknowledged reward %s of %d is still pending", useID, sharer)
 	}
 	return nil
 }

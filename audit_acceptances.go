@@ -22,6 +22,7 @@ func (a *auditor) acceptances(s *persistence.Snapshot) error {
 		}
 		a.r.Acceptances++
 		acceptor, issuer, ok := persistence.AcceptanceOfKey(k)
+		a.placed("acceptance by merchant", acceptor, a.slots().OfParty(acceptor))
 		switch {
 		case !ok || acceptor != rec.Acceptor || issuer != rec.Issuer:
 			a.r.problem("acceptance key %x holds the acceptance of %d by %d", k, rec.Issuer, rec.Acceptor)
@@ -53,7 +54,7 @@ func (a *auditor) consent(s *persistence.Snapshot, c *messages.Card, p *messages
 	if p == nil || p.CardId != c.Id || p.MerchantId == c.MerchantId {
 		return nil
 	}
-	err := s.GetProto(persistence.AcceptanceKey(p.MerchantId, c.MerchantId), &messages.Acceptance{})
+	err := a.ofParty(s, p.MerchantId).GetProto(persistence.AcceptanceKey(p.MerchantId, c.MerchantId), &messages.Acceptance{})
 	if errors.Is(err, persistence.ErrNotFound) {
 		a.r.problem("card %d of merchant %d taken by payment %q at merchant %d, which never accepted its cards", c.Id, c.MerchantId, p.Key, p.MerchantId)
 		return nil
@@ -64,7 +65,7 @@ func (a *auditor) consent(s *persistence.Snapshot, c *messages.Card, p *messages
 // isMerchant reports a problem when party id is not a stored merchant.
 func (a *auditor) isMerchant(s *persistence.Snapshot, id uint64, what string) error {
 	party := &messages.Party{}
-	err := s.GetProto(persistence.PartyKey(id), party)
+	err := a.ofParty(s, id).GetProto(persistence.PartyKey(id), party)
 	if errors.Is(err, persistence.ErrNotFound) {
 		a.r.problem("%s names party %d, which does not exist", what, id)
 		return nil

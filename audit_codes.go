@@ -22,6 +22,9 @@ func (a *auditor) paymentCodes(s *persistence.Snapshot) error {
 			return false, fmt.Errorf("payment code %q: %w", k[1:], err)
 		}
 		a.r.PaymentCodes++
+		if sl, ok := a.slots().SlotOfPaymentCode(pc.Code); ok {
+			a.placed("payment code of account", pc.AccountId, sl)
+		}
 		indexed, err := s.Has(persistence.CodeExpiryKey(pc.ExpiresAt, pc.Code))
 		if err != nil {
 			return false, err
@@ -35,7 +38,7 @@ func (a *auditor) paymentCodes(s *persistence.Snapshot) error {
 		// The payment may hold another code: a crash after this code's use and before the payment's
 		// first record leaves the key free (nothing moved), and a retry with a new code takes it.
 		// A payment that holds this code must hold its account too.
-		p, err := paymentOf(s, pc.UsedBy)
+		p, err := paymentOf(a.ofPayment(s, pc.UsedBy), pc.UsedBy)
 		if err == nil && p != nil && p.Code == pc.Code && p.PayerAccount != pc.AccountId {
 			a.r.problem("payment code %s of account %d was used by payment %s, which names account %d", pc.Code, pc.AccountId, p.Key, p.PayerAccount)
 		}

@@ -115,3 +115,45 @@ func TestAudit_StopsWhenCanceled(t *testing.T) {
 		t.Fatalf("canceled audit: %v, want context.Canceled", err)
 	}
 }
+
+// TestAudit_RefusedTransfers: a transfer index value that is not a ledger seq records a refusal
+// (or a recovery's fence): no entry. The audit counts it and passes; a refusal where the account
+// holds the transfer's entry is a problem.
+func TestAudit_RefusedTransfers(t *testing.T) {
+	refusal := []byte{byte(messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED)}
+	for _, tc := range []struct {
+		name     string
+		transfer string // of the payer's account, indexed as refused
+		want     []string
+	}{
+		{"Fence", "rev:", nil},
+		{"OverAnEntry", "pay:", []string{"transfer \"pay:1/k1\" is indexed as refused", "transfer pay:1/k1 misses a leg"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := mustOpenAt(t, dir)
+			w := mustWorld(t, e, 1, 10_000, 10)
+			o := payOnce(t, e, w, w.users[0], 3000, "k1")
+			if r := mustAudit(t, e); r.RefusedTransfers != 0 {
+				t.Fatalf("refused transfers before: %d", r.RefusedTransfers)
+			}
+			e = reopenWith(t, dir, e, persistence.Entry{Key: persistence.TransferKey(o.Payment.PayerAccount, tc.transfer+o.Payment.Key), Value: refusal})
+			r, err := e.Audit(ctxTimeout(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.RefusedTransfers != 1 || !strings.Contains(r.String(), "1 refused transfers") {
+				t.Errorf("refused transfers %d: %s", r.RefusedTransfers, r)
+			}
+			all := strings.Join(r.Problems, "\n")
+			if len(tc.want) == 0 && !r.OK() {
+				t.Fatalf("a fence failed the audit: %q", r.Problems)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no problem %q in %q", w, r.Problems)
+				}
+			}
+		})
+	}
+}

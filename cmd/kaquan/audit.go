@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -17,21 +18,40 @@ var errAuditFailed = errors.New("audit failed")
 // acksMax bounds the acknowledged payments one audit checks.
 const acksMax = 10_000_000
 
+// dataFolders is a repeatable --data.
+type dataFolders []string
+
+func (d *dataFolders) String() string { return strings.Join(*d, ",") }
+
+func (d *dataFolders) Set(v string) error {
+	*d = append(*d, v)
+	return nil
+}
+
 func (m Main) audit(ctx context.Context, args []string) error {
 	fs := m.newFlags("audit")
-	data := fs.String("data", "kaquan-data", "data folder")
+	var folders dataFolders
+	fs.Var(&folders, "data", "data folder (default kaquan-data); given once per node, the folders of every node of one cluster, audited together")
 	acks := fs.String("expect-acks", "", "file of acknowledgements, one per line, that must hold: payment keys (complete), gift:CARD:SEQ:TO, claim:CARD:CLAIMER, reward:SHARER:USE (as bench --ack-log writes them)")
 	asJSON := fs.Bool("json", false, "print the report as one JSON line")
 	verbose := fs.Bool("v", false, "log engine activity")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, err := os.Stat(*data); err != nil {
-		return fmt.Errorf("data folder: %w", err)
+	if len(folders) == 0 {
+		folders = dataFolders{"kaquan-data"}
+	}
+	for _, dir := range folders {
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("data folder: %w", err)
+		}
+	}
+	if len(folders) > 1 {
+		return m.auditCluster(ctx, folders, *acks, *asJSON, m.logger(*verbose))
 	}
 	opts := kaquan.DefaultOptions()
 	opts.Logger = m.logger(*verbose)
-	e, r, err := openAudited(ctx, *data, opts)
+	e, r, err := openAudited(ctx, folders[0], opts)
 	if err != nil {
 		return err
 	}
@@ -58,6 +78,53 @@ func (m Main) audit(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stdout, r)
 		if *acks != "" {
 			fmt.Fprintf(m.Stdout, "acknowledged payments checked: %d\n", checked)
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintln(m.Stdout, "problem:", p)
+		}
+	}
+	if !r.OK() {
+		return fmt.Errorf("%w: %d problems", errAuditFailed, r.ProblemCount)
+	}
+	return nil
+}
+
+// auditCluster audits the folders of every node of a cluster together (kaquan.AuditCluster).
+// It opens no engine, so it resumes no interrupted payment: one left is a problem, as one that a
+// single node's recovery left is.
+func (m Main) auditCluster(ctx context.Context, folders []string, acks string, asJSON bool, logger *slog.Logger) error {
+	var keys []string
+	if acks != "" {
+		var err error
+		if keys, err = readAcks(acks); err != nil {
+			return err
+		}
+	}
+	r, err := kaquan.AuditCluster(ctx, folders, keys, logger)
+	if err != nil {
+		return err
+	}
+	if r.InFlightCount > 0 {
+		p := fmt.Sprintf("%d payments half-done: the audit resumes none (each node resumes its own, with its peers); start the cluster, let it finish them, then audit again", r.InFlightCount)
+		r.ProblemCount++
+		r.Problems = append(r.Problems, p)
+		r.Cluster.ProblemCount++
+		r.Cluster.Problems = append(r.Cluster.Problems, p)
+	}
+	if asJSON {
+		b, _ := json.Marshal(struct {
+			*kaquan.ClusterAuditReport
+			AcksChecked int  `json:"acks_checked"`
+			OK          bool `json:"ok"`
+		}{r, len(keys), r.OK()})
+		fmt.Fprintln(m.Stdout, string(b))
+	} else {
+		for _, n := range r.Cluster.Nodes {
+			fmt.Fprintf(m.Stdout, "node %d (%s): %s\n", n.Node, n.Data, n.AuditReport)
+		}
+		fmt.Fprintln(m.Stdout, r)
+		if acks != "" {
+			fmt.Fprintf(m.Stdout, "acknowledged payments checked: %d\n", len(keys))
 		}
 		for _, p := range r.Problems {
 			fmt.Fprintln(m.Stdout, "problem:", p)
