@@ -19,7 +19,7 @@ const childEnv = "KAQUAN_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(Main{Stdout: os.Stdout, Stderr: os.Stderr}.Run(context.Background(), os.Args[1:]))
+		os.Exit(runProcess(os.Args[1:])) // as main: SIGTERM stops it gracefully
 	}
 	os.Exit(m.Run())
 }

@@ -15,13 +15,15 @@ import (
 	"time"
 )
 
-func main() {
+func main() { os.Exit(runProcess(os.Args[1:])) }
+
+// runProcess runs the command line as this process: on stdout and stderr, stopped gracefully by
+// SIGINT or SIGTERM. It returns the exit code.
+func runProcess(args []string) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	go func() { <-ctx.Done(); cancel() }() // the first signal stops gracefully; a second ends the process
-	code := Main{Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, os.Args[1:])
-	cancel()
-	os.Exit(code)
+	return Main{Stdout: os.Stdout, Stderr: os.Stderr}.Run(ctx, args)
 }
 
 // Main is the command line, testable without a process.
@@ -55,6 +57,8 @@ func (m Main) Run(ctx context.Context, args []string) int {
 		err = m.bench(ctx, args[1:])
 	case "serve":
 		err = m.serve(ctx, args[1:])
+	case "cluster":
+		err = m.cluster(ctx, args[1:])
 	case "backup":
 		err = m.backup(ctx, args[1:])
 	case "restore":
@@ -92,6 +96,10 @@ Usage:
   kaquan audit --data DIR [--expect-acks F] check conservation, ledgers, cards, payments
   kaquan bench --data DIR [flags]           load-test payments, gifts or pools
   kaquan serve [--data DIR] [--listen ADDR] the network service (gRPC, gRPC-Web, JSON) on one port
+               [--node I --cluster HOST:PORT,... [--slots 64]]
+                                            as node I of a cluster (node-to-node addresses in order)
+  kaquan cluster up --nodes N [--data DIR] [--listen ADDR]
+                                            N cluster nodes on this machine, in the foreground
   kaquan backup --out FILE [--data DIR | --server URL --token T]
                                             a consistent snapshot of a data folder or a running server
   kaquan restore --data DIR --from FILE     a data folder from a backup, then its audit

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kaquan/kaquan"
@@ -31,8 +34,14 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	backupTimeout := fs.Duration("backup-timeout", server.DefaultOptions().BackupTimeout, "how long one backup (GET /admin/backup) may take")
 	verbose := fs.Bool("v", false, "log engine activity")
 	gc := addGCFlags(fs)
+	cf := addClusterFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	cluster, err := cf.options(fs)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return errUsage
 	}
 	if err := gc.apply(); err != nil {
 		fmt.Fprintln(m.Stderr, err)
@@ -49,8 +58,11 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	}
 	log := m.logger(*verbose)
 	opts := kaquan.DefaultOptions()
-	opts.Durability, opts.Logger = d, log
+	opts.Durability, opts.Logger, opts.Cluster = d, log, cluster
 	e, err := kaquan.Open(*data, opts)
+	if errors.Is(err, kaquan.ErrClusterLayout) {
+		return fmt.Errorf("open %s: %w (a folder keeps the node, node count and slot count it was created with)", *data, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -80,12 +92,83 @@ func (m Main) serve(ctx context.Context, args []string) error {
 	} else if !isLoopback(ln.Addr()) {
 		log.Warn("/metrics is served on the API port, which is not loopback: give --metrics-listen to serve it apart", "addr", ln.Addr().String())
 	}
-	log.Warn("kaquan serving", "addr", ln.Addr().String(), "metrics", servers[len(servers)-1].ln.Addr().String(), "data", *data, "durability", d, "tls", *tlsCert != "")
+	attrs := []any{"addr", ln.Addr().String(), "metrics", servers[len(servers)-1].ln.Addr().String(), "data", *data, "durability", d, "tls", *tlsCert != ""}
+	if cluster != nil {
+		attrs = append(attrs, "node", cluster.Node, "nodes", cluster.Nodes, "slots", cluster.Slots, "peer", cluster.Peers[cluster.Node])
+	}
+	log.Warn("kaquan serving", attrs...)
 	fmt.Fprintf(m.Stdout, "kaquan serving on %s\n", ln.Addr())
 	if *metricsListen != "" {
 		fmt.Fprintf(m.Stdout, "kaquan metrics on %s\n", servers[1].ln.Addr())
 	}
 	return serveUntil(ctx, servers, *shutdown, e)
+}
+
+// clusterFlags are serve's cluster flags: without --cluster the server is a single node.
+type clusterFlags struct {
+	peers, name      *string
+	node, slots      *int
+	healthPortOffset *int
+}
+
+func addClusterFlags(fs *flag.FlagSet) clusterFlags {
+	return clusterFlags{
+		peers: fs.String("cluster", "", "every node's node-to-node address, host:port,host:port,..., in ordinal order (the same list on every node); empty: a single node"),
+		node:  fs.Int("node", 0, "this node's ordinal in --cluster, 0..nodes-1 (with --cluster)"),
+		slots: fs.Int("slots", kaquan.ClusterSlotsDefault, fmt.Sprintf("the cluster's slots, a power of two in 1..%d, fixed when the cluster is created (with --cluster)", kaquan.ClusterSlotsMax)),
+		name:  fs.String("cluster-name", kaquan.ClusterNameDefault, "the cluster's name; nodes of other names are not members (with --cluster)"),
+		healthPortOffset: fs.Int("health-port-offset", kaquan.ClusterHealthPortOffsetDefault,
+			"a node's membership health port is its node-to-node port plus this (with --cluster)"),
+	}
+}
+
+// options are the engine's cluster options from the parsed flags (nil: a single node), or a usage
+// error naming the flag at fault.
+func (c clusterFlags) options(fs *flag.FlagSet) (*kaquan.ClusterOptions, error) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true }) // also those set from the environment
+	if *c.peers == "" {
+		for _, name := range []string{"node", "slots", "cluster-name", "health-port-offset"} {
+			if given[name] {
+				return nil, fmt.Errorf("--%s needs --cluster (the node-to-node address of every node)", name)
+			}
+		}
+		return nil, nil
+	}
+	if !given["node"] {
+		return nil, errors.New("--cluster needs --node (this node's ordinal in the list)")
+	}
+	peers := strings.Split(*c.peers, ",")
+	if len(peers) > kaquan.ClusterNodesMax {
+		return nil, fmt.Errorf("--cluster lists %d nodes; at most %d", len(peers), kaquan.ClusterNodesMax)
+	}
+	seen := map[string]int{}
+	for i, p := range peers {
+		host, port, err := net.SplitHostPort(p)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("--cluster: address %d %q: want host:port", i, p)
+		}
+		if j, ok := seen[p]; ok {
+			return nil, fmt.Errorf("--cluster: address %d %q is also address %d", i, p, j)
+		}
+		seen[p] = i
+	}
+	if *c.node < 0 || *c.node >= len(peers) {
+		return nil, fmt.Errorf("--node %d: outside the --cluster list (0..%d)", *c.node, len(peers)-1)
+	}
+	if *c.healthPortOffset < 1 || *c.healthPortOffset > 65535 {
+		return nil, fmt.Errorf("--health-port-offset %d outside 1..65535", *c.healthPortOffset)
+	}
+	if *c.name == "" {
+		return nil, errors.New("--cluster-name: empty")
+	}
+	opts := &kaquan.ClusterOptions{Node: *c.node, Nodes: len(peers), Slots: *c.slots, Peers: peers,
+		Name: *c.name, HealthPortOffset: *c.healthPortOffset}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("--cluster, --node, --slots: %w", err)
+	}
+	return opts, nil
 }
 
 // isLoopback reports whether addr is a loopback address (127.0.0.1, ::1).
