@@ -138,7 +138,7 @@ func startChildren(t *testing.T, l slot.Layout, ordinals []uint32, chaos *Chaos)
 	var children []*child
 	for _, o := range ordinals {
 		cfg, _ := json.Marshal(childConfig{Ordinal: o, Slots: l.Slots, Nodes: l.Nodes, Peers: peers, Dir: t.TempDir(), RefreshMs: 100, Chaos: chaos})
-		c := nodetest.Start(t, fmt.Sprint("node ", o), childEnv+"="+string(cfg))
+		c := nodetest.Start(t, fmt.Sprint("node ", o), "^$", childEnv+"="+string(cfg))
 		children = append(children, &child{Child: c, ordinal: o})
 	}
 	for _, c := range children {

@@ -3,7 +3,7 @@ package node
 import (
 	"errors"
 	"log/slog"
-	"net"
+
 	"testing"
 	"time"
 
@@ -53,21 +53,6 @@ type testNode struct {
 // quietSystem is an actor system that logs nothing.
 func quietSystem() *actor.ActorSystem {
 	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard() }))
-}
-
-// freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		defer l.Close()
-	}
-	return ports
 }
 
 // buildNode builds node ordinal of layout l on a store in dir (not started). close stops the

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -87,17 +88,11 @@ func (p *Placement) Observe(t *cluster.ClusterTopology) {
 
 // logConflicts logs the conflicts of a topology once, when they differ from the last logged.
 func (p *Placement) logConflicts(cs []slot.Conflict) {
-	var b strings.Builder
-	for _, c := range cs {
-		b.WriteString(c.Why)
-		b.WriteString(strings.Join(c.Members, ","))
-		b.WriteByte(byte(c.Ordinal))
-		b.WriteByte(';')
-	}
-	if b.String() == p.last {
+	key := fmt.Sprint(cs)
+	if key == p.last {
 		return
 	}
-	p.last = b.String()
+	p.last = key
 	for _, c := range cs {
 		p.logger.Error("cluster topology: node refused (fail closed)", "ordinal", c.Ordinal, "members", c.Members, "why", c.Why)
 	}

@@ -1,6 +1,9 @@
 package nodetest
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 func TestRaces(t *testing.T) {
 	const theirs = `==================
@@ -36,5 +39,25 @@ Previous read at 0x00c000106728 by goroutine 2:
 	}
 	if o, th := Races("no race here"); len(o)+len(th) != 0 {
 		t.Errorf("found races in none")
+	}
+}
+
+func TestRaceExit(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "exit 1")
+	err := cmd.Run()
+	for _, tc := range []struct {
+		stdout string
+		want   bool
+	}{
+		{"--- FAIL: TestX (1.00s)\n    testing.go:1712: race detected during execution of test\nFAIL\n", true},
+		{"--- FAIL: TestX (1.00s)\n    testing.go:1712: race detected during execution of test\n    x_test.go:12: boom\n", false},
+		{"FAIL\n", false},
+	} {
+		if got := raceExit(err, tc.stdout); got != tc.want {
+			t.Errorf("%q: got %v, want %v", tc.stdout, got, tc.want)
+		}
+	}
+	if raceExit(nil, "") {
+		t.Error("no error is a race exit")
 	}
 }
