@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kaquan/kaquan/actors"
+	"github.com/kaquan/kaquan/actors/node"
 	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/persistence"
 )
@@ -202,4 +203,50 @@ func (e *Engine) ownsPay(req Pay) error {
 		return err
 	}
 	return e.owns(actors.AccountID(req.MerchantAccount))
+}
+
+// clusterRefresh is how often a cluster node polls its peers' health ports (tests shorten it).
+var clusterRefresh = node.RefreshDefault
+
+// buildNode builds, for a cluster node with peers, its transport (placement, gateway and the
+// cluster Sender) and makes that Sender the host's, before anything sends. Without peers, or on
+// one node, nothing changes.
+func (e *Engine) buildNode() error {
+	c := e.opts.Cluster
+	if c == nil || len(c.Peers) == 0 {
+		return nil
+	}
+	name := c.Name
+	if name == "" {
+		name = ClusterNameDefault
+	}
+	n, err := node.New(e.host, node.Config{Node: *e.cluster, Peers: c.Peers, Name: name,
+		HealthPortOffset: c.healthPortOffset(), Refresh: clusterRefresh, Fenced: e.stop, Logger: e.opts.Logger}, nil)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	e.node = n
+	e.host.Sender = n.Sender
+	return nil
+}
+
+// startNode joins the cluster, once the folder's layout is checked.
+func (e *Engine) startNode() error {
+	if e.node == nil {
+		return nil
+	}
+	if err := e.node.Start(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+// stopSystem leaves the cluster, if this is a node of one, and shuts the actor system down
+// (protoactor's cluster shutdown does that itself, and a second Shutdown would panic).
+func (e *Engine) stopSystem() {
+	if e.node == nil {
+		e.system.Shutdown()
+		return
+	}
+	e.node.Stop()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/account"
 	"github.com/kaquan/kaquan/actors/card"
+	"github.com/kaquan/kaquan/actors/node"
 	"github.com/kaquan/kaquan/actors/payment"
 	"github.com/kaquan/kaquan/actors/pool"
 	"github.com/kaquan/kaquan/actors/slot"
@@ -53,6 +54,7 @@ type Engine struct {
 	soldOut     facts[struct{}]           // templates whose stock ran out
 	contacts    contactLists              // contact lists read
 	cluster     *slot.Node                // this node's place in its cluster; nil on a single node
+	node        *node.Node                // its transport to the other nodes; nil without peers
 }
 
 const cleanMarker = "clean-shutdown"
@@ -110,9 +112,17 @@ func Open(dir string, opts Options) (*Engine, error) {
 		e.host.Settings.AtLeastOnce = true
 		e.host.Settings.ResendAfter, e.host.Settings.ResendMax = opts.resendAfter, 8*opts.resendAfter
 	}
+	if err := e.buildNode(); err != nil {
+		e.Close()
+		return nil, err
+	}
 	e.host.Owners = actors.NewOwners(store)
 	e.host.Acceptances = actors.NewAcceptances(store)
 	if err := e.checkLayout(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.startNode(); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -268,7 +278,9 @@ func (e *Engine) close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	e.system.Shutdown()
+	// A cluster node leaves only now, so that a call waiting on another node could finish, and
+	// before the writer closes.
+	e.stopSystem()
 	e.workers.Stop()
 	// An Open whose recovery failed leaves no marker: the next Open must recover again.
 	if e.Err() == nil && e.recovered.Load() && !left {
