@@ -227,6 +227,7 @@ func (e *Engine) buildNode() error {
 	}
 	e.node = n
 	e.host.Sender = n.Sender
+	e.link = n.Calls
 	return nil
 }
 
@@ -235,6 +236,7 @@ func (e *Engine) startNode() error {
 	if e.node == nil {
 		return nil
 	}
+	e.node.Calls.Handle(e.serveNodeCall) // the host is complete: other nodes' calls may run
 	if err := e.node.Start(); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

@@ -23,6 +23,7 @@ const refusalLogEvery = time.Second
 type Gateway struct {
 	node   slot.Node
 	router *actors.Router
+	calls  *Calls // node calls from other nodes; nil: refused as not envelopes
 	logger *slog.Logger
 	closed atomic.Bool
 
@@ -79,7 +80,15 @@ func (g *Gateway) SendUserMessage(_ *actor.PID, message any) {
 			g.refuse(fmt.Errorf("gateway panicked: %v", r), nil)
 		}
 	}()
-	msg := actor.UnwrapEnvelopeMessage(message)
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	if call, ok := msg.(*messages.NodeCall); ok && call != nil && g.calls != nil {
+		if g.closed.Load() {
+			g.closedCount.Add(1)
+			return // the node is leaving: the caller's wait ends Unavailable, and it retries
+		}
+		g.calls.serve(call, sender)
+		return
+	}
 	env, ok := msg.(*messages.EntityEnvelope)
 	if !ok || env == nil {
 		g.notEnvelope.Add(1)

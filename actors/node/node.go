@@ -14,6 +14,7 @@ type Node struct {
 	Placement *Placement
 	Gateway   *Gateway
 	Sender    *Sender
+	Calls     *Calls
 
 	host     *actors.Host
 	cfg      Config
@@ -35,6 +36,8 @@ func New(host *actors.Host, cfg Config, chaos *Chaos) (*Node, error) {
 	n := &Node{host: host, cfg: cfg}
 	n.Placement = NewPlacement(cfg.Node.Layout, host.System.ID, cfg.Logger)
 	n.Gateway = NewGateway(cfg.Node, host.Router, cfg.Logger)
+	n.Calls = NewCalls(n.Placement, host.System, host.Writer)
+	n.Gateway.calls = n.Calls
 	if err := n.Gateway.Register(host.System); err != nil {
 		return nil, err
 	}
