@@ -130,7 +130,9 @@ func (c *Calls) answer(to *actor.PID, reply *messages.NodeReply) { c.system.Root
 type CallStats struct{ Served, Refused int64 }
 
 // Stats reports the counters.
-func (c *Calls) Stats() CallStats { return CallStats{Served: c.served.Load(), Refused: c.refused.Load()} }
+func (c *Calls) Stats() CallStats {
+	return CallStats{Served: c.served.Load(), Refused: c.refused.Load()}
+}
 
 // refusal is the reply of a call refused with err.
 func refusal(err *actors.Error, text string) *messages.NodeReply {
