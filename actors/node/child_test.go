@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/node/nodetest"
 	"github.com/kaquan/kaquan/actors/slot"
@@ -39,6 +41,7 @@ type childConfig struct {
 	Dir       string
 	RefreshMs int
 	Chaos     *Chaos
+	InMemory  bool // membership on protoactor's in-memory provider, which the child can leave ("vanish")
 }
 
 // runChild is a node in a child process: it starts, prints "ready", prints every message its
@@ -52,8 +55,14 @@ func runChild(raw string) int {
 	say := nodetest.Say
 	got := make(chan received, 1024)
 	l := slot.Layout{Slots: cfg.Slots, Nodes: cfg.Nodes}
+	var agent *test.InMemAgent
+	var provider cluster.ClusterProvider
+	if cfg.InMemory {
+		agent = test.NewInMemAgent()
+		provider = test.NewTestProvider(agent)
+	}
 	n, closeAll, err := buildNode(cfg.Dir, l, cfg.Ordinal, cfg.Peers, time.Duration(cfg.RefreshMs)*time.Millisecond, cfg.Chaos, got,
-		func(err error) { fmt.Fprintln(os.Stderr, "fatal:", err) })
+		func(err error) { fmt.Fprintln(os.Stderr, "fatal:", err) }, provider, func(err error) { say("fenced %v", err) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
 		return 2
@@ -104,10 +113,13 @@ func runChild(raw string) int {
 			}
 			<-held
 			say("held")
+		case "vanish": // this member leaves the in-memory agent: its own topology no longer has it
+			agent.DeregisterService(n.host.System.ID)
 		case "release":
 			close(release)
 		case "stats":
-			b, _ := json.Marshal(childStats{Sender: n.node.Sender.Stats(), Gateway: n.node.Gateway.Stats(), Active: n.host.Router.Active()})
+			in, _ := n.node.Placement.selfSince()
+			b, _ := json.Marshal(childStats{Sender: n.node.Sender.Stats(), Gateway: n.node.Gateway.Stats(), Active: n.host.Router.Active(), SelfIn: in})
 			say("stats %s", b)
 		case "quit":
 			if err := closeAll(); err != nil {
@@ -125,11 +137,17 @@ type childStats struct {
 	Sender  SenderStats
 	Gateway GatewayStats
 	Active  int64
+	SelfIn  bool // this node's member is in its latest topology
 }
 
 // startChildren starts the given ordinals of layout l, each in a child process on automanaged
 // membership, and waits until every one places every started node. The others are never started.
 func startChildren(t *testing.T, l slot.Layout, ordinals []uint32, chaos *Chaos) []*child {
+	return startChildrenOn(t, l, ordinals, chaos, false)
+}
+
+// startChildrenOn is startChildren, on the in-memory provider if inMemory (each child its own).
+func startChildrenOn(t *testing.T, l slot.Layout, ordinals []uint32, chaos *Chaos, inMemory bool) []*child {
 	t.Helper()
 	peers := make([]string, l.Nodes)
 	for i, p := range nodetest.PeerPorts(t, int(l.Nodes), 1) {
@@ -137,7 +155,7 @@ func startChildren(t *testing.T, l slot.Layout, ordinals []uint32, chaos *Chaos)
 	}
 	var children []*child
 	for _, o := range ordinals {
-		cfg, _ := json.Marshal(childConfig{Ordinal: o, Slots: l.Slots, Nodes: l.Nodes, Peers: peers, Dir: t.TempDir(), RefreshMs: 100, Chaos: chaos})
+		cfg, _ := json.Marshal(childConfig{Ordinal: o, Slots: l.Slots, Nodes: l.Nodes, Peers: peers, Dir: t.TempDir(), RefreshMs: 100, Chaos: chaos, InMemory: inMemory})
 		c := nodetest.Start(t, fmt.Sprint("node ", o), "^$", childEnv+"="+string(cfg))
 		children = append(children, &child{Child: c, ordinal: o})
 	}

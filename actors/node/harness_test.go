@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/messages"
@@ -55,9 +56,9 @@ func quietSystem() *actor.ActorSystem {
 	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard() }))
 }
 
-// buildNode builds node ordinal of layout l on a store in dir (not started). close stops the
-// node and closes its writer and store.
-func buildNode(dir string, l slot.Layout, ordinal uint32, peers []string, refresh time.Duration, chaos *Chaos, got chan<- received, fatal func(error)) (*testNode, func() error, error) {
+// buildNode builds node ordinal of layout l on a store in dir (not started), on automanaged
+// membership unless provider is set. close stops the node and closes its writer and store.
+func buildNode(dir string, l slot.Layout, ordinal uint32, peers []string, refresh time.Duration, chaos *Chaos, got chan<- received, fatal func(error), provider cluster.ClusterProvider, fenced func(error)) (*testNode, func() error, error) {
 	store, err := persistence.Open(dir, persistence.DurabilitySync, discard())
 	if err != nil {
 		return nil, nil, err
@@ -76,7 +77,7 @@ func buildNode(dir string, l slot.Layout, ordinal uint32, peers []string, refres
 	}
 	h.Router = actors.NewRouter(h)
 	cfg := Config{Node: slot.Node{Layout: l, Ordinal: ordinal}, Peers: peers, Name: "test", HealthPortOffset: 1,
-		Refresh: refresh, Logger: discard()}
+		Refresh: refresh, Logger: discard(), Provider: provider, Fenced: fenced}
 	n, err := New(h, cfg, chaos)
 	if err != nil {
 		writer.Close()
@@ -95,7 +96,8 @@ func buildNode(dir string, l slot.Layout, ordinal uint32, peers []string, refres
 // newTestNode is buildNode in a test's temporary folder, closed at the test's end.
 func newTestNode(t testing.TB, l slot.Layout, ordinal uint32, peers []string, chaos *Chaos, got chan<- received) *testNode {
 	t.Helper()
-	n, closeAll, err := buildNode(t.TempDir(), l, ordinal, peers, 100*time.Millisecond, chaos, got, func(err error) { t.Errorf("node %d: fatal: %v", ordinal, err) })
+	n, closeAll, err := buildNode(t.TempDir(), l, ordinal, peers, 100*time.Millisecond, chaos, got,
+		func(err error) { t.Errorf("node %d: fatal: %v", ordinal, err) }, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

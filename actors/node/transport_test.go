@@ -118,3 +118,22 @@ func TestTransport_Chaos(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestMember_FencedWhenMissingFromItsTopology(t *testing.T) {
+	nodes := startChildrenOn(t, slot.Layout{Slots: 1, Nodes: 1}, []uint32{0}, nil, true)
+	n := nodes[0]
+	time.Sleep(3 * FenceAfterRefreshes * 100 * time.Millisecond)
+	if s := n.stats(t); !s.SelfIn { // the next answer is the stats: the node was not fenced
+		t.Fatalf("the node is not in its own topology: %+v", s)
+	}
+	n.Do(t, "vanish")
+	start := time.Now()
+	got := n.Expect(t, "fenced", 5*time.Second)
+	if !strings.Contains(got, ErrFenced.Error()) || !strings.Contains(got, "missing from its cluster's topology") {
+		t.Errorf("reported %q", got)
+	}
+	// The child may take "vanish" before start is read: allow a little of that.
+	if d := time.Since(start); d < FenceAfterRefreshes*100*time.Millisecond-50*time.Millisecond {
+		t.Errorf("fenced after %s, before %d refreshes: %s", d, FenceAfterRefreshes, got)
+	}
+}
