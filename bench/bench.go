@@ -17,6 +17,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/messages"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	Merchants     int           // merchants, each with one account
 	CardsPerUser  int           // cards claimed per user before the clock starts
 	AckLog        string        // append each acknowledged payment key here ("" = none)
+	// Cluster, when set, is the layout of the cluster the targets are the nodes of (one target per
+	// node, in ordinal order): merchants' accounts and templates are then placed on other nodes
+	// than their merchants (see merchantAccount), and the result reports cross_node_share.
+	Cluster       *slot.Layout
 	Progress      io.Writer     // progress lines (nil = none)
 	ProgressEvery time.Duration
 	Bar           io.Writer // a progress bar while loading and running (nil = none)
@@ -104,6 +109,10 @@ type Result struct {
 	P999Ms       float64        `json:"p999_ms"`
 	MaxMs        float64        `json:"max_ms"`
 	Errors       int64          `json:"errors"`
+	// A cluster: payments whose payer, card and merchant were not all on one node, of all payments;
+	// and the calls refused while a node was down (ErrUnavailable), counted among the errors.
+	CrossNodeShare *float64 `json:"cross_node_share,omitempty"`
+	Unavailable    int64    `json:"unavailable"`
 	ErrorsByKind map[string]int `json:"errors_by_kind"`
 	AuditOK      bool           `json:"audit_ok"`
 	Audit        string         `json:"audit"`
@@ -258,10 +267,10 @@ func setup(ctx context.Context, e API, cfg Config) error {
 		if _, err := e.CreateParty(ctx, kaquan.CreateParty{ID: id, Kind: messages.PartyKind_PARTY_KIND_MERCHANT, Name: "bench merchant"}); err != nil {
 			return err
 		}
-		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: uint64(merchantAccountBase + m), Owner: id}); err != nil {
+		if _, err := e.CreateAccount(ctx, kaquan.CreateAccount{ID: cfg.merchantAccount(m), Owner: id}); err != nil {
 			return err
 		}
-		_, err := e.CreateTemplate(ctx, &messages.Template{Id: uint64(templateBase + m), MerchantId: id, Title: "bench: 5 off 20",
+		_, err := e.CreateTemplate(ctx, &messages.Template{Id: uint64(templateBase+m) + cfg.templateShift(), MerchantId: id, Title: "bench: 5 off 20",
 			Kind: messages.TemplateKind_TEMPLATE_KIND_CASH, ReduceAmount: 500, LeastCost: 2000, StockTotal: 1<<32 - 1,
 			PerUserLimit: 1<<32 - 1, ValidDays: 365})
 		if err != nil {
@@ -339,6 +348,8 @@ type client struct {
 	page       []*messages.PoolEntry
 	lost       int64
 	rewardHist *hdr.Histogram
+	// a cluster: payments made, and those whose payer, card and merchant were not on one node
+	paid, crossed int64
 }
 
 type benchUser struct {
@@ -419,13 +430,42 @@ func newClients(ctx context.Context, e API, cfg Config, freshDataset bool) ([]*c
 
 // merchantOfTemplate is the bench merchant (0-based) whose template t is: each template belongs to
 // one merchant, numbered from a base per kind of template; the flash-sale template is merchant 0's.
-func merchantOfTemplate(t uint64) int {
-	for _, base := range []uint64{templateBase, giftTemplateBase, poolTemplateBase, rewardTemplateBase} {
+func (c Config) merchantOfTemplate(t uint64) int {
+	if t >= templateBase+c.templateShift() && t < templateBase+c.templateShift()+MerchantsMax {
+		return int(t - templateBase - c.templateShift())
+	}
+	for _, base := range []uint64{giftTemplateBase, poolTemplateBase, rewardTemplateBase} {
 		if t >= base && t < base+MerchantsMax {
 			return int(t - base)
 		}
 	}
 	return 0
+}
+
+// merchantAccount is merchant m's account. On a cluster its id is shifted by one, and the payment
+// template's by two: slot = id mod S and node = slot mod N put a merchant (its payments), its
+// account and its cards on three nodes (two, or one, only where the slots wrap), so that almost
+// every payment crosses nodes, whoever its payer.
+func (c Config) merchantAccount(m int) uint64 {
+	if c.Cluster != nil {
+		return uint64(merchantAccountBase + m + 1)
+	}
+	return uint64(merchantAccountBase + m)
+}
+
+func (c Config) templateShift() uint64 {
+	if c.Cluster != nil {
+		return 2
+	}
+	return 0
+}
+
+// crossNode reports whether a payment's payer account, card and merchant are not all on one node.
+func (c Config) crossNode(payer, card uint64, merchant int) bool {
+	l := c.Cluster
+	node := func(s uint32) uint32 { return l.NodeOf(s) }
+	p, k, m := node(l.OfAccount(payer)), node(l.OfCard(card)), node(l.OfMerchant(uint64(merchantBase+merchant)))
+	return p != k || k != m
 }
 
 // claimFrom claims a card for u from a random merchant's template numbered from base (merchant 0's
@@ -435,7 +475,11 @@ func (c *client) claimFrom(ctx context.Context, u *benchUser, base int) error {
 	if c.cfg.Scenario == "hot-merchant" {
 		m = 0
 	}
-	card, err := c.e.Claim(ctx, kaquan.Claim{Template: uint64(base + m), User: u.id})
+	t := uint64(base + m)
+	if base == templateBase {
+		t += c.cfg.templateShift()
+	}
+	card, err := c.e.Claim(ctx, kaquan.Claim{Template: t, User: u.id})
 	if err != nil {
 		return err
 	}
@@ -464,16 +508,22 @@ func (c *client) payWith(ctx context.Context, u *benchUser, ack *ackLog) error {
 	if err != nil {
 		return err
 	}
-	m := merchantOfTemplate(card >> 32)
+	m := c.cfg.merchantOfTemplate(card >> 32)
 	c.n++
 	key := fmt.Sprintf("b%s-%d", c.run, c.n)
 	start := time.Now()
-	_, err = c.e.Pay(ctx, kaquan.Pay{Merchant: uint64(merchantBase + m), MerchantAccount: uint64(merchantAccountBase + m),
+	_, err = c.e.Pay(ctx, kaquan.Pay{Merchant: uint64(merchantBase + m), MerchantAccount: c.cfg.merchantAccount(m),
 		Code: code.Code, Amount: 2000 + c.rng.Int64N(8000), Key: key})
 	if err != nil {
 		return err
 	}
 	_ = c.hist.RecordValue(time.Since(start).Microseconds())
+	if c.cfg.Cluster != nil {
+		c.paid++
+		if c.cfg.crossNode(u.account, card, m) {
+			c.crossed++
+		}
+	}
 	u.cards = u.cards[:len(u.cards)-1]
 	if ack != nil {
 		return ack.Append(kaquan.PaymentKey(uint64(merchantBase+m), key))
@@ -540,6 +590,7 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 	elapsed := time.Since(start).Seconds()
 	all, rewards := hdr.New(1, 60_000_000, 3), hdr.New(1, 60_000_000, 3)
 	res := &Result{Scenario: cfg.Scenario, Concurrency: cfg.Concurrency, DurationS: elapsed, ErrorsByKind: map[string]int{}}
+	var paid, crossed int64
 	for _, c := range clients {
 		all.Merge(c.hist)
 		rewards.Merge(c.rewardHist)
@@ -547,6 +598,15 @@ func drive(ctx context.Context, e API, clients []*client, cfg Config, ack *ackLo
 		for k, n := range c.errs {
 			res.ErrorsByKind[k] += n
 		}
+		paid, crossed = paid+c.paid, crossed+c.crossed
+	}
+	if cfg.Cluster != nil {
+		share := 0.0
+		if paid > 0 {
+			share = float64(crossed) / float64(paid)
+		}
+		res.CrossNodeShare = &share
+		res.Unavailable = int64(res.ErrorsByKind[kaquan.Reason(kaquan.ErrUnavailable)])
 	}
 	for k, n := range sharerErrs.m {
 		res.ErrorsByKind[k] += n

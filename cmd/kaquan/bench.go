@@ -7,9 +7,11 @@ import (
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 	"time"
 
 	"github.com/kaquan/kaquan"
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/bench"
 	"github.com/kaquan/kaquan/persistence"
 )
@@ -36,7 +38,8 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	traceFile := fs.String("trace", "", "write an execution trace of the run to this file (go tool trace): where the run stalls and who held the cores")
 	memProfile := fs.String("memprofile", "", "write heap profiles to PREFIX.import.pprof, PREFIX.run.pprof and PREFIX.audit.pprof, and report memory at each")
-	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine")
+	target := fs.String("target", "", "run against this server (http://host:port) instead of an embedded engine; a cluster: every node's URL, in ordinal order, comma-separated (calls are spread over them; reports cross_node_share and unavailable)")
+	slots := fs.Int("slots", kaquan.ClusterSlotsDefault, "with a --target cluster: its slot count (to place the population and count cross_node_share)")
 	token := fs.String("token", "", "with --target: an admin token (better from KAQUAN_TOKEN)")
 	gc := addGCFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -62,7 +65,19 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	var api bench.API
 	var work bench.PerOp
 	where := fmt.Sprintf("durability %s", d)
-	if *target != "" {
+	if targets := strings.Split(*target, ","); len(targets) > 1 {
+		l := slot.Layout{Slots: uint32(*slots), Nodes: uint32(len(targets))}
+		if err := l.Validate(); err != nil || *slots < 1 {
+			fmt.Fprintf(m.Stderr, "kaquan bench: --target lists %d nodes, --slots %d: %v\n", len(targets), *slots, err)
+			return errUsage
+		}
+		var nodes []bench.API
+		for _, t := range targets {
+			nodes = append(nodes, bench.NewRemote(strings.TrimSpace(t), *token))
+		}
+		api, where, cfg.Cluster = bench.NewSpread(nodes...), fmt.Sprintf("cluster of %d nodes %s", len(targets), *target), &l
+		cfg.Measure = measure(profiles{cpu: *cpuProfile, trace: *traceFile}, m, nil, &work)
+	} else if *target != "" {
 		api, where = bench.NewRemote(*target, *token), "server "+*target
 		cfg.Measure = measure(profiles{cpu: *cpuProfile, trace: *traceFile}, m, nil, &work)
 	} else {
@@ -104,6 +119,10 @@ func (m Main) bench(ctx context.Context, args []string) error {
 	if res.Images > 0 {
 		fmt.Fprintf(m.Stdout, "images: %d distinct, %.0f bytes stored per image, data folder grew %.0f bytes per image added\n",
 			res.Images, res.ImageBytesPerImage, res.DiskBytesPerImageAdded)
+	}
+	if res.CrossNodeShare != nil {
+		fmt.Fprintf(m.Stdout, "cluster: %.1f%% of payments crossed nodes; %d calls refused while a node was unavailable\n",
+			100**res.CrossNodeShare, res.Unavailable)
 	}
 	fmt.Fprintf(m.Stdout, "errors %d", res.Errors)
 	for _, k := range bench.SortedKinds(res.ErrorsByKind) {

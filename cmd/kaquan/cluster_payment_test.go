@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -93,4 +94,53 @@ func TestCluster_UpPaymentAcrossNodes(t *testing.T) {
 	if code, stdout, stderr := run(args...); code != ExitOK || !strings.Contains(stdout, "cluster audit OK") {
 		t.Fatalf("cluster audit: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+}
+
+// TestCluster_UpBench runs the payments bench against three nodes (`bench --target` with every
+// node's URL): payments cross nodes (cross_node_share), none fails, and the cluster audit of the
+// stopped nodes' folders holds with every acknowledged payment complete.
+func TestCluster_UpBench(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	c := startClusterUp(t, dir, 3)
+	acks := filepath.Join(t.TempDir(), "acks")
+	args := []string{"bench", "--target", strings.Join(c.urls, ","), "--token", c.token, "--duration", "3s",
+		"--accounts", "60", "--merchants", "6", "--cards-per-user", "1", "--concurrency", "8", "--json", "--no-progress-bar", "--ack-log", acks}
+	var code int
+	var stdout, stderr string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) { // until the nodes see each other
+		if code, stdout, stderr = run(args...); code == ExitOK || time.Now().After(deadline) || !strings.Contains(stdout+stderr, "unavailable") {
+			break
+		}
+	}
+	if code != ExitOK {
+		t.Fatalf("bench: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var res struct {
+		Ops            int64    `json:"ops"`
+		Errors         int64    `json:"errors"`
+		CrossNodeShare *float64 `json:"cross_node_share"`
+		Unavailable    *int64   `json:"unavailable"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("bench JSON: %v\n%s", err, stdout)
+	}
+	if res.Ops == 0 || res.Errors != 0 || res.CrossNodeShare == nil || *res.CrossNodeShare < 0.9 || res.Unavailable == nil {
+		t.Fatalf("bench: got ops %d, errors %d, cross_node_share %v, unavailable %v; want payments, no error, a share >= 0.9\n%s",
+			res.Ops, res.Errors, res.CrossNodeShare, res.Unavailable, stdout)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t, time.Minute); code != ExitOK {
+		t.Fatalf("cluster up exit %d:\n%s", code, c.stderr.String())
+	}
+	audit := []string{"audit", "--expect-acks", acks}
+	for i := range 3 {
+		audit = append(audit, "--data", filepath.Join(dir, fmt.Sprint("node-", i)))
+	}
+	if code, out, errs := run(audit...); code != ExitOK || !strings.Contains(out, "cluster audit OK") {
+		t.Fatalf("cluster audit: exit %d\n%s\n%s", code, out, errs)
+	}
+	t.Logf("%d payments, %.0f%% across nodes", res.Ops, 100**res.CrossNodeShare)
 }
