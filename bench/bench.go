@@ -23,22 +23,22 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Scenario      string        // one of Scenarios
-	FlashStock    int           // flash-sale: the template's stock
-	DatasetSize   int           // users to bulk-load (with CardsPerUser cards each) for the payments to run over
-	Mix           string        // mixed: the blend of operations (DefaultMix if empty)
-	Skew          float64       // mixed: Zipf exponent (> 1) for choosing users; 0 is uniform
-	Duration      time.Duration // how long clients run
-	Concurrency   int           // concurrent clients
-	Accounts      int           // users, each with one funded account
-	Merchants     int           // merchants, each with one account
-	CardsPerUser  int           // cards claimed per user before the clock starts
-	AckLog        string        // append each acknowledged payment key here ("" = none)
+	Scenario     string        // one of Scenarios
+	FlashStock   int           // flash-sale: the template's stock
+	DatasetSize  int           // users to bulk-load (with CardsPerUser cards each) for the payments to run over
+	Mix          string        // mixed: the blend of operations (DefaultMix if empty)
+	Skew         float64       // mixed: Zipf exponent (> 1) for choosing users; 0 is uniform
+	Duration     time.Duration // how long clients run
+	Concurrency  int           // concurrent clients
+	Accounts     int           // users, each with one funded account
+	Merchants    int           // merchants, each with one account
+	CardsPerUser int           // cards claimed per user before the clock starts
+	AckLog       string        // append each acknowledged payment key here ("" = none)
 	// Cluster, when set, is the layout of the cluster the targets are the nodes of (one target per
 	// node, in ordinal order): merchants' accounts and templates are then placed on other nodes
 	// than their merchants (see merchantAccount), and the result reports cross_node_share.
 	Cluster       *slot.Layout
-	Progress      io.Writer     // progress lines (nil = none)
+	Progress      io.Writer // progress lines (nil = none)
 	ProgressEvery time.Duration
 	Bar           io.Writer // a progress bar while loading and running (nil = none)
 	// Measure, if set, wraps the timed part of the run (a CPU profile, say): it is called when the
@@ -95,30 +95,30 @@ func (c Config) Validate() error {
 
 // Result is what a run measured. Its JSON form is the last line of `kaquan bench --json`.
 type Result struct {
-	Scenario     string         `json:"scenario"`
-	Durability   string         `json:"durability,omitempty"`
-	Target       string         `json:"target,omitempty"` // the server, when run over the network
-	System       string         `json:"system,omitempty"` // "kaquan", or a baseline's name
-	Started      string         `json:"started,omitempty"`
-	Concurrency  int            `json:"concurrency"`
-	DurationS    float64        `json:"duration_s"`
-	Ops          int64          `json:"ops"`
-	OpsPerS      float64        `json:"ops_per_s"`
-	P50Ms        float64        `json:"p50_ms"`
-	P99Ms        float64        `json:"p99_ms"`
-	P999Ms       float64        `json:"p999_ms"`
-	MaxMs        float64        `json:"max_ms"`
-	Errors       int64          `json:"errors"`
+	Scenario    string  `json:"scenario"`
+	Durability  string  `json:"durability,omitempty"`
+	Target      string  `json:"target,omitempty"` // the server, when run over the network
+	System      string  `json:"system,omitempty"` // "kaquan", or a baseline's name
+	Started     string  `json:"started,omitempty"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Ops         int64   `json:"ops"`
+	OpsPerS     float64 `json:"ops_per_s"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	P999Ms      float64 `json:"p999_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	Errors      int64   `json:"errors"`
 	// A cluster: payments whose payer, card and merchant were not all on one node, of all payments;
 	// and the calls refused while a node was down (ErrUnavailable), counted among the errors.
-	CrossNodeShare *float64 `json:"cross_node_share,omitempty"`
-	Unavailable    int64    `json:"unavailable"`
-	ErrorsByKind map[string]int `json:"errors_by_kind"`
-	AuditOK      bool           `json:"audit_ok"`
-	Audit        string         `json:"audit"`
-	SetupS       float64        `json:"setup_s"`
-	Timeline     []float64      `json:"timeline,omitempty"`       // operations per second, each second of the run
-	PeakRSSBytes int64          `json:"peak_rss_bytes,omitempty"` // the process's peak resident memory (the engine's too, when embedded)
+	CrossNodeShare *float64       `json:"cross_node_share,omitempty"`
+	Unavailable    int64          `json:"unavailable"`
+	ErrorsByKind   map[string]int `json:"errors_by_kind"`
+	AuditOK        bool           `json:"audit_ok"`
+	Audit          string         `json:"audit"`
+	SetupS         float64        `json:"setup_s"`
+	Timeline       []float64      `json:"timeline,omitempty"`       // operations per second, each second of the run
+	PeakRSSBytes   int64          `json:"peak_rss_bytes,omitempty"` // the process's peak resident memory (the engine's too, when embedded)
 	// The peak resident memory during the timed run alone (not the setup or import before it).
 	RunPeakRSSBytes int64 `json:"run_peak_rss_bytes,omitempty"`
 	DiskBytes       int64 `json:"disk_bytes,omitempty"` // --dataset-size: the data folder's size after the run

@@ -87,4 +87,6 @@ func (s *Spread) AuditSummary(context.Context) (bool, string, error) {
 	return true, "audit: not run over a cluster; stop the nodes and run kaquan audit --data D0 --data D1 ...", nil
 }
 
-func (s *Spread) ImageStats(context.Context) (kaquan.ImageStats, error) { return kaquan.ImageStats{}, nil }
+func (s *Spread) ImageStats(context.Context) (kaquan.ImageStats, error) {
+	return kaquan.ImageStats{}, nil
+}
