@@ -287,9 +287,16 @@ func (c *Context) AfterAllDurable(fn func(error)) { c.Persist(nil, fn) }
 // Tell sends msg to another entity, with this actor as the reply address.
 func (c *Context) Tell(id ID, msg any) { c.shell.host.Sender.Send(id, msg, c.Self()) }
 
-// Answer sends a reply to entity to, by its identity rather than by the asker's PID: the asker
-// may have passivated, restarted, or live on another node since it asked.
-func (c *Context) Answer(to ID, msg any) { c.shell.host.Sender.Send(to, msg, nil) }
+// AnswerPayment replies to the payment that asked, by its identity rather than by the asker's
+// PID: the asker may have passivated, restarted, or live on another node since it asked. A
+// message that names no payment is answered to the asker's PID.
+func (c *Context) AnswerPayment(payment string, msg any) {
+	if payment == "" {
+		c.Respond(msg)
+		return
+	}
+	c.shell.host.Sender.Send(PaymentID(payment), msg, nil)
+}
 
 // Passivate asks to stop this entity as soon as it is idle and its writes are durable.
 func (c *Context) Passivate() {

@@ -157,16 +157,7 @@ func (b *behavior) handlePost(c *actors.Context, m *messages.Post) {
 
 // answerPost replies to the payment that posted, by its identity.
 func (b *behavior) answerPost(c *actors.Context, m *messages.Post, r messages.PaymentResult, seq uint64) {
-	answer(c, m.Payment, &messages.Posted{Result: r, Seq: seq, Account: b.s.ID, Transfer: m.Transfer})
-}
-
-// answer replies to payment by identity; to the asker's PID for a message that names no payment.
-func answer(c *actors.Context, payment string, msg any) {
-	if payment == "" {
-		c.Respond(msg)
-		return
-	}
-	c.Answer(actors.PaymentID(payment), msg)
+	c.AnswerPayment(m.Payment, &messages.Posted{Result: r, Seq: seq, Account: b.s.ID, Transfer: m.Transfer})
 }
 
 // prior is what the account answered transfer before: from this activation's writes not yet
@@ -255,12 +246,12 @@ func (b *behavior) handleConsumeCode(c *actors.Context, m *messages.ConsumeCode)
 	}
 	ch, err := Decide(&b.s, cmd, m.Now)
 	if err != nil {
-		answer(c, m.Payment, &messages.CodeConsumed{Result: actors.ResultOf(err), Code: m.Code})
+		c.AnswerPayment(m.Payment, &messages.CodeConsumed{Result: actors.ResultOf(err), Code: m.Code})
 		return
 	}
 	Apply(&b.s, ch)
 	c.Persist(entries(&b.s, ch), nil)
-	answer(c, m.Payment, &messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK,
+	c.AnswerPayment(m.Payment, &messages.CodeConsumed{Result: messages.PaymentResult_PAYMENT_RESULT_OK,
 		CardId: ch.Code.CardId, PayerId: b.s.Account.OwnerId, Code: m.Code})
 }
 
@@ -284,7 +275,7 @@ func (b *behavior) handleFindEntry(c *actors.Context, m *messages.FindEntry) {
 		r := messages.PaymentResult_PAYMENT_RESULT_INTERRUPTED
 		b.remember(c, m.Transfer, Prior{Refused: r}, []persistence.Entry{refusalRecord(b.s.ID, m.Transfer, r)})
 	}
-	answer(c, m.Payment, &messages.EntryFound{Found: p.Entry != nil, Amount: p.Entry.GetAmount(), Account: b.s.ID, Transfer: m.Transfer})
+	c.AnswerPayment(m.Payment, &messages.EntryFound{Found: p.Entry != nil, Amount: p.Entry.GetAmount(), Account: b.s.ID, Transfer: m.Transfer})
 }
 
 func (b *behavior) handleSetStatus(c *actors.Context, call *actors.Call, m SetStatus) {

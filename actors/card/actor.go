@@ -34,12 +34,12 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 	case *messages.UseCard:
 		ch, err := Decide(&b.s, Use{Payment: m.Payment}, m.Now)
 		if err != nil { // a late or repeated use, from a payment that no longer holds the card
-			answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num, Refused: true})
+			c.AnswerPayment(m.Payment, &messages.CardDone{CardId: c.ID().Num, Refused: true})
 			return
 		}
 		b.change(c, ch, nil, nil)
 		b.tellRewardDue(c, ch.Reward)
-		answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num, Used: true})
+		c.AnswerPayment(m.Payment, &messages.CardDone{CardId: c.ID().Num, Used: true})
 		c.Passivate() // a used card is rarely touched again
 	case *messages.ShareCard:
 		b.handlePool(c, Share{Owner: m.Owner}, m.Now)
@@ -50,7 +50,7 @@ func (b *behavior) Receive(c *actors.Context, msg any) {
 	case *messages.ReleaseCard:
 		ch, _ := Decide(&b.s, Release{Payment: m.Payment}, m.Now) // never refused: a release is idempotent
 		b.change(c, ch, nil, nil)
-		answer(c, m.Payment, &messages.CardDone{CardId: c.ID().Num})
+		c.AnswerPayment(m.Payment, &messages.CardDone{CardId: c.ID().Num})
 	case *actors.Call:
 		b.handleCall(c, m)
 	}
@@ -72,16 +72,7 @@ func (b *behavior) handleReserve(c *actors.Context, m *messages.ReserveCard) {
 		reply.Discount = ch.Card.Discount
 	}
 	// Replying before the write is durable is safe on one node: see the package doc of actors.
-	answer(c, m.Payment, reply)
-}
-
-// answer replies to payment by identity; to the asker's PID for a message that names no payment.
-func answer(c *actors.Context, payment string, msg any) {
-	if payment == "" {
-		c.Respond(msg)
-		return
-	}
-	c.Answer(actors.PaymentID(payment), msg)
+	c.AnswerPayment(m.Payment, reply)
 }
 
 func (b *behavior) handleCall(c *actors.Context, call *actors.Call) {
