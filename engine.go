@@ -349,17 +349,31 @@ func (e *Engine) call(ctx context.Context, id actors.ID, msg any) (any, error) {
 
 // ask is call with the answer's type checked in one place: T is what msg's handler answers (nil
 // answers the zero T), and anything else is a bug.
+// An answer from another node (the entity's slot is not here) is input, not an invariant: a type
+// other than T is refused as the node's failure.
 func ask[T any](ctx context.Context, e *Engine, id actors.ID, msg any) (T, error) {
-	var v T
 	r, err := e.call(ctx, id, msg)
-	if err != nil || r == nil {
-		return v, err
+	if err != nil {
+		var zero T
+		return zero, err
 	}
-	v, ok := r.(T)
-	if !ok {
+	v, ok := as[T](r)
+	switch {
+	case !ok && e.owns(id) != nil:
+		return v, fmt.Errorf("%w: %v answered %T to %T, want %T", ErrUnavailable, id, r, msg, v)
+	case !ok:
 		actors.Invariant(false, fmt.Sprintf("%v answered %T to %T, want %T", id, r, msg, v))
 	}
 	return v, nil
+}
+
+// as is answer r as a T (nil answers the zero T); ok is false for an answer of another type.
+func as[T any](r any) (v T, ok bool) {
+	if r == nil {
+		return v, true
+	}
+	v, ok = r.(T)
+	return v, ok
 }
 
 // begin admits one call that uses the store or the writer, failing fast when the engine cannot take

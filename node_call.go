@@ -321,6 +321,9 @@ func decodeReply(r *messages.NodeReply) (any, error) {
 	case *messages.NodeReply_Card:
 		v = res.Card
 	case *messages.NodeReply_Outcome:
+		if res.Outcome.Payment == nil { // every outcome is a payment's: callers read its state
+			return nil, fmt.Errorf("%w: a node answered an outcome without its payment", ErrUnavailable)
+		}
 		v = payment.Outcome{Payment: res.Outcome.Payment, Duplicate: res.Outcome.Duplicate}
 	case *messages.NodeReply_Template:
 		v = res.Template
@@ -350,11 +353,11 @@ func decodeReply(r *messages.NodeReply) (any, error) {
 
 // forwarded is a forwarded call's answer as the T its local call answers.
 func forwarded[T any](v any, err error) (T, error) {
-	var t T
-	if err != nil || v == nil {
-		return t, err
+	if err != nil {
+		var zero T
+		return zero, err
 	}
-	t, ok := v.(T)
+	t, ok := as[T](v)
 	if !ok {
 		return t, fmt.Errorf("%w: a node answered %T, want %T", ErrUnavailable, v, t)
 	}
