@@ -59,10 +59,7 @@ func (e *Engine) RevokeAcceptance(ctx context.Context, req RevokeAcceptance) (*m
 
 // forwardAcceptance makes a grant or revocation of another node's acceptor on that node.
 func (e *Engine) forwardAcceptance(ctx context.Context, notHere error, acceptor, issuer uint64, state AcceptanceState) (*messages.Acceptance, error) {
-	if e.link == nil || !errors.Is(notHere, ErrWrongNode) {
-		return nil, notHere
-	}
-	return forwarded[*messages.Acceptance](e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(acceptor)), &messages.NodeCall{
+	return forwarded[*messages.Acceptance](e.toPartyNode(ctx, notHere, acceptor, &messages.NodeCall{
 		Op: &messages.NodeCall_AcceptanceChange{AcceptanceChange: &messages.AcceptanceChangeCall{Acceptor: acceptor, Issuer: issuer, State: state}}}))
 }
 

@@ -46,23 +46,28 @@ func (e *Engine) ask(ctx context.Context, node uint32, nc *messages.NodeCall) (a
 	return decodeReply(r)
 }
 
+// toPartyNode runs nc on the node of party's slot, when notHere (ownsParty's refusal) says the
+// party is another node's and this node reaches the others; else it answers notHere.
+func (e *Engine) toPartyNode(ctx context.Context, notHere error, party uint64, nc *messages.NodeCall) (any, error) {
+	if e.link == nil || !errors.Is(notHere, ErrWrongNode) {
+		return nil, notHere
+	}
+	return e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(party)), nc)
+}
+
 // readRecord reads key of slot s: from this node's store, or from the node that owns s.
 func (e *Engine) readRecord(ctx context.Context, s uint32, key []byte) ([]byte, error) {
-	if e.cluster == nil || e.cluster.Owns(s) || e.link == nil {
-		if e.cluster != nil && !e.cluster.Owns(s) {
-			return nil, e.ownsSlot(s, "record")
-		}
+	switch {
+	case e.cluster == nil || e.cluster.Owns(s):
 		return e.store.Get(key)
+	case e.link == nil:
+		return nil, e.ownsSlot(s, "record")
 	}
-	r, err := e.ask(ctx, e.cluster.NodeOf(s), &messages.NodeCall{Op: &messages.NodeCall_Read{Read: &messages.RecordRead{Slot: s, Key: key}}})
+	v, err := forwarded[*messages.RecordValue](e.ask(ctx, e.cluster.NodeOf(s), &messages.NodeCall{Op: &messages.NodeCall_Read{Read: &messages.RecordRead{Slot: s, Key: key}}}))
 	if err != nil {
 		return nil, err
 	}
-	v, ok := r.(*messages.RecordValue)
-	if !ok {
-		return nil, fmt.Errorf("%w: a record read answered %T", ErrUnavailable, r)
-	}
-	if !v.Found {
+	if !v.GetFound() {
 		return nil, persistence.ErrNotFound
 	}
 	return v.Value, nil

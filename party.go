@@ -32,10 +32,7 @@ type CreateParty struct {
 // CreateParty creates a user or merchant.
 func (e *Engine) CreateParty(ctx context.Context, req CreateParty) (*messages.Party, error) {
 	if err := e.ownsParty(req.ID); err != nil {
-		if e.link == nil || !errors.Is(err, ErrWrongNode) {
-			return nil, err
-		}
-		return forwarded[*messages.Party](e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(req.ID)), &messages.NodeCall{
+		return forwarded[*messages.Party](e.toPartyNode(ctx, err, req.ID, &messages.NodeCall{
 			Op: &messages.NodeCall_PartyCreate{PartyCreate: &messages.PartyCreateCall{Id: req.ID, Kind: req.Kind, Name: req.Name}}}))
 	}
 	switch {
@@ -144,10 +141,7 @@ type SetNotifySecret struct {
 // SetNotifySecret sets a merchant's notification key (see ConfirmUse).
 func (e *Engine) SetNotifySecret(ctx context.Context, req SetNotifySecret) error {
 	if err := e.ownsParty(req.Merchant); err != nil {
-		if e.link == nil || !errors.Is(err, ErrWrongNode) {
-			return err
-		}
-		_, err := e.ask(ctx, e.cluster.NodeOf(e.cluster.OfParty(req.Merchant)), &messages.NodeCall{
+		_, err := e.toPartyNode(ctx, err, req.Merchant, &messages.NodeCall{
 			Op: &messages.NodeCall_NotifySecret{NotifySecret: &messages.NotifySecretCall{Merchant: req.Merchant, Secret: req.Secret}}})
 		return err
 	}

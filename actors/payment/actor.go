@@ -192,13 +192,13 @@ func (b *behavior) handlePay(c *actors.Context, call *actors.Call, m Pay) {
 		return
 	}
 	b.now = m.Now
-	payer, err := m.PayerAccount, error(nil)
+	payer := m.PayerAccount // found by the calling node (a cluster's), else here
 	if payer == 0 {
-		payer, err = b.payerOf(c, m)
-	}
-	if err != nil {
-		call.Respond(nil, err) // bad input: nothing was recorded
-		return
+		var err error
+		if payer, err = b.payerOf(c, m); err != nil {
+			call.Respond(nil, err) // bad input: nothing was recorded
+			return
+		}
 	}
 	if payer == 0 {
 		call.Respond(nil, actors.ErrCodeUnknown) // refused before anything changed: nothing recorded
