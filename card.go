@@ -9,6 +9,7 @@ import (
 
 	"github.com/kaquan/kaquan/actors"
 	"github.com/kaquan/kaquan/actors/card"
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 )
@@ -59,7 +60,7 @@ func (e *Engine) CardByCode(ctx context.Context, code string) (*messages.Card, e
 	if code == "" || len(code) > actors.NameBytesMax {
 		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)
 	}
-	s, _ := e.slotOfCardCode(code)
+	s := e.codeSlot(code, slot.Layout.SlotOfCardCode)
 	v, err := e.readRecord(ctx, s, persistence.CardCodeKey(code))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: card code", ErrUnknownEntity)

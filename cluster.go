@@ -105,28 +105,17 @@ func (e *Engine) reachParty(id uint64) error {
 	return e.ownsParty(id)
 }
 
-// slotOfPaymentCode and slotOfCardCode are the slot a code names (0 on a single node, or for a
-// string that is not a code: its read finds nothing).
-func (e *Engine) slotOfPaymentCode(code string) (uint32, bool) {
+// codeSlot is the slot code names (by parse: SlotOfPaymentCode or SlotOfCardCode): 0 on a single
+// node; for a string that is not a code, a slot of this node, so that nothing is read elsewhere
+// (its read finds nothing).
+func (e *Engine) codeSlot(code string, parse func(slot.Layout, string) (uint32, bool)) uint32 {
 	if e.cluster == nil {
-		return 0, true
+		return 0
 	}
-	s, ok := e.cluster.SlotOfPaymentCode(code)
-	if !ok {
-		return e.cluster.Ordinal, false // a slot of this node: nothing is read elsewhere
+	if s, ok := parse(e.cluster.Layout, code); ok {
+		return s
 	}
-	return s, true
-}
-
-func (e *Engine) slotOfCardCode(code string) (uint32, bool) {
-	if e.cluster == nil {
-		return 0, true
-	}
-	s, ok := e.cluster.SlotOfCardCode(code)
-	if !ok {
-		return e.cluster.Ordinal, false
-	}
-	return s, true
+	return e.cluster.Ordinal
 }
 
 // ownsPaymentCode is owns for the account a payment code belongs to, by the slot in its digits.

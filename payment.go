@@ -13,6 +13,7 @@ import (
 	"github.com/kaquan/kaquan/actors/account"
 	"github.com/kaquan/kaquan/actors/card"
 	"github.com/kaquan/kaquan/actors/payment"
+	"github.com/kaquan/kaquan/actors/slot"
 	"github.com/kaquan/kaquan/messages"
 	"github.com/kaquan/kaquan/persistence"
 	"google.golang.org/protobuf/proto"
@@ -95,7 +96,7 @@ func (e *Engine) PaymentCodeInfo(ctx context.Context, code string) (*messages.Pa
 
 // paymentCode reads a payment code's record, on the node of its slot.
 func (e *Engine) paymentCode(ctx context.Context, code string) (*messages.PaymentCode, error) {
-	s, _ := e.slotOfPaymentCode(code)
+	s := e.codeSlot(code, slot.Layout.SlotOfPaymentCode)
 	v, err := e.readRecord(ctx, s, persistence.PaymentCodeKey(code))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return nil, fmt.Errorf("%w: payment code", ErrCodeUnknown)
