@@ -21,9 +21,11 @@ const (
 	RefreshDefault = 500 * time.Millisecond // automanaged's poll of every peer's health port
 	RefreshMin     = 50 * time.Millisecond
 	RefreshMax     = time.Minute
-	// FenceAfterRefreshes is how many refresh periods a node may be missing from its own
-	// topology before it reports itself fenced.
-	FenceAfterRefreshes = 2
+	// FenceAfterRefreshes is how many refresh periods a node that was in its own topology may be
+	// missing from it before it reports itself fenced. Slots never move, so fencing buys no
+	// safety, only a restart of a node its peers blocked: it need not be quick, and a node
+	// starved of CPU for a few refreshes must not stop itself.
+	FenceAfterRefreshes = 10
 )
 
 // Config is one node's membership.
@@ -163,14 +165,16 @@ func probeListen(address string) error {
 	return l.Close()
 }
 
-// watch reports the node fenced when it is missing from its own topology for longer than
-// FenceAfterRefreshes refreshes. (Whether the cluster blocked this member's id is not asked:
-// protoactor's BlockList.IsBlocked reads without its lock, a data race with gossip.)
+// watch reports the node fenced when, having been in its own topology, it is missing from it
+// for longer than FenceAfterRefreshes refreshes. A node not yet in it is starting (its peers may
+// not be up): it waits, and its calls to other nodes are unavailable meanwhile. (Whether the
+// cluster blocked this member's id is not asked: protoactor's BlockList.IsBlocked reads without
+// its lock, a data race with gossip.)
 func (m *Member) watch() {
 	defer m.watching.Done()
 	refresh := m.cfg.refresh()
 	limit := FenceAfterRefreshes * refresh
-	started := time.Now()
+	joined := false
 	t := time.NewTicker(refresh)
 	defer t.Stop()
 	for {
@@ -180,8 +184,9 @@ func (m *Member) watch() {
 		case <-t.C:
 		}
 		in, since := m.placement.selfSince()
+		joined = joined || in
 		switch {
-		case !in && time.Since(since) > limit && time.Since(started) > limit:
+		case joined && !in && time.Since(since) > limit:
 			m.fence(fmt.Errorf("this node has been missing from its cluster's topology for %s", time.Since(since).Round(time.Millisecond)))
 			return
 		}

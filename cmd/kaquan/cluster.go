@@ -203,7 +203,8 @@ type runningCluster struct {
 // nodeExit is how node ended.
 type nodeExit struct {
 	node int
-	err  error // nil: exit 0
+	err  error  // nil: exit 0
+	said string // its last "kaquan: ..." line, the error it stopped with
 }
 
 // start starts every node; after an error, the nodes already started are to be stopped.
@@ -222,7 +223,7 @@ func (c *runningCluster) start(exe string, env []string) error {
 		go func() {
 			err := cmd.Wait()
 			w.flush()
-			c.exits <- nodeExit{node: i, err: err}
+			c.exits <- nodeExit{node: i, err: err, said: w.said()}
 		}()
 	}
 	return nil
@@ -238,7 +239,7 @@ func (c *runningCluster) run(ctx context.Context, stdout io.Writer, startTimeout
 	select {
 	case x := <-c.exits:
 		c.ended[x.node] = true
-		return errors.Join(fmt.Errorf("node %d exited before all nodes served: %s", x.node, exitText(x.err)), c.stop())
+		return errors.Join(fmt.Errorf("node %d exited before all nodes served: %s", x.node, x.text()), c.stop())
 	case err := <-serving:
 		if ctx.Err() != nil {
 			return c.stop() // stopped by a signal while starting
@@ -255,7 +256,7 @@ func (c *runningCluster) run(ctx context.Context, stdout io.Writer, startTimeout
 		return c.stop()
 	case x := <-c.exits:
 		c.ended[x.node] = true
-		return errors.Join(fmt.Errorf("node %d exited: %s; stopping the others", x.node, exitText(x.err)), c.stop())
+		return errors.Join(fmt.Errorf("node %d exited: %s; stopping the others", x.node, x.text()), c.stop())
 	}
 }
 
@@ -308,7 +309,7 @@ func (c *runningCluster) stop() error {
 		case x := <-c.exits:
 			c.ended[x.node] = true
 			if x.err != nil {
-				errs = append(errs, fmt.Errorf("node %d stopped: %s", x.node, exitText(x.err)))
+				errs = append(errs, fmt.Errorf("node %d stopped: %s", x.node, x.text()))
 			}
 		case <-deadline:
 			for i, cmd := range c.cmds {
@@ -325,12 +326,16 @@ func (c *runningCluster) stop() error {
 	return errors.Join(errs...)
 }
 
-// exitText says how a node's process ended.
-func exitText(err error) string {
-	if err == nil {
-		return "exit 0"
+// text says how a node's process ended, and with what error if it said one.
+func (x nodeExit) text() string {
+	s := "exit 0"
+	if x.err != nil {
+		s = x.err.Error()
 	}
-	return err.Error()
+	if x.said != "" {
+		s += " (" + x.said + ")"
+	}
+	return s
 }
 
 // lockedWriter serializes whole lines from the nodes onto one writer.
@@ -353,6 +358,21 @@ type prefixWriter struct {
 	out    *lockedWriter
 	prefix string
 	buf    []byte
+	last   string // the last line that began "kaquan: "
+}
+
+// said is the node's last "kaquan: ..." line without that prefix: the error a node stops with.
+func (p *prefixWriter) said() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func (p *prefixWriter) line(b []byte) {
+	if rest, ok := bytes.CutPrefix(b, []byte("kaquan: ")); ok {
+		p.last = string(bytes.TrimSpace(rest))
+	}
+	p.out.writeLine(p.prefix, b)
 }
 
 func (p *prefixWriter) Write(b []byte) (int, error) {
@@ -365,11 +385,11 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 			return len(b), nil
 		}
 		if i < 0 {
-			p.out.writeLine(p.prefix, append(p.buf, '\n'))
+			p.line(append(p.buf, '\n'))
 			p.buf = p.buf[:0]
 			return len(b), nil
 		}
-		p.out.writeLine(p.prefix, p.buf[:i+1])
+		p.line(p.buf[:i+1])
 		p.buf = append(p.buf[:0], p.buf[i+1:]...)
 	}
 }
@@ -379,7 +399,7 @@ func (p *prefixWriter) flush() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.buf) > 0 {
-		p.out.writeLine(p.prefix, append(p.buf, '\n'))
+		p.line(append(p.buf, '\n'))
 		p.buf = nil
 	}
 }

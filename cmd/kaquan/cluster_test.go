@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -253,19 +254,14 @@ func exitCode(err error) int {
 }
 
 // freePortRange finds a port P on loopback with P..P+nodes-1 (the API ports of cluster up) and
-// the node-to-node and health ports above P+peerPortOffset free now.
+// the node-to-node and health ports above P+peerPortOffset free now. It looks below the
+// ephemeral range (32768 and up on Linux), where the outgoing connections and ":0" listeners of
+// tests running beside this one cannot take a port between this check and the node's bind.
 func freePortRange(t *testing.T, nodes int) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base+peerPortOffset+2*nodes > 65535 {
-			continue
-		}
+	const low, high = 20000, 32768
+	for range 200 {
+		base := low + rand.IntN(high-low-peerPortOffset-2*nodes)
 		ports := []int{}
 		for i := range nodes {
 			ports = append(ports, base+i, base+peerPortOffset+2*i, base+peerPortOffset+2*i+1)
@@ -287,7 +283,8 @@ func portsFree(ports []int) bool {
 		}
 	}()
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		// Every interface (the health port's): free there is free on loopback too.
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(p))
 		if err != nil {
 			return false
 		}
@@ -315,7 +312,7 @@ func (s *syncBuffer) String() string {
 }
 
 // TestCluster_UpNodeFailsToStart: a node that cannot take its port exits before serving; cluster
-// up names it, stops the others, prints no node line and exits non-zero.
+// up names it and its error, stops the others, prints no node line and exits non-zero.
 func TestCluster_UpNodeFailsToStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
@@ -339,7 +336,8 @@ func TestCluster_UpNodeFailsToStart(t *testing.T) {
 	go func() { done <- exitCode(cmd.Wait()) }()
 	select {
 	case code := <-done:
-		if code != ExitFailure || stdout.String() != "" || !strings.Contains(stderr.String(), "node 1 exited before all nodes served") {
+		if code != ExitFailure || stdout.String() != "" || !strings.Contains(stderr.String(), "node 1 exited before all nodes served: exit status 1 (") ||
+			!strings.Contains(stderr.String(), "address already in use)") {
 			t.Fatalf("exit %d, stdout %q, want %d, nothing, and node 1 named:\n%s", code, stdout.String(), ExitFailure, stderr.String())
 		}
 	case <-time.After(2 * time.Minute):
